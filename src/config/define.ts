@@ -1,0 +1,164 @@
+/**
+ * Setting definitions: every Fleet setting is one environment variable with a type, a unit, a default and a
+ * line of documentation. Components declare theirs in `src/config/settings/*.ts`; `loadConfig` parses them
+ * all in one place and `docs/configuration.md` is generated from the same declarations.
+ */
+import { ConfigError } from './errors.js'
+
+export interface SettingSpec<T> {
+  /** Environment variable, e.g. `FLEET_PORT`. */
+  readonly env: string
+  /** What the setting does, one sentence. */
+  readonly doc: string
+  /** Unit or format shown in the docs and in `--help` (e.g. `ms`, `bytes`, `url`). */
+  readonly unit: string
+  /** Default as the user would write it in the environment; `undefined` means "unset" (optional setting). */
+  readonly default: string | undefined
+  /** Long CLI flag (without dashes) for the commands that accept it. */
+  readonly flag?: string
+  /** Commands that accept the flag (`up`, `web`, `lb`, ...). */
+  readonly commands?: readonly string[]
+  /** True when the flag may be repeated (its values are joined with commas). */
+  readonly repeatable?: boolean
+  /** Turns the raw text into the typed value, throwing a plain Error with what is wrong. */
+  readonly parse: (raw: string) => T
+}
+
+type Common = Pick<SettingSpec<unknown>, 'env' | 'doc' | 'flag' | 'commands' | 'repeatable'>
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
+
+/** Parses `250ms`, `30s`, `10m`, `2h`, `7d` or a bare number of milliseconds. */
+export function parseDuration(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(raw)
+  if (!m) throw new Error('expected a duration such as 500ms, 30s, 10m, 2h or a number of milliseconds')
+  return Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()])
+}
+
+/** Parses `512b`, `64kb`, `256mb`, `1gb` or a bare number of bytes. */
+export function parseBytes(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(raw)
+  if (!m) throw new Error('expected a size such as 512kb, 256mb, 1gb or a number of bytes')
+  return Math.round(Number(m[1]) * BYTE_UNITS[(m[2] ?? 'b').toLowerCase()])
+}
+
+function parseInteger(raw: string, min: number, max: number): number {
+  if (!/^\s*-?\d+\s*$/.test(raw)) throw new Error('expected a whole number')
+  const n = Number(raw)
+  if (n < min || n > max) throw new Error(`expected a number from ${min} to ${max}`)
+  return n
+}
+
+function parseUrl(raw: string, protocols: readonly string[]): string {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new Error(`expected a URL such as ${protocols[0]}//host:port`)
+  }
+  if (!protocols.includes(u.protocol)) throw new Error(`expected a ${protocols.join(' or ')} URL`)
+  return raw
+}
+
+export const setting = {
+  string(o: Common & { default?: string; pattern?: RegExp; hint?: string }): SettingSpec<string> {
+    return {
+      ...o,
+      unit: 'text',
+      default: o.default,
+      parse: (raw) => {
+        if (o.pattern && !o.pattern.test(raw))
+          throw new Error(o.hint ?? `expected text matching ${o.pattern}`)
+        return raw
+      },
+    }
+  },
+  int(o: Common & { default?: number; min?: number; max?: number; unit?: string }): SettingSpec<number> {
+    const min = o.min ?? 0
+    const max = o.max ?? Number.MAX_SAFE_INTEGER
+    return {
+      ...o,
+      unit: o.unit ?? 'count',
+      default: o.default === undefined ? undefined : String(o.default),
+      parse: (raw) => parseInteger(raw, min, max),
+    }
+  },
+  port(o: Common & { default?: number }): SettingSpec<number> {
+    return {
+      ...o,
+      unit: 'port',
+      default: o.default === undefined ? undefined : String(o.default),
+      parse: (raw) => parseInteger(raw, 0, 65535),
+    }
+  },
+  /** A duration in milliseconds; written `30s`, `10m`, `500ms`... */
+  duration(o: Common & { default?: string; min?: string }): SettingSpec<number> {
+    const min = o.min === undefined ? 0 : parseDuration(o.min)
+    return {
+      ...o,
+      unit: 'duration',
+      default: o.default,
+      parse: (raw) => {
+        const ms = parseDuration(raw)
+        if (ms < min) throw new Error(`expected at least ${o.min}`)
+        return ms
+      },
+    }
+  },
+  /** A size in bytes; written `256mb`, `64kb`... */
+  bytes(o: Common & { default?: string }): SettingSpec<number> {
+    return { ...o, unit: 'bytes', default: o.default, parse: parseBytes }
+  },
+  bool(o: Common & { default?: boolean }): SettingSpec<boolean> {
+    return {
+      ...o,
+      unit: 'boolean',
+      default: o.default === undefined ? undefined : String(o.default),
+      parse: (raw) => {
+        const v = raw.trim().toLowerCase()
+        if (['1', 'true', 'yes', 'on'].includes(v)) return true
+        if (['0', 'false', 'no', 'off'].includes(v)) return false
+        throw new Error('expected true or false')
+      },
+    }
+  },
+  url(o: Common & { default?: string; protocols: readonly string[] }): SettingSpec<string> {
+    return { ...o, unit: 'url', default: o.default, parse: (raw) => parseUrl(raw, o.protocols) }
+  },
+  /** A comma-separated list of URLs (a repeatable flag adds one each time). */
+  urls(o: Common & { default?: string; protocols: readonly string[] }): SettingSpec<string[]> {
+    return {
+      ...o,
+      unit: 'url list',
+      default: o.default,
+      parse: (raw) =>
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+          .map((s) => parseUrl(s, o.protocols)),
+    }
+  },
+  oneOf<const V extends string>(o: Common & { default?: V; values: readonly V[] }): SettingSpec<V> {
+    return {
+      ...o,
+      unit: o.values.join(' | '),
+      default: o.default,
+      parse: (raw) => {
+        if (!(o.values as readonly string[]).includes(raw))
+          throw new Error(`expected one of ${o.values.join(', ')}`)
+        return raw as V
+      },
+    }
+  },
+}
+
+/** Parses one setting from its raw text, wrapping a parse failure in a ConfigError that names it. */
+export function parseSetting<T>(spec: SettingSpec<T>, raw: string, source: string): T {
+  try {
+    return spec.parse(raw)
+  } catch (err) {
+    throw new ConfigError(spec.env, raw, (err as Error).message, source, { cause: err })
+  }
+}

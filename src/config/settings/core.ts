@@ -1,0 +1,79 @@
+import { setting } from '../define.js'
+
+/** Settings every process reads: where the stores are, logging, identity. */
+export const coreSettings = {
+  databaseUrl: setting.url({
+    env: 'DATABASE_URL',
+    doc: 'PostgreSQL connection URL. Unset under `fleet up`: an embedded PostgreSQL is started and used.',
+    protocols: ['postgres:', 'postgresql:'],
+    flag: 'database-url',
+    commands: ['up', 'web', 'worker', 'migrate', 'seed'],
+  }),
+  dbSchema: setting.string({
+    env: 'FLEET_DB_SCHEMA',
+    doc: 'PostgreSQL schema that holds Fleet tables (created when missing); tests use one per run.',
+    default: 'public',
+    pattern: /^[a-z_][a-z0-9_]{0,62}$/,
+    hint: 'expected a lower-case SQL identifier (letters, digits, underscore)',
+  }),
+  dbPoolMax: setting.int({
+    env: 'FLEET_DB_POOL_MAX',
+    doc: 'Most PostgreSQL connections one process opens.',
+    default: 10,
+    min: 1,
+    max: 1000,
+    unit: 'connections',
+  }),
+  dbStatementTimeout: setting.duration({
+    env: 'FLEET_DB_STATEMENT_TIMEOUT',
+    doc: 'PostgreSQL statement_timeout for every query Fleet runs (0 disables).',
+    default: '30s',
+  }),
+  redisUrl: setting.url({
+    env: 'REDIS_URL',
+    doc: 'The store Redis (sessions, job queues, registry). Unset under `fleet up`: a redis-server is started.',
+    protocols: ['redis:', 'rediss:'],
+    flag: 'redis-url',
+    commands: ['up', 'web', 'worker', 'lb'],
+  }),
+  cacheRedisUrl: setting.url({
+    env: 'CACHE_REDIS_URL',
+    doc: 'The cache Redis (cached queries and objects). Unset: a second redis-server under `fleet up`, else REDIS_URL.',
+    protocols: ['redis:', 'rediss:'],
+    flag: 'cache-redis-url',
+    commands: ['up', 'web', 'worker'],
+  }),
+  redisPrefix: setting.string({
+    env: 'FLEET_REDIS_PREFIX',
+    doc: 'Prefix of every Redis key Fleet writes, so several deployments (or tests) share one Redis.',
+    default: 'fleet:',
+    pattern: /^[A-Za-z0-9:_.-]{1,64}$/,
+    hint: 'expected 1-64 characters from A-Z a-z 0-9 : _ . -',
+  }),
+  logLevel: setting.oneOf({
+    env: 'FLEET_LOG_LEVEL',
+    doc: 'Least severe log level written (JSON lines on stdout).',
+    default: 'info',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+    flag: 'log-level',
+    commands: ['up', 'web', 'worker', 'lb', 'migrate', 'seed'],
+  }),
+  instanceId: setting.string({
+    env: 'FLEET_INSTANCE_ID',
+    doc: 'Name of this process in the registry, logs and X-Served-By. Unset: role-hostname-pid-random.',
+    pattern: /^[A-Za-z0-9_.:-]{1,100}$/,
+    hint: 'expected 1-100 characters from A-Z a-z 0-9 _ . : -',
+  }),
+  dataDir: setting.string({
+    env: 'FLEET_DATA_DIR',
+    doc: 'Folder of the local stack: embedded PostgreSQL and Redis data, the control socket.',
+    default: './data',
+    flag: 'data-dir',
+    commands: ['up', 'status', 'restart'],
+  }),
+  shutdownTimeout: setting.duration({
+    env: 'FLEET_SHUTDOWN_TIMEOUT',
+    doc: 'How long a process waits for in-flight work to finish after SIGTERM before it exits anyway.',
+    default: '10s',
+  }),
+}

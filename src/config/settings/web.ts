@@ -1,0 +1,34 @@
+import { setting } from '../define.js'
+
+/** The web server runtime (`fleet web`). */
+export const webSettings = {
+  webHost: setting.string({
+    env: 'FLEET_WEB_HOST',
+    doc: 'Address a web server listens on.',
+    default: '127.0.0.1',
+    flag: 'host',
+    commands: ['web'],
+  }),
+  webPort: setting.port({
+    env: 'FLEET_WEB_PORT',
+    doc: 'Port a web server listens on (0 picks a free one; it is published in the registry).',
+    default: 0,
+    flag: 'port',
+    commands: ['web'],
+  }),
+  webAdvertiseUrl: setting.url({
+    env: 'FLEET_WEB_ADVERTISE_URL',
+    doc: 'URL the load balancer uses to reach this web server. Unset: http://<host>:<port>.',
+    protocols: ['http:'],
+  }),
+  bodyLimit: setting.bytes({
+    env: 'FLEET_BODY_LIMIT',
+    doc: 'Largest JSON request body a web server accepts (larger: 413).',
+    default: '1mb',
+  }),
+  trustProxy: setting.bool({
+    env: 'FLEET_TRUST_PROXY',
+    doc: 'Trust X-Forwarded-* headers (true behind Fleet LB or another proxy).',
+    default: true,
+  }),
+}

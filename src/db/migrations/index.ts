@@ -1,0 +1,11 @@
+/** Every migration, in the order it applies. Ids never change once released; add new ones at the end. */
+import { shopSchema } from './001_shop_schema.js'
+
+export interface Migration {
+  /** Stable id, recorded in fleet_migrations. */
+  readonly id: string
+  /** SQL run in one transaction, in the configured schema. */
+  readonly up: string
+}
+
+export const migrations: readonly Migration[] = [shopSchema]

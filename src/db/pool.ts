@@ -1,0 +1,54 @@
+/**
+ * The PostgreSQL pool every process uses. Connections run in the configured schema (created by the
+ * migrations) with a statement timeout, so a stuck query cannot hold a request forever.
+ */
+import pg from 'pg'
+import type { Config } from '../config/index.js'
+
+export type Pool = pg.Pool
+export type PoolClient = pg.PoolClient
+
+// BIGINT (int8) and NUMERIC come back as JS numbers where they fit; ids and counts here stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
+  const n = Number(v)
+  return Number.isSafeInteger(n) ? n : v
+})
+
+/** Opens a pool for `config.databaseUrl` that uses `config.dbSchema`. */
+export function createPool(
+  config: Pick<Config, 'databaseUrl' | 'dbSchema' | 'dbPoolMax' | 'dbStatementTimeout'>,
+  options: { applicationName?: string } = {},
+): Pool {
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is not set')
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.dbPoolMax,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'fleet',
+    options: `-c search_path=${config.dbSchema},public -c statement_timeout=${config.dbStatementTimeout}`,
+  })
+  // An idle client that loses its connection emits 'error' on the pool; the pool drops it and opens
+  // another on the next query. Without a listener the process would crash.
+  pool.on('error', () => {})
+  return pool
+}
+
+/**
+ * Runs `fn` in a transaction: COMMIT when it resolves, ROLLBACK when it throws.
+ * @example await withTransaction(pool, (c) => c.query('UPDATE products SET stock = stock - 1 WHERE id = $1', [id]))
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}

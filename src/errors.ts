@@ -1,0 +1,33 @@
+/**
+ * The base of every error Fleet throws on purpose. Each subclass has a stable `code` (callers branch on it,
+ * HTTP error bodies carry it) and, when it maps to an HTTP answer, a `statusCode`. Components keep their
+ * errors in their own `errors.ts`; `test/errors.test.ts` keeps every code documented in `docs/errors.md`.
+ */
+export class FleetError extends Error {
+  /** Stable machine-readable code, `FLEET_E_<COMPONENT>_<WHAT>`. */
+  static code = 'FLEET_E_INTERNAL'
+  /** HTTP status this error answers with when it reaches a client. */
+  static statusCode = 500
+
+  /** Extra, safe-to-show context for the client (`details` in the HTTP error body). */
+  details?: unknown
+
+  get code(): string {
+    return (this.constructor as typeof FleetError).code
+  }
+
+  get statusCode(): number {
+    return (this.constructor as typeof FleetError).statusCode
+  }
+
+  constructor(message: string, options?: ErrorOptions & { details?: unknown }) {
+    super(message, options)
+    this.name = this.constructor.name
+    if (options?.details !== undefined) this.details = options.details
+  }
+}
+
+/** True when `err` is a FleetError (of any subclass), also across module copies. */
+export function isFleetError(err: unknown): err is FleetError {
+  return err instanceof FleetError
+}

@@ -1,0 +1,168 @@
+/**
+ * The local stack's redis-server processes. The store keeps every acknowledged write (AOF, fsync every
+ * second, no eviction); the cache has a memory cap with LRU eviction and AOF so it is warm after a restart.
+ * `redis-server` comes from PATH; under root it is installed with apt-get when missing.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { Redis } from 'ioredis'
+import { MissingProgramError, ServiceStartError } from './errors.js'
+
+export type RedisRole = 'store' | 'cache'
+
+export interface LocalRedisOptions {
+  role: RedisRole
+  dataDir: string
+  port: number
+  /** Cache only: memory cap in bytes (allkeys-lru evicts past it). */
+  maxMemory?: number
+  onLog?: (line: string) => void
+}
+
+/** The redis-server settings of each role, as DESIGN.md gives them. */
+export function redisArgs(o: LocalRedisOptions): string[] {
+  const common = [
+    '--port',
+    String(o.port),
+    '--bind',
+    '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--dir',
+    path.resolve(o.dataDir),
+    '--daemonize',
+    'no',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--loglevel',
+    'notice',
+  ]
+  if (o.role === 'store') return [...common, '--maxmemory-policy', 'noeviction']
+  return [
+    ...common,
+    '--maxmemory',
+    String(o.maxMemory ?? 256 * 1024 * 1024),
+    '--maxmemory-policy',
+    'allkeys-lru',
+  ]
+}
+
+/** Finds redis-server on PATH; under root installs it with apt-get when missing. Returns its path. */
+export function ensureRedisServer(onLog: (line: string) => void = () => {}): string {
+  const which = () => spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim()
+  const found = which()
+  if (found) return found
+  if (process.getuid?.() !== 0) {
+    throw new MissingProgramError(
+      'redis-server',
+      'Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL and CACHE_REDIS_URL.',
+    )
+  }
+  onLog('redis-server is missing: installing it with apt-get (this takes a minute)...')
+  try {
+    execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit' })
+    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'redis-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
+  } catch (err) {
+    throw new MissingProgramError('redis-server', 'apt-get could not install it; set REDIS_URL instead.', {
+      cause: err,
+    })
+  }
+  const installed = which()
+  if (!installed) throw new MissingProgramError('redis-server', 'apt-get ran but it is still not on PATH.')
+  return installed
+}
+
+/** One redis-server child process. */
+export class LocalRedis {
+  readonly #options: LocalRedisOptions
+  #child: ChildProcess | undefined
+  #exited: Promise<void> | undefined
+
+  constructor(options: LocalRedisOptions) {
+    this.#options = options
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.#options.port}`
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
+  /** Starts the server and resolves once it answers PING with its data loaded. */
+  async start(): Promise<void> {
+    const o = this.#options
+    const bin = ensureRedisServer(o.onLog)
+    await fs.mkdir(o.dataDir, { recursive: true })
+    const child = spawn(bin, redisArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#child = child
+    const tail: string[] = []
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue
+        tail.push(line)
+        if (tail.length > 20) tail.shift()
+        o.onLog?.(line)
+      }
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    let exited = false
+    this.#exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        exited = true
+        resolve()
+      }),
+    )
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      if (exited) throw new ServiceStartError(`redis-server (${o.role})`, tail.join('\n') || 'it exited')
+      const client = new Redis(this.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        const info = await client.info('persistence')
+        if (/loading:0/.test(info)) {
+          client.disconnect()
+          return
+        }
+      } catch {
+        // not up yet
+      }
+      client.disconnect()
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        throw new ServiceStartError(`redis-server (${o.role})`, `not ready after 30 s: ${tail.join('\n')}`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  /** SIGTERM: redis-server flushes its AOF and exits. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    const child = this.#child
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await this.#exited
+    clearTimeout(timer)
+  }
+
+  /** Kills the server at once (fault injection in tests). */
+  kill(): void {
+    this.#child?.kill('SIGKILL')
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Per-test isolation on the shared services: a fresh PostgreSQL schema and Redis key prefix, a config that
+ * points at them, and a cleanup that drops both.
+ */
+import { randomBytes } from 'node:crypto'
+import { inject } from 'vitest'
+import { type Config, loadConfig } from '../../src/config/index.js'
+import { migrate } from '../../src/db/migrate.js'
+import { createPool, type Pool } from '../../src/db/pool.js'
+import { connectRedis, type Redis } from '../../src/redis/connect.js'
+
+export interface TestContext {
+  config: Config
+  /** Environment that gives a child process the same isolated config. */
+  env: Record<string, string>
+  pool: Pool
+  redis: Redis
+  cleanup(): Promise<void>
+}
+
+/** A random suffix for schemas, prefixes and names. */
+export function uniqueId(): string {
+  return randomBytes(5).toString('hex')
+}
+
+/** The service URLs and an isolated schema/prefix, as environment variables. */
+export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const id = uniqueId()
+  return {
+    DATABASE_URL: inject('databaseUrl'),
+    REDIS_URL: inject('redisUrl'),
+    CACHE_REDIS_URL: inject('redisUrl'),
+    FLEET_DB_SCHEMA: `t_${id}`,
+    FLEET_REDIS_PREFIX: `t:${id}:`,
+    FLEET_LOG_LEVEL: 'silent',
+    ...extra,
+  }
+}
+
+/** Creates an isolated schema (migrated unless `migrate: false`) and key prefix, with clients for both. */
+export async function createTestContext(
+  options: { migrate?: boolean; env?: Record<string, string> } = {},
+): Promise<TestContext> {
+  const env = isolatedEnv(options.env)
+  const config = loadConfig({ env })
+  const pool = createPool(config)
+  const redis = connectRedis(config.redisUrl!)
+  if (options.migrate !== false) await migrate(pool, config.dbSchema)
+  return {
+    config,
+    env,
+    pool,
+    redis,
+    async cleanup() {
+      await pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
+      await pool.end()
+      await deleteKeys(redis, `${config.redisPrefix}*`)
+      redis.disconnect()
+    },
+  }
+}
+
+/** Deletes every key matching `pattern` (SCAN, not KEYS, so a shared Redis is not blocked). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await redis.del(...keys)
+  } while (cursor !== '0')
+}
