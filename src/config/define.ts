@@ -26,6 +26,11 @@ export interface SettingSpec<T> {
 
 type Common = Pick<SettingSpec<unknown>, 'env' | 'doc' | 'flag' | 'commands' | 'repeatable'>
 
+/** A spec whose type records whether a default was given, so the resolved config knows what may be unset. */
+export type Spec<T, O> = SettingSpec<T> & {
+  readonly hasDefault?: O extends { default: string | number | boolean } ? true : false
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
 
@@ -62,7 +67,7 @@ function parseUrl(raw: string, protocols: readonly string[]): string {
 }
 
 export const setting = {
-  string(o: Common & { default?: string; pattern?: RegExp; hint?: string }): SettingSpec<string> {
+  string<O extends Common & { default?: string; pattern?: RegExp; hint?: string }>(o: O): Spec<string, O> {
     return {
       ...o,
       unit: 'text',
@@ -74,7 +79,9 @@ export const setting = {
       },
     }
   },
-  int(o: Common & { default?: number; min?: number; max?: number; unit?: string }): SettingSpec<number> {
+  int<O extends Common & { default?: number; min?: number; max?: number; unit?: string }>(
+    o: O,
+  ): Spec<number, O> {
     const min = o.min ?? 0
     const max = o.max ?? Number.MAX_SAFE_INTEGER
     return {
@@ -84,7 +91,7 @@ export const setting = {
       parse: (raw) => parseInteger(raw, min, max),
     }
   },
-  port(o: Common & { default?: number }): SettingSpec<number> {
+  port<O extends Common & { default?: number }>(o: O): Spec<number, O> {
     return {
       ...o,
       unit: 'port',
@@ -93,7 +100,7 @@ export const setting = {
     }
   },
   /** A duration in milliseconds; written `30s`, `10m`, `500ms`... */
-  duration(o: Common & { default?: string; min?: string }): SettingSpec<number> {
+  duration<O extends Common & { default?: string; min?: string }>(o: O): Spec<number, O> {
     const min = o.min === undefined ? 0 : parseDuration(o.min)
     return {
       ...o,
@@ -107,10 +114,10 @@ export const setting = {
     }
   },
   /** A size in bytes; written `256mb`, `64kb`... */
-  bytes(o: Common & { default?: string }): SettingSpec<number> {
+  bytes<O extends Common & { default?: string }>(o: O): Spec<number, O> {
     return { ...o, unit: 'bytes', default: o.default, parse: parseBytes }
   },
-  bool(o: Common & { default?: boolean }): SettingSpec<boolean> {
+  bool<O extends Common & { default?: boolean }>(o: O): Spec<boolean, O> {
     return {
       ...o,
       unit: 'boolean',
@@ -123,11 +130,11 @@ export const setting = {
       },
     }
   },
-  url(o: Common & { default?: string; protocols: readonly string[] }): SettingSpec<string> {
+  url<O extends Common & { default?: string; protocols: readonly string[] }>(o: O): Spec<string, O> {
     return { ...o, unit: 'url', default: o.default, parse: (raw) => parseUrl(raw, o.protocols) }
   },
   /** A comma-separated list of URLs (a repeatable flag adds one each time). */
-  urls(o: Common & { default?: string; protocols: readonly string[] }): SettingSpec<string[]> {
+  urls<O extends Common & { default?: string; protocols: readonly string[] }>(o: O): Spec<string[], O> {
     return {
       ...o,
       unit: 'url list',
@@ -140,7 +147,10 @@ export const setting = {
           .map((s) => parseUrl(s, o.protocols)),
     }
   },
-  oneOf<const V extends string>(o: Common & { default?: V; values: readonly V[] }): SettingSpec<V> {
+  oneOf<
+    const V extends string,
+    O extends Common & { default?: V; values: readonly V[] } = Common & { default?: V; values: readonly V[] },
+  >(o: O & { values: readonly V[] }): Spec<V, O> {
     return {
       ...o,
       unit: o.values.join(' | '),

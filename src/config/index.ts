@@ -41,7 +41,7 @@ export const settings = Object.freeze(
 
 type Settings = typeof settings
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never
-type HasDefault<S> = S extends { default: string } ? true : false
+type HasDefault<S> = S extends { hasDefault?: true } ? true : false
 
 /** The resolved configuration: a setting with a default is always set; one without may be undefined. */
 export type Config = Readonly<{

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * `fleet <command>`: one CLI for every Fleet process. Each command lives in `src/cli/<command>.ts` and
+ * registers itself on the program; settings come from the environment and from the flags each accepts.
+ */
+import { Command, CommanderError } from 'commander'
+import { registerCache } from './cli/cache.js'
+import { registerJobs } from './cli/jobs.js'
+import { registerLb } from './cli/lb.js'
+import { registerMigrate } from './cli/migrate.js'
+import { registerSeed } from './cli/seed.js'
+import { registerStack } from './cli/stack.js'
+import { registerWeb } from './cli/web.js'
+import { registerWorker } from './cli/worker.js'
+import { ConfigError } from './config/errors.js'
+import { isFleetError } from './errors.js'
+
+const program = new Command('fleet')
+  .description(
+    'Fleet: a load balancer, stateless web servers, PostgreSQL, Redis and job workers, as one stack.',
+  )
+  .showHelpAfterError()
+  .exitOverride()
+
+registerStack(program) // up, status, restart
+registerLb(program)
+registerWeb(program)
+registerWorker(program)
+registerMigrate(program)
+registerSeed(program)
+registerCache(program)
+registerJobs(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode)
+  if (isFleetError(err)) {
+    process.stderr.write(`fleet: ${err.message} [${err.code}]\n`)
+    process.exit(err instanceof ConfigError ? 2 : 1)
+  }
+  process.stderr.write(`fleet: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+}

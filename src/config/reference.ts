@@ -1,0 +1,35 @@
+/** The settings reference as Markdown, one table per component; docs/configuration.md embeds it. */
+import type { SettingSpec } from './define.js'
+import { settingGroups } from './index.js'
+
+const TITLES: Record<keyof typeof settingGroups, string> = {
+  core: 'Core (every process)',
+  registry: 'Registry',
+  web: 'Web servers (`fleet web`)',
+  lb: 'Load balancer (`fleet lb`)',
+  stack: 'Local stack (`fleet up`)',
+  shop: 'Shop (the reference application)',
+  cache: 'Cache',
+  jobs: 'Jobs and workers (`fleet worker`)',
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|')
+
+export function renderSettingsReference(): string {
+  const out: string[] = []
+  for (const [group, specs] of Object.entries(settingGroups) as [keyof typeof settingGroups, object][]) {
+    out.push(
+      `### ${TITLES[group]}`,
+      '',
+      '| variable | flag | unit | default | what it does |',
+      '| --- | --- | --- | --- | --- |',
+    )
+    for (const spec of Object.values(specs) as SettingSpec<unknown>[]) {
+      const flag = spec.flag ? `\`--${spec.flag}\` (${spec.commands?.join(', ')})` : ''
+      const dflt = spec.default === undefined ? '(unset)' : `\`${spec.default === '' ? '""' : spec.default}\``
+      out.push(`| \`${spec.env}\` | ${flag} | ${cell(spec.unit)} | ${dflt} | ${cell(spec.doc)} |`)
+    }
+    out.push('')
+  }
+  return out.join('\n').trimEnd()
+}
