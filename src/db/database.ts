@@ -1,0 +1,106 @@
+/**
+ * Fleet's database layer: every query and transaction of the application goes through a Database, so that
+ * writes can be observed (the cache invalidates what they touched after COMMIT and before the caller gets
+ * its answer) and a lost PostgreSQL becomes a clean 503 instead of a hang.
+ */
+import type pg from 'pg'
+import { DatabaseUnavailableError } from './errors.js'
+import type { Pool, PoolClient } from './pool.js'
+
+export type Row = Record<string, unknown>
+export type QueryResult<R extends Row = Row> = pg.QueryResult<R>
+
+/** What the application may run: plain queries, or queries inside a transaction. */
+export interface Queryable {
+  query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>
+}
+
+/**
+ * Observes writes. `statement` is called for every statement run through the layer (inside the transaction,
+ * in order); `committed` after COMMIT succeeded, before the caller's promise resolves. The cache implements it.
+ */
+export interface WriteObserver {
+  /** Returns a token describing what the statement may write (e.g. the tables), collected per transaction. */
+  statement(sql: string): Promise<readonly string[]> | readonly string[]
+  /** The union of what the transaction's statements wrote; awaited before the write is acknowledged. */
+  committed(written: ReadonlySet<string>): Promise<void>
+}
+
+/** PostgreSQL error codes (SQLSTATE classes 08, 57P) and Node socket errors that mean "not reachable". */
+function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code ?? ''
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
+    return true
+  const msg = (err as Error | undefined)?.message ?? ''
+  return /timeout exceeded when trying to connect|Connection terminated/i.test(msg)
+}
+
+function wrap(err: unknown): unknown {
+  return isUnavailable(err) ? new DatabaseUnavailableError({ cause: err }) : err
+}
+
+export class Database implements Queryable {
+  readonly pool: Pool
+  #observer: WriteObserver | undefined
+
+  constructor(pool: Pool, observer?: WriteObserver) {
+    this.pool = pool
+    this.#observer = observer
+  }
+
+  /** Installs the write observer (the cache does this when it starts). */
+  observe(observer: WriteObserver | undefined): void {
+    this.#observer = observer
+  }
+
+  /** Runs one statement in its own implicit transaction; a write is acknowledged after invalidation. */
+  async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const observer = this.#observer
+    const written = observer ? new Set(await observer.statement(sql)) : undefined
+    let result: QueryResult<R>
+    try {
+      result = await this.pool.query<R>(sql, params as unknown[])
+    } catch (err) {
+      throw wrap(err)
+    }
+    if (observer && written && written.size > 0) await observer.committed(written)
+    return result
+  }
+
+  /**
+   * Runs `fn` in a transaction: COMMIT when it resolves, ROLLBACK when it throws. After COMMIT, what the
+   * transaction wrote is invalidated before this promise resolves.
+   * @example await db.transaction((tx) => tx.query('UPDATE products SET stock = stock - 1 WHERE id = $1', [id]))
+   */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const observer = this.#observer
+    let client: PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      throw wrap(err)
+    }
+    const written = new Set<string>()
+    const tx: Queryable = {
+      async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []) {
+        if (observer) for (const t of await observer.statement(sql)) written.add(t)
+        return client.query<R>(sql, params as unknown[])
+      },
+    }
+    let result: T
+    try {
+      await client.query('BEGIN')
+      result = await fn(tx)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      // A broken connection is destroyed rather than handed to the next caller.
+      client.release(isUnavailable(err))
+      throw wrap(err)
+    }
+    client.release()
+    if (observer && written.size > 0) await observer.committed(written)
+    return result
+  }
+}
