@@ -36,10 +36,14 @@ export const shopSchema: Migration = {
       search       tsvector GENERATED ALWAYS AS (
                      to_tsvector('simple', name || ' ' || description)) STORED
     );
+    -- Keyset pagination reads (sort key, id) in both directions, with and without a category filter.
     CREATE INDEX products_category_idx ON products (category_id, id);
     CREATE INDEX products_price_idx ON products (price_cents, id);
     CREATE INDEX products_name_idx ON products (name, id);
     CREATE INDEX products_created_idx ON products (created_at, id);
+    CREATE INDEX products_category_price_idx ON products (category_id, price_cents, id);
+    CREATE INDEX products_category_name_idx ON products (category_id, name, id);
+    CREATE INDEX products_category_created_idx ON products (category_id, created_at, id);
     CREATE INDEX products_search_idx ON products USING gin (search);
 
     CREATE TABLE reviews (
@@ -50,7 +54,9 @@ export const shopSchema: Migration = {
       body        text NOT NULL DEFAULT '',
       created_at  timestamptz NOT NULL DEFAULT now()
     );
-    CREATE INDEX reviews_product_idx ON reviews (product_id, created_at DESC);
+    -- One review per user and product.
+    CREATE UNIQUE INDEX reviews_product_user_key ON reviews (product_id, user_id);
+    CREATE INDEX reviews_product_idx ON reviews (product_id, created_at DESC, id DESC);
     CREATE INDEX reviews_user_idx ON reviews (user_id);
   `,
 }

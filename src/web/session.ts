@@ -1,0 +1,291 @@
+/**
+ * Sessions in the store Redis. A session is one Redis HASH, `<prefix>sess:<id>`, so that two concurrent
+ * requests changing different fields (two cart lines, `cart:<productId>`) both stick: every write is an
+ * HSET/HDEL of its own fields, never a read-modify-write of a whole blob. The id is 256 random bits in the
+ * cookie FLEET_SESSION_COOKIE (HttpOnly, SameSite=Lax, Path=/, Secure when the request came over https);
+ * expiry rolls: each request that uses the session runs PEXPIRE and sends the cookie again with a matching
+ * Max-Age. A request that never touches `request.session` costs no Redis call.
+ */
+import { randomBytes } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config/index.js'
+import { FleetError } from '../errors.js'
+import type { Redis } from '../redis/connect.js'
+
+/** The request needs a logged-in user and has none (no session, expired, or logged out). */
+export class AuthenticationRequiredError extends FleetError {
+  static override code = 'FLEET_E_HTTP_UNAUTHENTICATED'
+  static override statusCode = 401
+  constructor() {
+    super('log in first: POST /api/session with your email and password')
+  }
+}
+
+/** The logged-in user may not do this (e.g. a customer calling an admin route). */
+export class ForbiddenError extends FleetError {
+  static override code = 'FLEET_E_HTTP_FORBIDDEN'
+  static override statusCode = 403
+  constructor(what = 'this action') {
+    super(`${what} needs the admin role`)
+  }
+}
+
+export interface SessionUser {
+  id: number
+  email: string
+  role: 'customer' | 'admin'
+}
+
+/** A session id as issued: 32 random bytes, base64url (43 characters). Anything else is ignored unread. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
+/** Field that every session has, so a session with no other data still exists as a key. */
+const CREATED = 'created'
+const USER = 'user'
+
+/**
+ * KEYS[1] the session hash; ARGV[1] TTL in ms; ARGV[2..] field, value, field, value...
+ * Sets the fields and renews the TTL only when the session still exists (it may have expired or been
+ * destroyed since the request read its cookie). Returns 1 when set, 0 when the session is gone.
+ */
+const SET_IF_EXISTS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
+function newId(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** Session storage in Redis, shared by every request of a process (it holds no per-user state). */
+export class SessionStore {
+  readonly redis: Redis
+  readonly prefix: string
+  readonly ttlMs: number
+
+  constructor(redis: Redis, options: { prefix: string; ttlMs: number }) {
+    this.redis = redis
+    this.prefix = options.prefix
+    this.ttlMs = options.ttlMs
+  }
+
+  key(id: string): string {
+    return `${this.prefix}sess:${id}`
+  }
+
+  /** The session's fields (renewing its TTL), or undefined when it does not exist. */
+  async load(id: string): Promise<Record<string, string> | undefined> {
+    const res = await this.redis.multi().hgetall(this.key(id)).pexpire(this.key(id), this.ttlMs).exec()
+    const [err, data] = res?.[0] ?? [new Error('session load aborted'), undefined]
+    if (err) throw err
+    const fields = data as Record<string, string>
+    return Object.keys(fields).length === 0 ? undefined : fields
+  }
+
+  /** Sets fields of an existing session (renewing its TTL); false when the session is gone. */
+  async update(id: string, fields: Record<string, string>): Promise<boolean> {
+    const args = Object.entries(fields).flat()
+    if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
+    const done = await this.redis.eval(SET_IF_EXISTS, 1, this.key(id), this.ttlMs, ...args)
+    return done === 1
+  }
+
+  /** Creates a session holding `fields`; returns its new id. */
+  async create(fields: Record<string, string>): Promise<string> {
+    const id = newId()
+    const key = this.key(id)
+    await this.redis
+      .multi()
+      .hset(key, { ...fields, [CREATED]: String(Date.now()) })
+      .pexpire(key, this.ttlMs)
+      .exec()
+    return id
+  }
+
+  /** Removes fields (the session itself stays, with its TTL renewed). */
+  async remove(id: string, fields: readonly string[]): Promise<void> {
+    await this.redis
+      .multi()
+      .hdel(this.key(id), ...fields)
+      .pexpire(this.key(id), this.ttlMs)
+      .exec()
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.redis.del(this.key(id))
+  }
+}
+
+/**
+ * One request's view of its session. Nothing is read from Redis until a method needs it; writes go
+ * straight to Redis field by field. Every method that finds or creates a session (re)sends the cookie.
+ */
+export class Session {
+  #store: SessionStore
+  #reply: FastifyReply
+  #cookie: string
+  #secure: boolean
+  #id: string | undefined
+  #data: Record<string, string> | undefined
+  #loaded = false
+
+  constructor(
+    store: SessionStore,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: { cookie: string; trustProxy: boolean },
+  ) {
+    this.#store = store
+    this.#reply = reply
+    this.#cookie = options.cookie
+    this.#secure = isHttps(request, options.trustProxy)
+    const raw = request.cookies?.[options.cookie]
+    this.#id = raw && ID_PATTERN.test(raw) ? raw : undefined
+  }
+
+  /** The session id, when the request carried a well-formed one or a method created one. */
+  get id(): string | undefined {
+    return this.#id
+  }
+
+  /** Every field of the session (empty when there is none). Reads Redis once per request. */
+  async all(): Promise<Readonly<Record<string, string>>> {
+    if (!this.#loaded) {
+      this.#loaded = true
+      this.#data = this.#id ? await this.#store.load(this.#id) : undefined
+      if (this.#data) this.#sendCookie()
+      else this.#id = undefined
+    }
+    return this.#data ?? {}
+  }
+
+  async get(field: string): Promise<string | undefined> {
+    return (await this.all())[field]
+  }
+
+  /** The logged-in user, if any. */
+  async user(): Promise<SessionUser | undefined> {
+    const raw = await this.get(USER)
+    return raw ? (JSON.parse(raw) as SessionUser) : undefined
+  }
+
+  /** Sets fields, creating the session when there is none (or it expired meanwhile). */
+  async set(fields: Record<string, string>): Promise<void> {
+    if (CREATED in fields) throw new Error(`session field ${CREATED} is reserved`)
+    if (this.#id && (await this.#store.update(this.#id, fields))) {
+      if (this.#data) Object.assign(this.#data, fields)
+    } else {
+      this.#id = await this.#store.create(fields)
+      this.#data = { ...fields, [CREATED]: String(Date.now()) }
+      this.#loaded = true
+    }
+    this.#sendCookie()
+  }
+
+  /** Removes fields; nothing happens when there is no session. */
+  async delete(...fields: string[]): Promise<void> {
+    if (!this.#id || fields.length === 0) return
+    await this.#store.remove(
+      this.#id,
+      fields.filter((f) => f !== CREATED),
+    )
+    if (this.#data) for (const f of fields) if (f !== CREATED) delete this.#data[f]
+    this.#sendCookie()
+  }
+
+  /**
+   * Moves the session to a new id (against session fixation, on login): the old id is destroyed, its
+   * fields (the cart) are carried over, then `fields` are set on the new one.
+   */
+  async regenerate(fields: Record<string, string> = {}): Promise<void> {
+    const previous = this.#id ? ((await this.#store.load(this.#id)) ?? {}) : {}
+    delete previous[CREATED]
+    const data = { ...previous, ...fields }
+    const oldId = this.#id
+    this.#id = await this.#store.create(data)
+    if (oldId) await this.#store.destroy(oldId)
+    this.#data = { ...data, [CREATED]: String(Date.now()) }
+    this.#loaded = true
+    this.#sendCookie()
+  }
+
+  /** Logs out: deletes the session and tells the browser to drop the cookie. */
+  async destroy(): Promise<void> {
+    if (this.#id) await this.#store.destroy(this.#id)
+    this.#id = undefined
+    this.#data = undefined
+    this.#loaded = true
+    this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
+  }
+
+  /** Logs the user in on a fresh session id. */
+  async login(user: SessionUser): Promise<void> {
+    await this.regenerate({ [USER]: JSON.stringify(user) })
+  }
+
+  #cookieOptions() {
+    return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: this.#secure }
+  }
+
+  #sendCookie(): void {
+    if (!this.#id) return
+    this.#reply.setCookie(this.#cookie, this.#id, {
+      ...this.#cookieOptions(),
+      maxAge: Math.max(1, Math.floor(this.#store.ttlMs / 1000)),
+    })
+  }
+}
+
+/** True when the client reached us over TLS, directly or (behind a trusted proxy) per X-Forwarded-Proto. */
+function isHttps(request: FastifyRequest, trustProxy: boolean): boolean {
+  if ((request.raw.socket as TLSSocket | undefined)?.encrypted) return true
+  if (!trustProxy) return false
+  const header = request.headers['x-forwarded-proto']
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase()
+  return first === 'https'
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's session; lazily loaded (see src/web/session.ts). */
+    session: Session
+  }
+}
+
+export interface SessionPluginOptions {
+  redis: Redis
+  config: Pick<Config, 'redisPrefix' | 'sessionCookie' | 'sessionTtl' | 'trustProxy'>
+}
+
+/**
+ * Decorates every request with `request.session`. Registered without encapsulation (skip-override), so
+ * every plugin registered after it in the same context sees the decorator. Needs @fastify/cookie.
+ * @example await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
+ */
+export async function sessionPlugin(app: FastifyInstance, options: SessionPluginOptions): Promise<void> {
+  if (app.hasRequestDecorator('session')) return
+  const { config } = options
+  const store = new SessionStore(options.redis, { prefix: config.redisPrefix, ttlMs: config.sessionTtl })
+  const cookieOptions = { cookie: config.sessionCookie, trustProxy: config.trustProxy }
+  app.decorateRequest('session', null as unknown as Session)
+  app.addHook('onRequest', async (request, reply) => {
+    request.session = new Session(store, request, reply, cookieOptions)
+  })
+}
+Object.assign(sessionPlugin, { [Symbol.for('skip-override')]: true })
+
+/** The logged-in user of the request; throws 401 (FLEET_E_HTTP_UNAUTHENTICATED) when there is none. */
+export async function requireUser(request: FastifyRequest): Promise<SessionUser> {
+  const user = await request.session.user()
+  if (!user) throw new AuthenticationRequiredError()
+  return user
+}
+
+/** The logged-in admin; 401 when nobody is logged in, 403 (FLEET_E_HTTP_FORBIDDEN) for a customer. */
+export async function requireAdmin(request: FastifyRequest): Promise<SessionUser> {
+  const user = await requireUser(request)
+  if (user.role !== 'admin') throw new ForbiddenError()
+  return user
+}
