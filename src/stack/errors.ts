@@ -23,3 +23,65 @@ export class ServiceStartError extends FleetError {
     super(`${service} did not start: ${reason}`, options)
   }
 }
+
+/** A port the local stack needs is taken by another program; the message names the setting to change. */
+export class PortInUseError extends FleetError {
+  static override code = 'FLEET_E_STACK_PORT_IN_USE'
+  constructor(
+    readonly port: number,
+    readonly setting: string,
+    readonly what: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `port ${port} (${what}) is already in use by another program: stop it, or pick another port with ${setting}=<port> (${setting}=0 picks a free one)`,
+      options,
+    )
+  }
+}
+
+/** Another `fleet up` already supervises this data folder (its control socket answers). */
+export class StackRunningError extends FleetError {
+  static override code = 'FLEET_E_STACK_ALREADY_RUNNING'
+  constructor(
+    readonly dataDir: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `a fleet up is already running on ${dataDir}: use \`fleet status\` to see it, or stop it with Ctrl-C (or SIGTERM) first`,
+      options,
+    )
+  }
+}
+
+/** `fleet status` / `fleet restart` found no supervisor listening on the data folder's control socket. */
+export class NoSupervisorError extends FleetError {
+  static override code = 'FLEET_E_STACK_NOT_RUNNING'
+  constructor(
+    readonly socketPath: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `no fleet up is running for this data folder (nothing answers on ${socketPath}); start it with \`fleet up\`, or pass the same --data-dir / FLEET_DATA_DIR it was started with`,
+      options,
+    )
+  }
+}
+
+/** A child process of the stack did not become ready in time while the stack started or restarted it. */
+export class ChildNotReadyError extends FleetError {
+  static override code = 'FLEET_E_STACK_CHILD_NOT_READY'
+  constructor(
+    readonly child: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${child} did not become ready: ${detail}`, options)
+  }
+}
+
+/** A control request (`fleet restart ROLE`) named something the supervisor cannot do. */
+export class ControlRequestError extends FleetError {
+  static override code = 'FLEET_E_STACK_BAD_REQUEST'
+  static override statusCode = 400
+}

@@ -135,7 +135,9 @@ export class EmbeddedPostgres {
         '-c',
         'fsync=on',
       ],
-      { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+      // Its own process group: a Ctrl-C in the terminal must not reach it before `fleet up` stopped the
+      // processes that use it.
+      { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, detached: true },
     )
     this.#child = child
     const tail: string[] = []

@@ -41,6 +41,9 @@ export function redisArgs(o: LocalRedisOptions): string[] {
     '',
     '--loglevel',
     'notice',
+    // Written even when not daemonized: the next start finds and stops a server left running.
+    '--pidfile',
+    path.join(path.resolve(o.dataDir), 'redis.pid'),
   ]
   if (o.role === 'store') return [...common, '--maxmemory-policy', 'noeviction']
   return [
@@ -103,7 +106,10 @@ export class LocalRedis {
     const o = this.#options
     const bin = ensureRedisServer(o.onLog)
     await fs.mkdir(o.dataDir, { recursive: true })
-    const child = spawn(bin, redisArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] })
+    await this.#stopLeftover()
+    // Its own process group: a Ctrl-C in the terminal must not reach it before `fleet up` stopped the
+    // processes that use it.
+    const child = spawn(bin, redisArgs(o), { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     this.#child = child
     const tail: string[] = []
     const onData = (chunk: Buffer) => {
@@ -159,6 +165,35 @@ export class LocalRedis {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     await this.#exited
     clearTimeout(timer)
+  }
+
+  /**
+   * A redis-server of this data folder left running by a `fleet up` that was killed holds the port and the
+   * AOF: stop it cleanly (SIGTERM flushes the AOF) before starting a new one.
+   */
+  async #stopLeftover(): Promise<void> {
+    const dir = path.resolve(this.#options.dataDir)
+    let pid: number
+    try {
+      pid = Number((await fs.readFile(path.join(dir, 'redis.pid'), 'utf8')).trim())
+    } catch {
+      return
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return
+    // The pid may have been reused: only a live redis-server counts.
+    const alive = async (): Promise<boolean> => {
+      try {
+        return (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('redis-server')
+      } catch {
+        return false
+      }
+    }
+    if (!(await alive())) return
+    this.#options.onLog?.(`stopping the redis-server (pid ${pid}) left running on ${dir}`)
+    process.kill(pid, 'SIGTERM')
+    const deadline = Date.now() + 30_000
+    while ((await alive()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    if (await alive()) process.kill(pid, 'SIGKILL')
   }
 
   /** Kills the server at once (fault injection in tests). */

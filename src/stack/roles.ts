@@ -1,0 +1,100 @@
+/**
+ * The children of the local stack and how each is run: every one is `node dist/cli.js <role>` with the
+ * resolved config in its environment, a stable name (`lb-1`, `web-1`, `worker-1`, also its instance id) and
+ * a readiness probe: the LB's public port accepts connections, a web server's /readyz answers 200, a worker
+ * has announced itself ready in the registry.
+ */
+import { fileURLToPath } from 'node:url'
+import type { Config } from '../config/index.js'
+import type { BackoffOptions } from './backoff.js'
+import type { ChildSpec } from './child.js'
+
+/** Absolute path of the CLI entry (dist/cli.js next to dist/stack/), so `fleet up` works from any cwd. */
+export const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url))
+
+/** Settings that must not leak from the stack's own environment into its children. */
+const PER_CHILD = ['FLEET_INSTANCE_ID', 'FLEET_WEB_PORT', 'FLEET_WEB_ADVERTISE_URL', 'FLEET_LB_UPSTREAMS']
+
+export interface StackLayout {
+  /** process.env + the config + the store URLs, shared by every child. */
+  env: NodeJS.ProcessEnv
+  lbPort: number
+  /** Where to reach the LB's public port (127.0.0.1 when it listens on every interface). */
+  lbProbeHost: string
+  adminPort: number
+  /** One port per web server. */
+  webPorts: readonly number[]
+  workers: number
+  logFile: (name: string) => string
+  backoff: BackoffOptions
+  /** Whether worker `id` is ready (from the registry). */
+  workerReady: (id: string) => Promise<boolean>
+  onLine: ChildSpec['onLine']
+}
+
+/** The environment every child starts from. */
+export function childEnv(
+  config: Config,
+  configEnv: Record<string, string>,
+  stores: { databaseUrl: string; redisUrl: string; cacheRedisUrl: string },
+  ports: { lbPort: number; adminPort: number },
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...configEnv,
+    DATABASE_URL: stores.databaseUrl,
+    REDIS_URL: stores.redisUrl,
+    CACHE_REDIS_URL: stores.cacheRedisUrl,
+    FLEET_PORT: String(ports.lbPort),
+    FLEET_LB_ADMIN_PORT: String(ports.adminPort),
+    FLEET_DATA_DIR: config.dataDir,
+  }
+  for (const k of PER_CHILD) delete env[k]
+  return env
+}
+
+/** The specs of every child, in start order: web servers, workers, then the LB. */
+export function stackChildren(layout: StackLayout): ChildSpec[] {
+  const node = (role: string) => ({ command: process.execPath, args: [cliPath, role] })
+  const common = (name: string) => ({
+    logFile: layout.logFile(name),
+    onLine: layout.onLine,
+    backoff: layout.backoff,
+  })
+  const specs: ChildSpec[] = []
+  layout.webPorts.forEach((port, i) => {
+    const name = `web-${i + 1}`
+    specs.push({
+      role: 'web',
+      name,
+      ...node('web'),
+      ...common(name),
+      env: { ...layout.env, FLEET_INSTANCE_ID: name, FLEET_WEB_PORT: String(port) },
+      port,
+      readiness: { kind: 'http', url: `http://127.0.0.1:${port}/readyz` },
+    })
+  })
+  for (let i = 0; i < layout.workers; i++) {
+    const name = `worker-${i + 1}`
+    specs.push({
+      role: 'worker',
+      name,
+      ...node('worker'),
+      ...common(name),
+      env: { ...layout.env, FLEET_INSTANCE_ID: name },
+      // Heavy jobs must not starve the web tier of CPU.
+      nice: 10,
+      readiness: { kind: 'custom', check: () => layout.workerReady(name) },
+    })
+  }
+  specs.push({
+    role: 'lb',
+    name: 'lb-1',
+    ...node('lb'),
+    ...common('lb-1'),
+    env: { ...layout.env, FLEET_INSTANCE_ID: 'lb-1' },
+    port: layout.lbPort,
+    readiness: { kind: 'tcp', port: layout.lbPort, host: layout.lbProbeHost },
+  })
+  return specs
+}

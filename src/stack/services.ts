@@ -1,0 +1,131 @@
+/**
+ * The stores of the local stack: PostgreSQL and the two Redis servers, each either given by URL or started
+ * here (embedded, data under the data folder). Also the port checks that make `fleet up` fail fast, naming
+ * the setting to change, when a port it needs is taken.
+ */
+import { existsSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import type { Config } from '../config/index.js'
+import { PortInUseError } from './errors.js'
+import { freePort } from './ports.js'
+import { EmbeddedPostgres } from './postgres.js'
+import { LocalRedis } from './redis.js'
+
+/** A port `fleet up` needs, with the setting that chooses it. */
+export interface PortNeed {
+  port: number
+  host: string
+  setting: string
+  what: string
+}
+
+/** Throws PortInUseError when something already listens on host:port (or it may not be bound here). */
+export async function assertPortFree(need: PortNeed): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new PortInUseError(need.port, need.setting, need.what, { cause: err })),
+    )
+    server.listen({ port: need.port, host: need.host, exclusive: true }, () => server.close(() => resolve()))
+  })
+}
+
+/** `port`, or a free one when it is 0. */
+export async function portOrFree(port: number): Promise<number> {
+  return port === 0 ? freePort() : port
+}
+
+/** One store process the stack started (shown in the status table). */
+export interface Service {
+  role: 'postgres' | 'redis'
+  name: string
+  port: number
+  startedAt: number
+  pid(): number | undefined
+  stop(timeoutMs: number): Promise<void>
+}
+
+export interface Stores {
+  databaseUrl: string
+  redisUrl: string
+  cacheRedisUrl: string
+  /** The processes started here, in start order. */
+  services: Service[]
+}
+
+export interface StartStoresOptions {
+  dataDir: string
+  /** A progress line for the user. */
+  say: (line: string) => void
+  /** Each line a service writes, by service name (for its log file). */
+  onLog: (name: string, line: string) => void
+  /** Called with each service as soon as it started, so a shutdown can stop it even if a later one fails. */
+  onStarted: (service: Service) => void
+}
+
+/**
+ * Starts what the config does not point at: an embedded PostgreSQL (database `fleet`) and the store and cache
+ * redis-servers. Ports must have been checked (and 0 replaced by a free port) before.
+ */
+export async function startStores(config: Config, o: StartStoresOptions): Promise<Stores> {
+  const services: Service[] = []
+  const started = (s: Service) => {
+    services.push(s)
+    o.onStarted(s)
+  }
+  let databaseUrl = config.databaseUrl
+  if (!databaseUrl) {
+    const dir = path.join(o.dataDir, 'postgres')
+    const fresh = !existsSync(path.join(dir, 'PG_VERSION'))
+    o.say(
+      fresh
+        ? `starting PostgreSQL on 127.0.0.1:${config.pgPort}: initialising a new cluster in ${dir} (first run only)...`
+        : `starting PostgreSQL on 127.0.0.1:${config.pgPort} (data in ${dir})...`,
+    )
+    const pg = new EmbeddedPostgres({
+      dataDir: dir,
+      port: config.pgPort,
+      database: 'fleet',
+      onLog: (line) => o.onLog('postgres', line),
+    })
+    const startedAt = Date.now()
+    await pg.start()
+    started({
+      role: 'postgres',
+      name: 'postgres',
+      port: config.pgPort,
+      startedAt,
+      pid: () => pg.pid,
+      stop: (ms) => pg.stop(ms),
+    })
+    databaseUrl = pg.url
+  }
+  const redisUrl = config.redisUrl ?? (await startRedis(config, o, 'store', config.redisPort, started))
+  const cacheRedisUrl =
+    config.cacheRedisUrl ?? (await startRedis(config, o, 'cache', config.cacheRedisPort, started))
+  return { databaseUrl, redisUrl, cacheRedisUrl, services }
+}
+
+async function startRedis(
+  config: Config,
+  o: StartStoresOptions,
+  role: 'store' | 'cache',
+  port: number,
+  started: (s: Service) => void,
+): Promise<string> {
+  const name = `redis-${role}`
+  const dir = path.join(o.dataDir, name)
+  o.say(`starting Redis (${role}) on 127.0.0.1:${port} (data in ${dir})...`)
+  const redis = new LocalRedis({
+    role,
+    dataDir: dir,
+    port,
+    maxMemory: role === 'cache' ? config.cacheMaxMemory : undefined,
+    onLog: (line) => o.onLog(name, line),
+  })
+  const startedAt = Date.now()
+  await redis.start()
+  started({ role: 'redis', name, port, startedAt, pid: () => redis.pid, stop: (ms) => redis.stop(ms) })
+  return redis.url
+}

@@ -1,0 +1,359 @@
+/**
+ * `fleet up`: the whole stack on one machine. Starts (or takes by URL) PostgreSQL and the two Redis servers,
+ * applies migrations, seeds an empty catalog, starts the LB, the web servers and the workers under a
+ * supervisor, serves the control socket, and on Ctrl-C / SIGTERM stops everything in order: LB, web
+ * servers (they drain), workers, Redis, PostgreSQL. A second signal forces.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { type Config, configToEnv } from '../config/index.js'
+import { Database } from '../db/database.js'
+import { migrate } from '../db/migrate.js'
+import { createPool } from '../db/pool.js'
+import { connectRedis, type Redis } from '../redis/connect.js'
+import { Registry } from '../registry/registry.js'
+import { ControlServer } from './control.js'
+import { recordPids, stopLeftovers } from './leftovers.js'
+import { Progress } from './progress.js'
+import { childEnv, cliPath, stackChildren } from './roles.js'
+import { assertPortFree, type PortNeed, portOrFree, type Service, startStores } from './services.js'
+import { settleInLb } from './settle.js'
+import { formatDuration, rssOf, type StatusReport, type StatusRow } from './status.js'
+import { Supervisor } from './supervisor.js'
+import { echoLine, StatusView } from './view.js'
+
+/** What `fleet up` needs from the shop's seed module (src/shop/seed.ts). */
+interface SeedModule {
+  catalogIsEmpty(db: Database): Promise<boolean>
+  seedCatalog(
+    db: Database,
+    options: {
+      products: number
+      reviews: number
+      onProgress?: (done: number, total: number, phase: string) => void
+    },
+  ): Promise<{ categories: number; products: number; reviews: number; ms: number }>
+}
+
+/** The shop's seed code, imported only when `fleet up` seeds (a variable, so the stack builds without it). */
+const SEED_MODULE = '../shop/seed.js'
+
+/** Extra time a child gets after FLEET_SHUTDOWN_TIMEOUT (its own drain bound) before SIGKILL. */
+const STOP_MARGIN_MS = 5_000
+/** How long the first start of every child may take before `fleet up` reports the laggards. */
+const READY_TIMEOUT_MS = 120_000
+
+export class Stack {
+  readonly #config: Config
+  readonly #out: NodeJS.WriteStream
+  readonly #dataDir: string
+  readonly #startedAt = Date.now()
+  readonly #services: Service[] = []
+  readonly #view: StatusView
+  #supervisor: Supervisor | undefined
+  #control: ControlServer | undefined
+  #redis: Redis | undefined
+  #phase: StatusReport['phase'] = 'starting'
+  #urls: StatusReport['urls'] = { app: '' }
+  #stopping: Promise<void> | undefined
+  #forced = false
+  #onStopRequested: () => void = () => {}
+  readonly #stopRequested = new Promise<void>((resolve) => {
+    this.#onStopRequested = resolve
+  })
+
+  constructor(config: Config, out: NodeJS.WriteStream = process.stdout) {
+    this.#config = config
+    this.#out = out
+    this.#dataDir = path.resolve(config.dataDir)
+    this.#view = new StatusView(out, () => this.report())
+  }
+
+  get stopping(): boolean {
+    return this.#stopping !== undefined
+  }
+
+  #say(line: string): void {
+    this.#view.message(line)
+  }
+
+  /** Starts everything; resolves once every child was started and the first round of readiness is over. */
+  async start(): Promise<void> {
+    const c = this.#config
+    const dir = this.#dataDir
+    await fs.mkdir(path.join(dir, 'logs'), { recursive: true })
+    this.#control = new ControlServer(path.join(dir, 'fleet.sock'), {
+      status: () => this.report(),
+      restart: (target, onProgress) => {
+        if (!this.#supervisor || this.#phase !== 'running')
+          return Promise.reject(new Error(`the stack is ${this.#phase}; try again when it runs`))
+        return this.#supervisor.restart(target, (p) => {
+          this.#say(`restart: ${p.message}`)
+          onProgress(p)
+        })
+      },
+    })
+    await this.#control.listen(dir)
+    const leftovers = await stopLeftovers(path.join(dir, 'children.json'), cliPath)
+    if (leftovers.length > 0)
+      this.#say(`stopped processes left by an earlier fleet up: ${leftovers.join(', ')}`)
+
+    // Ports: fail fast, naming the setting, before anything starts.
+    const lbPort = await portOrFree(c.port)
+    const adminPort = await portOrFree(c.lbAdminPort)
+    const webPorts: number[] = []
+    for (let i = 0; i < c.webCount; i++)
+      webPorts.push(c.webBasePort === 0 ? await portOrFree(0) : c.webBasePort + i)
+    const pgPort = c.databaseUrl ? 0 : await portOrFree(c.pgPort)
+    const redisPort = c.redisUrl ? 0 : await portOrFree(c.redisPort)
+    const cachePort = c.cacheRedisUrl ? 0 : await portOrFree(c.cacheRedisPort)
+    const needs: PortNeed[] = [
+      { port: lbPort, host: c.lbHost, setting: 'FLEET_PORT', what: 'the load balancer' },
+      { port: adminPort, host: '127.0.0.1', setting: 'FLEET_LB_ADMIN_PORT', what: 'the load balancer admin' },
+      ...webPorts.map((port, i) => ({
+        port,
+        host: c.webHost,
+        setting: 'FLEET_WEB_BASE_PORT',
+        what: `web server ${i + 1} (base port + ${i})`,
+      })),
+    ]
+    if (pgPort) needs.push({ port: pgPort, host: '127.0.0.1', setting: 'FLEET_PG_PORT', what: 'PostgreSQL' })
+    if (redisPort)
+      needs.push({ port: redisPort, host: '127.0.0.1', setting: 'FLEET_REDIS_PORT', what: 'Redis (store)' })
+    if (cachePort)
+      needs.push({
+        port: cachePort,
+        host: '127.0.0.1',
+        setting: 'FLEET_CACHE_REDIS_PORT',
+        what: 'Redis (cache)',
+      })
+    for (const need of needs) await assertPortFree(need)
+    const resolved: Config = Object.freeze({
+      ...c,
+      port: lbPort,
+      lbAdminPort: adminPort,
+      pgPort,
+      redisPort,
+      cacheRedisPort: cachePort,
+    })
+
+    const logs = new Map<string, fs.FileHandle>()
+    const serviceLog = (name: string, line: string) => {
+      void (async () => {
+        let fh = logs.get(name)
+        if (!fh) {
+          fh = await fs.open(path.join(dir, 'logs', `${name}.log`), 'a')
+          logs.set(name, fh)
+        }
+        await fh.write(`${line}\n`)
+      })().catch(() => {})
+    }
+    const stores = await startStores(resolved, {
+      dataDir: dir,
+      say: (l) => this.#say(l),
+      onLog: serviceLog,
+      onStarted: (s) => this.#services.push(s),
+    })
+    if (this.stopping) return
+
+    await this.#prepareDatabase(resolved, stores.databaseUrl)
+    if (this.stopping) return
+
+    this.#redis = connectRedis(stores.redisUrl, { name: 'fleet-up', failFast: true })
+    const registry = new Registry(this.#redis, c.redisPrefix)
+    const hostForUrl = c.lbHost === '0.0.0.0' || c.lbHost === '::' ? 'localhost' : c.lbHost
+    this.#urls = {
+      app: `http://${hostForUrl === '127.0.0.1' ? 'localhost' : hostForUrl}:${lbPort}`,
+      admin: `http://127.0.0.1:${adminPort}/status`,
+      metrics: `http://127.0.0.1:${adminPort}/metrics`,
+    }
+    const shutdownMs = c.shutdownTimeout + STOP_MARGIN_MS
+    const supervisor = new Supervisor({
+      stopTimeoutMs: () => shutdownMs,
+      readyTimeoutMs: 60_000,
+      onState: (snap, previous) => {
+        this.#view.stateChanged(snap, previous)
+        if (snap.state === 'starting' || snap.state === 'stopped') void this.#recordPids()
+      },
+      settle: (snap) => settleInLb(adminPort, snap),
+    })
+    this.#supervisor = supervisor
+    const specs = stackChildren({
+      env: childEnv(resolved, configToEnv(resolved), stores, { lbPort, adminPort }),
+      lbPort,
+      lbProbeHost: c.lbHost === '0.0.0.0' || c.lbHost === '::' ? '127.0.0.1' : c.lbHost,
+      adminPort,
+      webPorts,
+      workers: c.workerCount,
+      logFile: (name) => path.join(dir, 'logs', `${name}.log`),
+      backoff: { initialMs: 250, maxMs: c.restartBackoffMax, resetAfterMs: 30_000 },
+      workerReady: async (id) =>
+        (await registry.list('worker')).some((e) => e.id === id && e.state === 'ready'),
+      onLine: (name, line) => {
+        const echo = echoLine(name, line)
+        if (echo) this.#say(echo)
+      },
+    })
+    for (const spec of specs) supervisor.add(spec)
+    this.#say(`starting ${specs.map((s) => s.name).join(', ')} (logs in ${path.join(dir, 'logs')})...`)
+    supervisor.startAll()
+    const pending = await supervisor.waitAllReady(READY_TIMEOUT_MS)
+    if (this.stopping) return
+    this.#phase = 'running'
+    const took = formatDuration(Date.now() - this.#startedAt)
+    if (pending.length > 0)
+      this.#say(
+        `not ready after ${formatDuration(READY_TIMEOUT_MS)}: ${pending.join(', ')} (see ${path.join(dir, 'logs')}/<name>.log); still trying`,
+      )
+    this.#say(
+      [
+        '',
+        `fleet is up in ${took}:`,
+        `  app       ${this.#urls.app}`,
+        `  lb admin  ${this.#urls.admin}`,
+        `  metrics   ${this.#urls.metrics} (each web server: http://127.0.0.1:<port>/metrics)`,
+        '  manage    fleet status | fleet restart web | Ctrl-C stops everything (twice forces)',
+      ].join('\n'),
+    )
+    this.#view.start()
+  }
+
+  /** Migrations once under their lock; then the seed when FLEET_SEED is on and the catalog is empty. */
+  async #prepareDatabase(config: Config, databaseUrl: string): Promise<void> {
+    const pool = createPool({ ...config, databaseUrl }, { applicationName: 'fleet-up' })
+    try {
+      const m = await migrate(pool, config.dbSchema)
+      this.#say(`migrations: ${m.applied.length} applied, ${m.skipped.length} already in place`)
+      if (!config.seedOnStart || this.stopping) return
+      // Imported lazily: only `fleet up` with FLEET_SEED needs the shop's seed code.
+      const seed = (await import(SEED_MODULE)) as SeedModule
+      const db = new Database(pool)
+      if (!(await seed.catalogIsEmpty(db))) return
+      this.#say(
+        `seeding ${config.seedProducts.toLocaleString('en-US')} products and ${config.seedReviews.toLocaleString('en-US')} reviews (empty catalog; FLEET_SEED=false skips this)...`,
+      )
+      const progress = new Progress(this.#out, 'seed')
+      const r = await seed.seedCatalog(db, {
+        products: config.seedProducts,
+        reviews: config.seedReviews,
+        onProgress: (done, total, phase) => progress.update(done, total, phase),
+      })
+      progress.done()
+      this.#say(
+        `seeded ${r.categories} categories, ${r.products} products, ${r.reviews} reviews in ${formatDuration(r.ms)}`,
+      )
+    } finally {
+      await pool.end()
+    }
+  }
+
+  async #recordPids(): Promise<void> {
+    const records = (this.#supervisor?.children ?? [])
+      .filter((ch) => ch.pid !== undefined)
+      .map((ch) => ({ name: ch.name, pid: ch.pid as number }))
+    await recordPids(path.join(this.#dataDir, 'children.json'), records).catch(() => {})
+  }
+
+  /** The status of every process, for the view and the control socket. */
+  report(): StatusReport {
+    const rows: StatusRow[] = (this.#supervisor?.snapshots() ?? []).map((s) => ({ ...s, rss: rssOf(s.pid) }))
+    for (const s of this.#services) {
+      const pid = s.pid()
+      rows.push({
+        role: s.role,
+        name: s.name,
+        pid,
+        port: s.port,
+        state: pid === undefined ? 'stopped' : 'ready',
+        restarts: 0,
+        startedAt: pid === undefined ? undefined : s.startedAt,
+        lastExit: undefined,
+        nextStartAt: undefined,
+        rss: rssOf(pid),
+      })
+    }
+    return {
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      dataDir: this.#dataDir,
+      urls: this.#urls,
+      phase: this.#phase,
+      rows,
+    }
+  }
+
+  /** Resolves when a shutdown was asked for. */
+  get stopRequested(): Promise<void> {
+    return this.#stopRequested
+  }
+
+  /** Stops everything in order (idempotent); resolves when all is down. */
+  shutdown(): Promise<void> {
+    this.#onStopRequested()
+    this.#stopping ??= this.#shutdown()
+    return this.#stopping
+  }
+
+  /** The second Ctrl-C: SIGKILL every child now, stop the stores without waiting long. */
+  force(): void {
+    this.#forced = true
+    void this.#supervisor?.kill()
+    for (const s of this.#services) void s.stop(2_000)
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#phase = 'stopping'
+    this.#view.stop()
+    const names: Record<string, string> = {
+      lb: 'load balancer (stops accepting)',
+      web: 'web servers (draining)',
+      worker: 'workers (finishing their jobs)',
+    }
+    await this.#supervisor?.stop(['lb', 'web', 'worker'], (role) =>
+      this.#say(`stopping ${names[role] ?? role}...`),
+    )
+    this.#redis?.disconnect()
+    for (const s of [...this.#services].reverse()) {
+      this.#say(`stopping ${s.name}...`)
+      await s.stop(this.#forced ? 2_000 : 30_000)
+    }
+    await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
+    await this.#control?.close()
+    this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
+  }
+}
+
+/**
+ * Runs `fleet up` until a signal stops it; resolves with the exit code (0 after a clean stop).
+ * SIGINT / SIGTERM / SIGHUP: ordered shutdown; the second forces; the third exits at once.
+ */
+export async function runUp(config: Config): Promise<number> {
+  const stack = new Stack(config)
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals === 1) {
+      process.stdout.write(`\n${signal}: stopping the stack in order (press Ctrl-C again to force)\n`)
+      void stack.shutdown()
+    } else if (signals === 2) {
+      process.stdout.write(`\n${signal} again: forcing (SIGKILL to every child)\n`)
+      stack.force()
+    } else {
+      process.exit(130)
+    }
+  }
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal)
+  try {
+    await stack.start()
+  } catch (err) {
+    if (!stack.stopping) {
+      await stack.shutdown().catch(() => {})
+      throw err
+    }
+  }
+  // Runs until a signal starts the shutdown.
+  await stack.stopRequested
+  await stack.shutdown()
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal)
+  return 0
+}
