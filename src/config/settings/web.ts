@@ -31,4 +31,9 @@ export const webSettings = {
     doc: 'Trust X-Forwarded-* headers (true behind Fleet LB or another proxy).',
     default: true,
   }),
+  drainDelay: setting.duration({
+    env: 'FLEET_DRAIN_DELAY',
+    doc: 'After SIGTERM, how long a web server keeps serving while unready, so load balancers see it leave first.',
+    default: '1500ms',
+  }),
 }

@@ -1,0 +1,11 @@
+/**
+ * The application that `fleet web` serves: the route plugins and start-up steps of the shop and the job
+ * routes, composed on the web runtime.
+ */
+import type { AppDeps } from './web/deps.js'
+import type { Routes } from './web/server.js'
+
+export const appRoutes: readonly Routes[] = []
+
+/** Start-up steps of the application (after migrations, before listening). */
+export async function appBeforeListen(_deps: AppDeps): Promise<void> {}

@@ -1,0 +1,24 @@
+/**
+ * What an application plugin (the shop, the jobs routes) receives from the web runtime. Everything here is
+ * a connection or a stateless helper: no user data lives in the process between requests.
+ */
+import type { Registry as MetricsRegistry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import type { Database } from '../db/database.js'
+import type { Logger } from '../log.js'
+import type { Redis } from '../redis/connect.js'
+
+export interface AppDeps {
+  config: Config
+  logger: Logger
+  /** PostgreSQL through Fleet's database layer (writes invalidate the cache). */
+  db: Database
+  /** The store Redis: sessions, queues, registry. */
+  redis: Redis
+  /** The cache Redis (may be the same server as `redis`, under the same key prefix). */
+  cacheRedis: Redis
+  /** Prometheus registry of this process; components register their metrics here. */
+  metrics: MetricsRegistry
+  /** This process's id (X-Served-By). */
+  instanceId: string
+}

@@ -1,0 +1,142 @@
+/**
+ * One web server instance from start to exit: open connections, migrate, listen, announce in the registry;
+ * on SIGTERM turn unready, keep serving for the drain delay, deregister, finish in-flight requests (bounded),
+ * close the pools, exit 0.
+ */
+import os from 'node:os'
+import type { FastifyInstance } from 'fastify'
+import { type Config, makeInstanceId } from '../config/index.js'
+import { Database } from '../db/database.js'
+import { migrate } from '../db/migrate.js'
+import { createPool } from '../db/pool.js'
+import { createLogger, type Logger } from '../log.js'
+import { connectRedis } from '../redis/connect.js'
+import { Registration } from '../registry/registration.js'
+import { Registry } from '../registry/registry.js'
+import type { AppDeps } from './deps.js'
+import type { Readiness } from './health.js'
+import { createMetricsRegistry } from './metrics.js'
+import { buildServer, type Routes } from './server.js'
+
+export interface WebServerOptions {
+  routes?: readonly Routes[]
+  /** Runs once connections are open and migrations applied, before the server listens. */
+  beforeListen?: (deps: AppDeps) => Promise<void>
+  /** Runs after the server closed, before the connections close (release what beforeListen opened). */
+  afterClose?: (deps: AppDeps) => Promise<void>
+}
+
+export interface RunningWebServer {
+  app: FastifyInstance
+  deps: AppDeps
+  url: string
+  /** The graceful shutdown sequence; resolves when everything is closed. */
+  stop(): Promise<void>
+}
+
+/** Opens the connections an instance needs: PostgreSQL, the store Redis and the cache Redis. */
+export function openDeps(config: Config, role: string, logger?: Logger): AppDeps {
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is required')
+  if (!config.redisUrl) throw new Error('REDIS_URL is required')
+  const instanceId = makeInstanceId(role, config)
+  const log = logger ?? createLogger(config, { role, instance: instanceId })
+  const onError = (which: string) => (err: Error) =>
+    log.warn({ err: err.message, redis: which }, 'redis error')
+  const redis = connectRedis(config.redisUrl, { name: instanceId, onError: onError('store') })
+  const cacheRedis = config.cacheRedisUrl
+    ? connectRedis(config.cacheRedisUrl, { name: instanceId, failFast: true, onError: onError('cache') })
+    : redis
+  return {
+    config,
+    logger: log,
+    instanceId,
+    db: new Database(createPool(config, { applicationName: instanceId })),
+    redis,
+    cacheRedis,
+    metrics: createMetricsRegistry({ role, instance: instanceId }),
+  }
+}
+
+/** Closes what openDeps opened. */
+export async function closeDeps(deps: AppDeps): Promise<void> {
+  await deps.db.pool.end().catch(() => {})
+  deps.redis.disconnect()
+  if (deps.cacheRedis !== deps.redis) deps.cacheRedis.disconnect()
+}
+
+/** Starts a web server instance and returns once it listens and is announced. */
+export async function startWebServer(
+  config: Config,
+  options: WebServerOptions = {},
+): Promise<RunningWebServer> {
+  const deps = openDeps(config, 'web')
+  const { logger } = deps
+  await migrate(deps.db.pool, config.dbSchema, { logger })
+  await options.beforeListen?.(deps)
+  const readiness: Readiness = { draining: false }
+  const app = await buildServer(deps, { routes: options.routes, readiness })
+  await app.listen({ host: config.webHost, port: config.webPort })
+  const { port } = app.server.address() as { port: number }
+  const url =
+    config.webAdvertiseUrl ??
+    `http://${config.webHost === '0.0.0.0' ? os.hostname() : config.webHost}:${port}`
+  const registration = new Registration(
+    new Registry(deps.redis, config.redisPrefix),
+    {
+      id: deps.instanceId,
+      role: 'web',
+      url,
+      host: os.hostname(),
+      pid: process.pid,
+      state: 'ready',
+      startedAt: Date.now(),
+    },
+    { ttlMs: config.registryTtl, heartbeatMs: config.registryHeartbeat, logger },
+  )
+  await registration.start()
+  logger.info({ url }, 'web server ready')
+
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      readiness.draining = true
+      await registration.setState('draining')
+      logger.info({ drainDelayMs: config.drainDelay }, 'draining')
+      await new Promise((r) => setTimeout(r, config.drainDelay))
+      await registration.stop()
+      await app.close()
+      await options.afterClose?.(deps)
+      await closeDeps(deps)
+      logger.info('web server stopped')
+    })()
+    return stopping
+  }
+  return { app, deps, url, stop }
+}
+
+/**
+ * Runs until SIGTERM or SIGINT, then stops gracefully; if that takes longer than FLEET_SHUTDOWN_TIMEOUT,
+ * exits anyway with code 1.
+ */
+export function exitOnSignals(stop: () => Promise<void>, config: Config, logger: Logger): void {
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return
+    signalled = true
+    logger.info({ signal }, 'shutting down')
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeout }, 'shutdown timed out; exiting anyway')
+      process.exit(1)
+    }, config.shutdownTimeout + config.drainDelay)
+    timer.unref()
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}

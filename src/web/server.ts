@@ -1,0 +1,138 @@
+/**
+ * The web server runtime: a Fastify instance with request ids, X-Served-By, health and readiness, metrics,
+ * OpenAPI, cookies, and one error format for every failure. Applications plug in as `routes`.
+ */
+import { randomUUID } from 'node:crypto'
+import cookie from '@fastify/cookie'
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { FleetError, isFleetError } from '../errors.js'
+import type { AppDeps } from './deps.js'
+import {
+  BadRequestError,
+  BodyTooLargeError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors.js'
+import { type Readiness, registerHealth } from './health.js'
+import { registerHttpMetrics } from './metrics.js'
+
+export type App = FastifyInstance
+/**
+ * An application plugin: registers its routes on the app with the shared dependencies. For typed schemas
+ * it calls `app.withTypeProvider<TypeBoxTypeProvider>()` itself.
+ */
+export type Routes = (app: FastifyInstance, deps: AppDeps) => Promise<void>
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export interface BuildOptions {
+  /** Application route plugins, registered in order. */
+  routes?: readonly Routes[]
+  /** Whether the process is draining (readiness turns false). */
+  readiness?: Readiness
+}
+
+/**
+ * Builds (but does not start) the web server of one instance.
+ * @example const app = await buildServer(deps, { routes: [shopRoutes] }); await app.listen({ port: 0 })
+ */
+export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { config, logger, instanceId } = deps
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    // A request id from the client (or the LB) is kept when it is well formed, else a new one is made.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    requestIdLogLabel: 'reqId',
+    disableRequestLogging: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-served-by', instanceId)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    )
+  })
+
+  await app.register(cookie)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Fleet shop API', version: '1.0.0', description: 'The reference application of Fleet.' },
+    },
+  })
+
+  app.setErrorHandler((err: FastifyError | FleetError, request, reply) => {
+    const fleet = toFleetError(err)
+    if (fleet.statusCode >= 500) request.log.error({ err }, 'request failed')
+    if (fleet.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
+    reply.status(fleet.statusCode).send({
+      error: {
+        code: fleet.code,
+        message: fleet.statusCode >= 500 && !isFleetError(err) ? 'internal error' : fleet.message,
+        ...(fleet.details !== undefined ? { details: fleet.details } : {}),
+      },
+    })
+  })
+  app.setNotFoundHandler((request) => {
+    throw new RouteNotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`)
+  })
+
+  registerHealth(app, deps, options.readiness ?? { draining: false })
+  registerHttpMetrics(app, deps.metrics)
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  for (const routes of options.routes ?? []) await routes(app, deps)
+  return app
+}
+
+/** Maps Fastify's own errors (validation, body limits, media types) to Fleet's codes. */
+export function toFleetError(err: FastifyError | FleetError): FleetError {
+  if (isFleetError(err)) return err
+  const e = err as FastifyError
+  if (e.validation) {
+    const first = e.validation[0]
+    const where = e.validationContext ?? 'body'
+    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty
+    const path = [first?.instancePath?.replace(/^\//, '').replace(/\//g, '.'), missing]
+      .filter(Boolean)
+      .join('.')
+    const field = path || where
+    return new ValidationError(`${where}${path ? `.${path}` : ''} ${first?.message ?? 'is invalid'}`, {
+      details: { field, in: where },
+      cause: err,
+    })
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BodyTooLargeError('request body is too large', { cause: err })
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError(
+        `unsupported Content-Type ${JSON.stringify(e.message.split(': ')[1] ?? '')}; send application/json`,
+        { cause: err },
+      )
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return new BodyTooLargeError(e.message, { cause: err })
+    if (e.statusCode === 415) return new UnsupportedMediaTypeError(e.message, { cause: err })
+    return new BadRequestError(e.message, { cause: err })
+  }
+  return new FleetError('internal error', { cause: err })
+}
