@@ -1,5 +1,6 @@
 /** Every migration, in the order it applies. Ids never change once released; add new ones at the end. */
 import { shopSchema } from './001_shop_schema.js'
+import { jobsSchema } from './005_jobs.js'
 
 export interface Migration {
   /** Stable id, recorded in fleet_migrations. */
@@ -8,4 +9,4 @@ export interface Migration {
   readonly up: string
 }
 
-export const migrations: readonly Migration[] = [shopSchema]
+export const migrations: readonly Migration[] = [shopSchema, jobsSchema]

@@ -1,0 +1,126 @@
+/**
+ * Errors of the jobs component (docs/jobs.md). Those with a 4xx/5xx status reach HTTP clients; the others
+ * end a job: their `code` is what `GET /api/jobs/:id` shows as the job's error.
+ */
+import { FleetError } from '../errors.js'
+
+/** No job with this id, or it belongs to someone else (the two are not told apart). */
+export class JobNotFoundError extends FleetError {
+  static override code = 'FLEET_E_JOBS_NOT_FOUND'
+  static override statusCode = 404
+  constructor(readonly id: string) {
+    super(`no job ${id}`)
+  }
+}
+
+/** A job was submitted with a name no job type declares. */
+export class UnknownJobTypeError extends FleetError {
+  static override code = 'FLEET_E_JOBS_UNKNOWN_TYPE'
+  static override statusCode = 400
+  constructor(
+    readonly type: string,
+    known: readonly string[],
+  ) {
+    super(`no job type ${JSON.stringify(type)}; known: ${known.join(', ') || '(none)'}`)
+  }
+}
+
+/** The payload does not match the job type's schema. */
+export class JobPayloadInvalidError extends FleetError {
+  static override code = 'FLEET_E_JOBS_INVALID_PAYLOAD'
+  static override statusCode = 400
+  constructor(type: string, problems: { path: string; message: string }[]) {
+    const first = problems[0]
+    super(
+      `payload of ${type} is invalid: ${first ? `${first.path || '/'} ${first.message}` : 'no details'}`,
+      { details: { problems } },
+    )
+  }
+}
+
+/** The same Idempotency-Key was sent again with a different payload. */
+export class IdempotencyConflictError extends FleetError {
+  static override code = 'FLEET_E_JOBS_IDEMPOTENCY_CONFLICT'
+  static override statusCode = 409
+  constructor(readonly id: string) {
+    super(`this Idempotency-Key already started job ${id} with a different payload; use a new key`, {
+      details: { id },
+    })
+  }
+}
+
+/** The Idempotency-Key header is empty or too long. */
+export class IdempotencyKeyInvalidError extends FleetError {
+  static override code = 'FLEET_E_JOBS_IDEMPOTENCY_KEY'
+  static override statusCode = 400
+  constructor() {
+    super('Idempotency-Key must be 1 to 200 visible characters')
+  }
+}
+
+/** DELETE on a job that already ended: nothing to cancel. */
+export class JobFinishedError extends FleetError {
+  static override code = 'FLEET_E_JOBS_FINISHED'
+  static override statusCode = 409
+  constructor(
+    readonly id: string,
+    readonly state: string,
+  ) {
+    super(`job ${id} already ended (${state}); there is nothing to cancel`, { details: { state } })
+  }
+}
+
+/** The store Redis (the queues) cannot be reached; the submission did not happen. */
+export class JobsUnavailableError extends FleetError {
+  static override code = 'FLEET_E_JOBS_UNAVAILABLE'
+  static override statusCode = 503
+  constructor(options?: ErrorOptions) {
+    super('the job queues are unavailable; retry shortly', options)
+  }
+}
+
+/** One attempt ran past the job type's timeout and was aborted (it is retried if attempts remain). */
+export class JobTimeoutError extends FleetError {
+  static override code = 'FLEET_E_JOBS_TIMEOUT'
+  constructor(
+    readonly type: string,
+    readonly ms: number,
+  ) {
+    super(`${type} did not finish within ${ms} ms`)
+  }
+}
+
+/** The job was cancelled (DELETE /api/jobs/:id) while queued or running. */
+export class JobCancelledError extends FleetError {
+  static override code = 'FLEET_E_JOBS_CANCELLED'
+  constructor() {
+    super('the job was cancelled')
+  }
+}
+
+/**
+ * Thrown by a processor for an error that retrying cannot fix (bad input, a hostile file): the job ends
+ * failed at once with this code and message.
+ */
+export class JobPermanentError extends FleetError {
+  static override code = 'FLEET_E_JOBS_PERMANENT'
+  constructor(
+    message: string,
+    readonly reason: string = 'FLEET_E_JOBS_PERMANENT',
+    options?: ErrorOptions & { details?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** A job module named in FLEET_JOB_MODULES could not be loaded or exports no `jobTypes`. */
+export class JobModuleError extends FleetError {
+  static override code = 'FLEET_E_JOBS_MODULE'
+  constructor(
+    readonly module: string,
+    why: string,
+    options?: ErrorOptions,
+  ) {
+    super(`job module ${module}: ${why}`, options)
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Prometheus metrics per job type. Counters and durations are this process's own; the queue depths
+ * (queued, active, delayed, failed) are read from Redis at scrape time, so any process shows the whole fleet.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { QueueSet } from './queues.js'
+
+export type Outcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'handed_back'
+
+export class JobMetrics {
+  readonly #finished: Counter<'type' | 'outcome'>
+  readonly #duration: Histogram<'type' | 'outcome'>
+
+  constructor(registry: Registry, queues: QueueSet, types: readonly string[]) {
+    this.#finished = new Counter({
+      name: 'fleet_jobs_processed_total',
+      help: 'Job attempts this process ended, by type and outcome.',
+      labelNames: ['type', 'outcome'],
+      registers: [registry],
+    })
+    this.#duration = new Histogram({
+      name: 'fleet_job_duration_seconds',
+      help: 'Duration of job attempts run by this process, by type and outcome.',
+      labelNames: ['type', 'outcome'],
+      buckets: [0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 120, 600],
+      registers: [registry],
+    })
+    new Gauge({
+      name: 'fleet_jobs',
+      help: 'Jobs in the queues (all workers), by type and state, read from Redis at scrape time.',
+      labelNames: ['type', 'state'],
+      registers: [registry],
+      async collect() {
+        await Promise.all(
+          types.map(async (type) => {
+            const counts = await queues
+              .get(type)
+              .getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed')
+              .catch(() => undefined)
+            if (!counts) return
+            this.set({ type, state: 'queued' }, (counts.waiting ?? 0) + (counts.prioritized ?? 0))
+            this.set({ type, state: 'active' }, counts.active ?? 0)
+            this.set({ type, state: 'delayed' }, counts.delayed ?? 0)
+            this.set({ type, state: 'completed' }, counts.completed ?? 0)
+            this.set({ type, state: 'failed' }, counts.failed ?? 0)
+          }),
+        )
+      },
+    })
+  }
+
+  /** Records one attempt's end. */
+  observe(type: string, outcome: Outcome, seconds: number): void {
+    this.#finished.inc({ type, outcome })
+    this.#duration.observe({ type, outcome }, seconds)
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * Runs jobs: one BullMQ Worker per job type, each attempt wrapped so that it can be cancelled, timed out
+ * and handed back, its effects recorded once in PostgreSQL, and its outcome counted. `stop()` stops taking
+ * jobs, lets the active ones finish within a bound, then hands the rest back to the queue for another worker.
+ */
+import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq'
+import type { Registry as MetricsRegistry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import type { Database } from '../db/database.js'
+import type { Logger } from '../log.js'
+import type { Redis } from '../redis/connect.js'
+import type { CpuPool } from './cpu-pool.js'
+import { type AnyJobType, type JobContext, runOptions } from './define.js'
+import { JobCancelledError, JobPermanentError, JobTimeoutError } from './errors.js'
+import { JobMetrics, type Outcome } from './metrics.js'
+import { encodeReason, toJobError } from './outcome.js'
+import { bullPrefix, cancelChannel, connectQueueRedis, QueueSet } from './queues.js'
+import { JobStore, type RecordInput } from './store.js'
+
+/** What BullMQ stores as a Fleet job's data. */
+export interface JobData {
+  payload: unknown
+  owner: string
+  /** Hash of the payload, when an Idempotency-Key named the job. */
+  hash?: string
+}
+
+export interface RunnerDeps {
+  config: Config
+  logger: Logger
+  db: Database
+  metrics: MetricsRegistry
+  /** Runs CPU-heavy code off the main thread; required when a type declares `cpu`. */
+  cpu?: CpuPool
+}
+
+class HandBack extends Error {}
+
+/** The Redis key that marks a job cancelled (read when an attempt starts, in case the message was missed). */
+export function cancelKey(config: Pick<Config, 'redisPrefix'>, id: string): string {
+  return `${config.redisPrefix}{jobs}:cancelled:${id}`
+}
+
+export class JobRunner {
+  readonly #types: readonly AnyJobType[]
+  readonly #deps: RunnerDeps
+  readonly #redis: Redis
+  readonly #sub: Redis
+  readonly #queues: QueueSet
+  readonly #store: JobStore
+  readonly #metrics: JobMetrics
+  readonly #workers: Worker<JobData>[] = []
+  readonly #active = new Map<string, AbortController>()
+  #closing = false
+
+  constructor(types: readonly AnyJobType[], deps: RunnerDeps) {
+    this.#types = types
+    this.#deps = deps
+    const url = deps.config.redisUrl
+    if (!url) throw new Error('REDIS_URL is not set')
+    const onError = (err: Error) => deps.logger.debug({ err }, 'store Redis connection error')
+    this.#redis = connectQueueRedis(url, `${deps.config.instanceId ?? 'worker'}:jobs`, onError)
+    this.#sub = connectQueueRedis(url, `${deps.config.instanceId ?? 'worker'}:jobs-cancel`, onError)
+    this.#queues = new QueueSet(deps.config, this.#redis)
+    this.#store = new JobStore(deps.db)
+    this.#metrics = new JobMetrics(
+      deps.metrics,
+      this.#queues,
+      types.map((t) => t.name),
+    )
+  }
+
+  /** The queues this runner works on (for schedulers and stats). */
+  get queues(): QueueSet {
+    return this.#queues
+  }
+
+  /** Attempts running now. */
+  get activeCount(): number {
+    return this.#active.size
+  }
+
+  /** True while connected to the store Redis and taking jobs. */
+  get ready(): boolean {
+    return !this.#closing && this.#redis.status === 'ready' && this.#workers.every((w) => w.isRunning())
+  }
+
+  /** Starts one BullMQ Worker per type and listens for cancellations; resolves once they are connected. */
+  async start(): Promise<void> {
+    const { config, logger } = this.#deps
+    this.#sub.on('message', (_channel: string, id: string) => {
+      this.#active.get(id)?.abort(new JobCancelledError())
+    })
+    await this.#sub.subscribe(cancelChannel(config))
+    for (const type of this.#types) {
+      if (type.cpu && !this.#deps.cpu) throw new Error(`${type.name} is CPU-heavy but no CPU pool was given`)
+      const worker = new Worker<JobData>(type.name, (job, token) => this.#attempt(type, job, token), {
+        connection: this.#redis,
+        prefix: bullPrefix(config),
+        concurrency: runOptions(type, config).concurrency,
+        lockDuration: config.jobLockDuration,
+        stalledInterval: config.jobStalledInterval,
+        maxStalledCount: 2,
+        autorun: false,
+        skipVersionCheck: true,
+      })
+      worker.on('error', (err) => logger.warn({ err, type: type.name }, 'job worker error (it retries)'))
+      worker.on('failed', (job, err) => {
+        // A job that stalled too often is failed by BullMQ without our wrapper: record it too.
+        if (job && !this.#active.has(job.id ?? '') && /stalled/i.test(err.message)) {
+          void this.#recordEnd(type, job, 'failed', toJobError(err)).catch(() => {})
+        }
+      })
+      this.#workers.push(worker)
+      void worker.run().catch((err: Error) => logger.error({ err, type: type.name }, 'job worker stopped'))
+    }
+    await Promise.all(this.#workers.map((w) => w.waitUntilReady()))
+    logger.info({ types: this.#types.map((t) => t.name) }, 'taking jobs')
+  }
+
+  /**
+   * Stops taking jobs; waits up to `timeoutMs` for active attempts, then hands the rest back to the queue
+   * (another worker starts them again at once); closes every connection.
+   */
+  async stop(timeoutMs: number): Promise<{ handedBack: number }> {
+    this.#closing = true
+    const closing = Promise.all(this.#workers.map((w) => w.close()))
+    let handedBack = 0
+    const timer = setTimeout(() => {
+      handedBack = this.#active.size
+      for (const ac of this.#active.values()) ac.abort(new HandBack('worker shutting down'))
+    }, timeoutMs)
+    await closing
+    clearTimeout(timer)
+    await this.#queues.close()
+    this.#sub.disconnect()
+    await this.#redis.quit().catch(() => this.#redis.disconnect())
+    return { handedBack }
+  }
+
+  async #attempt(type: AnyJobType, job: Job<JobData>, token: string | undefined): Promise<unknown> {
+    const { config, logger, db } = this.#deps
+    const id = job.id ?? ''
+    const run = runOptions(type, config)
+    const ac = new AbortController()
+    this.#active.set(id, ac)
+    const timer = setTimeout(() => ac.abort(new JobTimeoutError(type.name, run.timeout)), run.timeout)
+    const started = Date.now()
+    const record: RecordInput = {
+      id,
+      type: type.name,
+      owner: job.data.owner,
+      attempts: job.attemptsMade + 1,
+      createdAt: job.timestamp,
+      startedAt: job.processedOn ?? started,
+    }
+    const ctx: JobContext<unknown> = {
+      id,
+      payload: job.data.payload,
+      owner: job.data.owner,
+      attempt: job.attemptsMade + 1,
+      signal: ac.signal,
+      db,
+      redis: this.#redis,
+      config,
+      logger: logger.child({ job: id }),
+      progress: (value) => job.updateProgress(value),
+      cpu: async <I, O>(input: I, transferList?: readonly ArrayBuffer[]) => {
+        if (!type.cpu || !this.#deps.cpu) throw new Error(`${type.name} declares no cpu function`)
+        return this.#deps.cpu.run<O>(type.cpu, input, {
+          signal: ac.signal,
+          transferList,
+          onProgress: (p) => void job.updateProgress(p as number).catch(() => {}),
+        })
+      },
+    }
+    let outcome: Outcome = 'failed'
+    try {
+      if (await this.#redis.exists(cancelKey(config, id))) throw new JobCancelledError()
+      if (type.durable) {
+        const done = await this.#store.get(id)
+        if (done) return this.#replay(done.state, done.result, done.error)
+      }
+      const output = await untilAborted(type.process(ctx), ac.signal)
+      if (ac.signal.aborted) throw ac.signal.reason
+      let result: unknown
+      if (type.durable) {
+        const c = await this.#store.complete(record, (tx) =>
+          type.commit ? type.commit(tx, output, ctx) : Promise.resolve(output),
+        )
+        result = c.applied ? c.result : this.#replay(c.record.state, c.record.result, c.record.error)
+      } else {
+        result = type.commit ? await db.transaction((tx) => type.commit!(tx, output, ctx)) : output
+      }
+      outcome = 'completed'
+      return result
+    } catch (thrown) {
+      const err: unknown = ac.signal.aborted ? ac.signal.reason : thrown
+      if (err instanceof HandBack) {
+        outcome = 'handed_back'
+        await job.moveToWait(token)
+        throw new WaitingError()
+      }
+      if (err instanceof UnrecoverableError) throw err
+      const coded = toJobError(err)
+      const cancelled = err instanceof JobCancelledError
+      const final = cancelled || err instanceof JobPermanentError || job.attemptsMade + 1 >= run.attempts
+      outcome = cancelled ? 'cancelled' : final ? 'failed' : 'retried'
+      if (final) {
+        await this.#recordEnd(type, job, cancelled ? 'cancelled' : 'failed', coded, record)
+        throw new UnrecoverableError(encodeReason(coded))
+      }
+      logger.info({ job: id, attempt: record.attempts, err: coded }, 'job attempt failed; it will be retried')
+      throw new Error(encodeReason(coded))
+    } finally {
+      clearTimeout(timer)
+      this.#active.delete(id)
+      this.#metrics.observe(type.name, outcome, (Date.now() - started) / 1000)
+    }
+  }
+
+  /** A job whose record exists ran before: complete with its result, or end as it ended. */
+  #replay(state: string, result: unknown, error: { code: string; message: string } | null): unknown {
+    if (state === 'completed') return result
+    throw new UnrecoverableError(encodeReason(error ?? { code: 'FLEET_E_JOBS_FAILED', message: state }))
+  }
+
+  async #recordEnd(
+    type: AnyJobType,
+    job: Job<JobData>,
+    state: 'failed' | 'cancelled',
+    error: { code: string; message: string },
+    record?: RecordInput,
+  ): Promise<void> {
+    if (!type.durable) return
+    await this.#store.end(
+      record ?? {
+        id: job.id ?? '',
+        type: type.name,
+        owner: job.data.owner,
+        attempts: job.attemptsMade,
+        createdAt: job.timestamp,
+        startedAt: job.processedOn,
+      },
+      state,
+      error,
+    )
+  }
+}
+
+/** Resolves like `work`, or rejects with the signal's reason as soon as it aborts (work keeps running). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}

@@ -1,0 +1,107 @@
+/**
+ * One worker process from start to exit (`fleet worker`): open connections, migrate, start the job runner,
+ * serve /healthz /readyz /metrics, announce itself in the registry as role `worker`; on stop, turn
+ * draining, stop taking jobs, let the active ones finish within FLEET_SHUTDOWN_TIMEOUT and hand back the
+ * rest, deregister, close everything.
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import type { Config } from '../config/index.js'
+import { migrate } from '../db/migrate.js'
+import { Registration } from '../registry/registration.js'
+import { Registry } from '../registry/registry.js'
+import type { AppDeps } from '../web/deps.js'
+import { closeDeps, openDeps } from '../web/main.js'
+import { CpuPool } from './cpu-pool.js'
+import type { AnyJobType } from './define.js'
+import { JobRunner } from './runner.js'
+import { upsertSchedules } from './schedules.js'
+
+export interface RunningWorker {
+  deps: AppDeps
+  runner: JobRunner
+  /** Where /healthz, /readyz and /metrics answer. */
+  url: string
+  stop(): Promise<void>
+}
+
+/** Starts a worker for `types`; resolves once it takes jobs and is announced. */
+export async function startWorker(config: Config, types: readonly AnyJobType[]): Promise<RunningWorker> {
+  const deps = openDeps(config, 'worker')
+  const { logger } = deps
+  await migrate(deps.db.pool, config.dbSchema, { logger })
+  const cpu = types.some((t) => t.cpu) ? new CpuPool(config.workerThreads) : undefined
+  const runner = new JobRunner(types, { config, logger, db: deps.db, metrics: deps.metrics, cpu })
+  let draining = false
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    const send = (status: number, body: string, type = 'application/json') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
+      res.end(body)
+    }
+    if (path === '/healthz') return send(200, JSON.stringify({ status: 'ok', instance: deps.instanceId }))
+    if (path === '/readyz') {
+      const ready = !draining && runner.ready
+      return send(
+        ready ? 200 : 503,
+        JSON.stringify({
+          status: ready ? 'ready' : draining ? 'draining' : 'not ready',
+          active: runner.activeCount,
+        }),
+      )
+    }
+    if (path === '/metrics') {
+      deps.metrics.metrics().then(
+        (text) => send(200, text, deps.metrics.contentType),
+        (err: Error) => send(500, JSON.stringify({ error: err.message })),
+      )
+      return
+    }
+    send(404, JSON.stringify({ error: { code: 'FLEET_E_HTTP_NOT_FOUND', message: `no route ${path}` } }))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.workerPort, config.workerHost, () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  const url = `http://${config.workerHost === '0.0.0.0' ? os.hostname() : config.workerHost}:${port}`
+
+  const registration = new Registration(
+    new Registry(deps.redis, config.redisPrefix),
+    {
+      id: deps.instanceId,
+      role: 'worker',
+      url,
+      host: os.hostname(),
+      pid: process.pid,
+      state: 'starting',
+      startedAt: Date.now(),
+    },
+    { ttlMs: config.registryTtl, heartbeatMs: config.registryHeartbeat, logger },
+  )
+  await registration.start()
+  await runner.start()
+  await upsertSchedules(types, runner.queues, config, logger)
+  await registration.setState('ready')
+  logger.info({ url, types: types.map((t) => t.name), threads: cpu?.threads ?? 0 }, 'worker ready')
+
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      draining = true
+      await registration.setState('draining')
+      const { handedBack } = await runner.stop(config.shutdownTimeout)
+      if (handedBack > 0) logger.warn({ handedBack }, 'handed active jobs back to the queue')
+      await registration.stop()
+      await cpu?.close()
+      server.closeAllConnections()
+      await new Promise<void>((r) => server.close(() => r()))
+      await closeDeps(deps)
+      logger.info('worker stopped')
+    })()
+    return stopping
+  }
+  return { deps, runner, url, stop }
+}
