@@ -153,8 +153,11 @@ async function insertProducts(
       const name = `${prng.pick(ADJECTIVES)} ${prng.pick(MATERIALS)} ${prng.pick(NOUNS)}`
       cols.slug.push(`${slugify(name)}-${i + 1}`)
       cols.name.push(name)
+      const first = prng.int(0, FEATURES.length - 1)
+      const second = (first + prng.int(1, FEATURES.length - 1)) % FEATURES.length
+      const article = /^[AEIOU]/.test(name) ? 'An' : 'A'
       cols.description.push(
-        `A ${name.toLowerCase()}, ${prng.pick(FEATURES)} and ${prng.pick(FEATURES)}. Item ${i + 1}.`,
+        `${article} ${name.toLowerCase()}, ${FEATURES[first]} and ${FEATURES[second]}. Item ${i + 1}.`,
       )
       // Prices from 1.99 to 999.99, most of them low, ending in 9.
       cols.price.push(Math.floor(19 + prng.next() ** 3 * 9_981) * 10 + 9)

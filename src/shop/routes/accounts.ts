@@ -1,0 +1,62 @@
+/** Accounts and the login session: POST /api/users, POST|DELETE /api/session, GET /api/me. */
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
+import type { AppDeps } from '../../web/deps.js'
+import { requireUser } from '../../web/session.js'
+import { authenticate, createUser } from '../accounts.js'
+import { errors, LoginBody, NewUserBody, User } from '../schemas.js'
+
+export async function accountRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const tags = ['accounts']
+
+  app.post(
+    '/api/users',
+    {
+      schema: {
+        tags,
+        summary: 'Create a customer account',
+        body: NewUserBody,
+        response: { 201: User, ...errors(400, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const user = await createUser(deps.db, request.body.email, request.body.password)
+      return reply.status(201).send(user)
+    },
+  )
+
+  app.post(
+    '/api/session',
+    {
+      schema: {
+        tags,
+        summary: 'Log in: a new session id is issued, the cart is kept',
+        body: LoginBody,
+        response: { 200: User, ...errors(400, 401, 413, 415) },
+      },
+    },
+    async (request) => {
+      const user = await authenticate(deps.db, request.body.email, request.body.password)
+      await request.session.login(user)
+      return user
+    },
+  )
+
+  app.delete(
+    '/api/session',
+    {
+      schema: { tags, summary: 'Log out: the session is destroyed', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      await request.session.destroy()
+      return reply.status(204).send(null)
+    },
+  )
+
+  app.get(
+    '/api/me',
+    { schema: { tags, summary: 'The logged-in user', response: { 200: User, ...errors(401) } } },
+    async (request) => requireUser(request),
+  )
+}
