@@ -1,4 +1,51 @@
 import type { Command } from 'commander'
+import { lbOptionsFromConfig, startLoadBalancer } from '../lb/index.js'
+import { createLogger } from '../log.js'
+import { connectRedis, type Redis } from '../redis/connect.js'
+import { Registry } from '../registry/registry.js'
+import { addSettingOptions, configFromOptions } from './options.js'
 
-/** Placeholder until the lb command lands (being written in parallel in this session). */
-export function registerLb(_program: Command): void {}
+/**
+ * `fleet lb`: the load balancer, alone. With `--upstream` URLs it needs nothing else; without, it discovers
+ * web servers in the registry of the store Redis (`REDIS_URL`). Runs until SIGTERM/SIGINT, then drains.
+ */
+export function registerLb(program: Command): void {
+  addSettingOptions(
+    program
+      .command('lb')
+      .description('Run the HTTP load balancer in front of the web servers (registry or --upstream URLs).'),
+    'lb',
+  ).action(async (opts: Record<string, unknown>) => {
+    const config = configFromOptions('lb', opts)
+    const logger = createLogger(config, { role: 'lb' })
+    const options = lbOptionsFromConfig(config)
+    let redis: Redis | undefined
+    let registry: Registry | undefined
+    if (options.upstreams.length === 0) {
+      if (!config.redisUrl) {
+        throw new Error(
+          'fleet lb needs --upstream URLs, or REDIS_URL to discover web servers in the registry',
+        )
+      }
+      redis = connectRedis(config.redisUrl, {
+        name: 'fleet-lb',
+        onError: (err) => logger.debug({ err: err.message }, 'registry redis error'),
+      })
+      registry = new Registry(redis, config.redisPrefix)
+    }
+    const lb = await startLoadBalancer({ ...options, logger, registry })
+    process.stdout.write(
+      `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort})\n`,
+    )
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        logger.info({ signal }, 'stopping the load balancer')
+        resolve()
+      }
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+    })
+    await lb.close()
+    redis?.disconnect()
+  })
+}

@@ -1,0 +1,93 @@
+/**
+ * The admin server, on its own port and never on the public one: `GET /metrics` (Prometheus text) and
+ * `GET /status` (JSON: upstreams with health, ejection, in-flight and counts; discovery; retries).
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { DiscoveryStatus } from './discovery.js'
+import type { LbMetrics } from './metrics.js'
+import type { UpstreamSet } from './upstream-set.js'
+
+export interface StatusSource {
+  upstreams: UpstreamSet
+  metrics: LbMetrics
+  discovery: () => DiscoveryStatus
+  now: () => number
+  instanceId: string
+  closing: () => boolean
+}
+
+/** The /status document. */
+export async function statusDocument(src: StatusSource): Promise<Record<string, unknown>> {
+  const now = src.now()
+  const retries = await src.metrics.retries.get()
+  const denied = await src.metrics.retriesDenied.get()
+  return {
+    instanceId: src.instanceId,
+    strategy: src.upstreams.balancer.name,
+    closing: src.closing(),
+    discovery: src.discovery(),
+    clientConnections: src.metrics.clientConnections,
+    inflight: src.upstreams.all().reduce((n, u) => n + u.inflight, 0),
+    retries: Object.fromEntries(retries.values.map((v) => [String(v.labels.stage), v.value])),
+    retriesDenied: denied.values[0]?.value ?? 0,
+    upstreams: src.upstreams.all().map((u) => ({
+      url: u.origin,
+      eligible: u.eligible(now),
+      healthy: u.healthy,
+      draining: u.draining,
+      ejected: u.ejectedUntil > now,
+      ejectedUntil: u.ejectedUntil > now ? new Date(u.ejectedUntil).toISOString() : null,
+      ejections: u.ejections,
+      inflight: u.inflight,
+      requests: u.requests,
+      failures: u.failures,
+      consecutiveFailures: u.consecutiveFailures,
+      weight: u.weight,
+      effectiveWeight: Number(u.effectiveWeight(now).toFixed(3)),
+    })),
+  }
+}
+
+/** Starts the admin server on host:port (0: a free port); resolves once it listens. */
+export async function startAdminServer(src: StatusSource, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
+      res.end(body)
+    }
+    const fail = (err: Error): void =>
+      send(
+        500,
+        'application/json',
+        JSON.stringify({ error: { code: 'FLEET_E_INTERNAL', message: err.message } }),
+      )
+    if (req.method === 'GET' && path === '/metrics') {
+      src.metrics.registry.metrics().then((text) => send(200, src.metrics.registry.contentType, text), fail)
+    } else if (req.method === 'GET' && path === '/status') {
+      statusDocument(src).then((doc) => send(200, 'application/json', JSON.stringify(doc, null, 2)), fail)
+    } else {
+      send(
+        404,
+        'application/json',
+        JSON.stringify({
+          error: { code: 'FLEET_E_LB_NOT_FOUND', message: 'admin endpoints: GET /metrics, GET /status' },
+        }),
+      )
+    }
+  })
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return server
+}
+
+export function portOf(server: http.Server): number {
+  return (server.address() as AddressInfo).port
+}

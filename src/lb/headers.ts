@@ -1,0 +1,185 @@
+/**
+ * Header duties of a proxy (RFC 9110 7.6, RFC 9112 9.6): hop-by-hop headers and the ones the `Connection`
+ * header names stay on their hop; `Via` is appended in both directions; `X-Forwarded-For` is appended,
+ * `X-Forwarded-Proto` and `X-Forwarded-Host` are set, and `X-Request-Id` is passed on or created.
+ */
+import { randomBytes } from 'node:crypto'
+import { BadRequestError } from './errors.js'
+
+/** Headers that describe one connection, never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** Headers the LB sets itself on the way up (the client's copies are replaced or extended). */
+const REPLACED_UP = new Set([
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'via',
+  'x-forwarded-for',
+  'expect',
+])
+
+/** Never removed because `Connection` names them: they frame or route the message. */
+const PROTECTED = new Set(['host', 'content-length'])
+
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+const ID_PREFIX = randomBytes(4).toString('hex')
+let idCounter = 0
+
+/** A new request id, unique per process run (a random prefix and a counter). */
+export function newRequestId(): string {
+  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER
+  return `${ID_PREFIX}-${idCounter.toString(36)}`
+}
+
+/** Header names listed in `Connection` values (lower case), without the protected ones. */
+function connectionTokens(values: string[]): Set<string> | undefined {
+  let out: Set<string> | undefined
+  for (const v of values) {
+    for (const t of v.split(',')) {
+      const name = t.trim().toLowerCase()
+      if (name && !PROTECTED.has(name) && name !== 'close' && name !== 'keep-alive') {
+        out ??= new Set()
+        out.add(name)
+      }
+    }
+  }
+  return out
+}
+
+export interface UpstreamRequestHead {
+  /** Flat [name, value, ...] list for undici. */
+  headers: string[]
+  requestId: string
+  host: string
+  idempotencyKey: boolean
+  expectContinue: boolean
+}
+
+/**
+ * The headers to send upstream for a client request, from its raw header list.
+ * Throws BadRequestError for two Host headers or two different Content-Length values.
+ */
+export function upstreamRequestHead(
+  raw: string[],
+  clientAddress: string,
+  httpVersion: string,
+  via: string,
+): UpstreamRequestHead {
+  let host: string | undefined
+  let contentLength: string | undefined
+  let connection: string[] | undefined
+  let xff: string | undefined
+  let viaIn: string | undefined
+  let requestId: string | undefined
+  let idempotencyKey = false
+  let expectContinue = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    switch (name) {
+      case 'host':
+        if (host !== undefined) throw new BadRequestError('the request has more than one Host header')
+        host = raw[i + 1]
+        break
+      case 'content-length':
+        if (contentLength !== undefined && contentLength !== raw[i + 1])
+          throw new BadRequestError('the request has conflicting Content-Length headers')
+        contentLength = raw[i + 1]
+        break
+      case 'connection':
+        if (connection) connection.push(raw[i + 1])
+        else connection = [raw[i + 1]]
+        break
+      case 'x-forwarded-for':
+        xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`
+        break
+      case 'via':
+        viaIn = viaIn === undefined ? raw[i + 1] : `${viaIn}, ${raw[i + 1]}`
+        break
+      case 'x-request-id':
+        if (requestId === undefined && REQUEST_ID.test(raw[i + 1])) requestId = raw[i + 1]
+        break
+      case 'idempotency-key':
+        idempotencyKey = true
+        break
+      case 'expect':
+        if (raw[i + 1].trim().toLowerCase() === '100-continue') expectContinue = true
+        break
+    }
+  }
+  const drop = connection ? connectionTokens(connection) : undefined
+  const headers: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    if (HOP_BY_HOP.has(name) || REPLACED_UP.has(name) || drop?.has(name)) continue
+    if (name === 'content-length') {
+      // Duplicates with the same value were checked above; send one.
+      if (headers.includes('content-length')) continue
+      headers.push('content-length', raw[i + 1])
+      continue
+    }
+    headers.push(raw[i], raw[i + 1])
+  }
+  requestId ??= newRequestId()
+  const hostValue = host ?? ''
+  headers.push(
+    'via',
+    viaIn === undefined ? `${httpVersion} ${via}` : `${viaIn}, ${httpVersion} ${via}`,
+    'x-forwarded-for',
+    xff === undefined ? clientAddress : `${xff}, ${clientAddress}`,
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    hostValue,
+    'x-request-id',
+    requestId,
+  )
+  return { headers, requestId, host: hostValue, idempotencyKey, expectContinue }
+}
+
+/**
+ * The headers to send the client for an upstream response (raw Buffers from undici), as a flat list for
+ * `res.writeHead`: hop-by-hop headers dropped, `Via` appended, `X-Request-Id` added when missing.
+ */
+export function clientResponseHeaders(raw: Buffer[], via: string, requestId: string): string[] {
+  const out: string[] = []
+  let connection: string[] | undefined
+  let viaIn: string | undefined
+  let hasRequestId = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1')
+    const lower = name.toLowerCase()
+    const value = raw[i + 1].toString('latin1')
+    if (lower === 'connection') {
+      if (connection) connection.push(value)
+      else connection = [value]
+      continue
+    }
+    if (lower === 'via') {
+      viaIn = viaIn === undefined ? value : `${viaIn}, ${value}`
+      continue
+    }
+    if (HOP_BY_HOP.has(lower)) continue
+    if (lower === 'x-request-id') hasRequestId = true
+    out.push(name, value)
+  }
+  if (connection) {
+    const drop = connectionTokens(connection)
+    if (drop) {
+      for (let i = out.length - 2; i >= 0; i -= 2) if (drop.has(out[i].toLowerCase())) out.splice(i, 2)
+    }
+  }
+  out.push('via', viaIn === undefined ? `1.1 ${via}` : `${viaIn}, 1.1 ${via}`)
+  if (!hasRequestId) out.push('x-request-id', requestId)
+  return out
+}

@@ -1,0 +1,57 @@
+/**
+ * Error answers of the load balancer: a JSON body with the stable code, the message and the request id,
+ * on a ServerResponse or, for errors Node raises before there is one (bad framing, slow headers), as raw
+ * bytes on the socket.
+ */
+import type { ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FleetError } from '../errors.js'
+
+export function errorBody(err: FleetError, requestId: string | undefined): string {
+  return JSON.stringify({ error: { code: err.code, message: err.message, requestId } })
+}
+
+/** Sends `err` as the response; `close` asks the client to close the connection afterwards. */
+export function sendError(
+  res: ServerResponse,
+  err: FleetError,
+  requestId: string | undefined,
+  options: { close?: boolean; retryAfterS?: number } = {},
+): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const body = errorBody(err, requestId)
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  }
+  if (requestId) headers['x-request-id'] = requestId
+  if (options.retryAfterS !== undefined) headers['retry-after'] = options.retryAfterS
+  if (options.close) {
+    headers.connection = 'close'
+    res.shouldKeepAlive = false
+  }
+  res.writeHead(err.statusCode, headers)
+  res.end(body)
+}
+
+/** Writes `err` as a complete HTTP/1.1 response on a raw socket and closes it. */
+export function sendRawError(socket: Socket, err: FleetError): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = errorBody(err, undefined)
+  socket.end(
+    `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'connection: close\r\n\r\n' +
+      body,
+  )
+  socket.destroySoon()
+}

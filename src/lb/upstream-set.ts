@@ -1,0 +1,164 @@
+/**
+ * The current upstreams and the decisions that involve all of them: which may take a request now, picking
+ * one through the balancer, passive ejection (with a cap on the share ejected at once), and removal with
+ * drain (a removed upstream takes no new requests; its in-flight requests finish, then its pool closes).
+ */
+import type { Logger } from '../log.js'
+import type { Balancer } from './balancer.js'
+import { Upstream, type UpstreamOptions } from './upstream.js'
+
+export interface UpstreamSetOptions extends UpstreamOptions {
+  ejectFailures: number
+  ejectTimeMs: number
+  ejectMaxTimeMs: number
+  ejectMaxPercent: number
+}
+
+export interface UpstreamEvents {
+  onEject?(upstream: Upstream, ms: number): void
+}
+
+export class UpstreamSet {
+  readonly #byOrigin = new Map<string, Upstream>()
+  readonly #options: UpstreamSetOptions
+  readonly #balancer: Balancer
+  readonly #logger: Logger
+  readonly #events: UpstreamEvents
+  /** Eligible upstreams, recomputed when something changed or an ejection ran out. */
+  #eligible: Upstream[] = []
+  #eligibleValidUntil = 0
+  #dirty = true
+  /** Removed upstreams still finishing requests. */
+  readonly #retiring = new Set<Upstream>()
+
+  constructor(options: UpstreamSetOptions, balancer: Balancer, logger: Logger, events: UpstreamEvents = {}) {
+    this.#options = options
+    this.#balancer = balancer
+    this.#logger = logger
+    this.#events = events
+  }
+
+  get balancer(): Balancer {
+    return this.#balancer
+  }
+
+  /** Every current upstream (not the retiring ones). */
+  all(): Upstream[] {
+    return [...this.#byOrigin.values()]
+  }
+
+  get(origin: string): Upstream | undefined {
+    return this.#byOrigin.get(origin)
+  }
+
+  /** Adds an upstream unless it is there; `healthy` says whether it may take requests before a check. */
+  add(url: string, healthy: boolean): Upstream {
+    const probe = new URL(url).origin
+    const existing = this.#byOrigin.get(probe)
+    if (existing) return existing
+    const u = new Upstream(url, healthy, this.#options)
+    this.#byOrigin.set(u.origin, u)
+    this.#dirty = true
+    this.#logger.info({ upstream: u.origin, healthy }, 'upstream added')
+    return u
+  }
+
+  /** Stops sending new requests to an upstream (or lets it take them again). */
+  setDraining(origin: string, draining: boolean): void {
+    const u = this.#byOrigin.get(origin)
+    if (!u || u.draining === draining) return
+    u.draining = draining
+    this.#dirty = true
+    this.#logger.info({ upstream: origin, draining }, draining ? 'upstream draining' : 'upstream undrained')
+  }
+
+  /** Removes an upstream: no new requests; its pool closes once its in-flight requests are done. */
+  remove(origin: string): void {
+    const u = this.#byOrigin.get(origin)
+    if (!u) return
+    this.#byOrigin.delete(origin)
+    u.draining = true
+    this.#dirty = true
+    this.#retiring.add(u)
+    this.#logger.info({ upstream: origin, inflight: u.inflight }, 'upstream removed')
+    void u.close().finally(() => this.#retiring.delete(u))
+  }
+
+  /** Health changed (active checks). */
+  setHealthy(u: Upstream, healthy: boolean): void {
+    if (u.healthy === healthy) return
+    u.setHealthy(healthy)
+    this.#dirty = true
+    this.#logger.warn({ upstream: u.origin }, healthy ? 'upstream is up' : 'upstream is down')
+  }
+
+  /** The upstreams that may take a request at `now`. */
+  eligible(now: number): readonly Upstream[] {
+    if (this.#dirty || now >= this.#eligibleValidUntil) {
+      const list: Upstream[] = []
+      let validUntil = Number.POSITIVE_INFINITY
+      for (const u of this.#byOrigin.values()) {
+        if (u.eligible(now)) list.push(u)
+        else if (u.ejectedUntil > now) validUntil = Math.min(validUntil, u.ejectedUntil)
+      }
+      this.#eligible = list
+      this.#eligibleValidUntil = validUntil
+      this.#dirty = false
+    }
+    return this.#eligible
+  }
+
+  /** Picks an upstream for a request, avoiding `tried` when another is eligible; undefined if none is. */
+  pick(now: number, tried?: readonly Upstream[]): Upstream | undefined {
+    let candidates = this.eligible(now)
+    if (candidates.length === 0) return undefined
+    if (tried && tried.length > 0) {
+      const fresh = candidates.filter((u) => !tried.includes(u))
+      if (fresh.length > 0) candidates = fresh
+    }
+    return this.#balancer.pick(candidates, now)
+  }
+
+  /** Records the outcome of one request for passive health: `failed` is a connection error or a 5xx. */
+  record(u: Upstream, failed: boolean): void {
+    u.requests++
+    if (!failed) {
+      u.consecutiveFailures = 0
+      return
+    }
+    u.failures++
+    u.consecutiveFailures++
+    const limit = this.#options.ejectFailures
+    if (limit > 0 && u.consecutiveFailures >= limit && this.#byOrigin.get(u.origin) === u) this.#tryEject(u)
+  }
+
+  #tryEject(u: Upstream): void {
+    const now = this.#options.now()
+    if (u.ejectedUntil > now) return
+    const total = this.#byOrigin.size
+    let ejected = 0
+    for (const o of this.#byOrigin.values()) if (o.ejectedUntil > now) ejected++
+    const cap = Math.max(1, Math.floor((total * this.#options.ejectMaxPercent) / 100))
+    if (this.#options.ejectMaxPercent === 0 || ejected + 1 > cap) {
+      this.#logger.warn(
+        { upstream: u.origin, ejected, cap },
+        'upstream failing but the ejection cap is reached',
+      )
+      u.consecutiveFailures = 0
+      return
+    }
+    const ms = u.eject(this.#options.ejectTimeMs, this.#options.ejectMaxTimeMs)
+    this.#dirty = true
+    this.#logger.warn(
+      { upstream: u.origin, ms, ejections: u.ejections },
+      'upstream ejected after consecutive failures',
+    )
+    this.#events.onEject?.(u, ms)
+  }
+
+  /** Closes every pool: gracefully (in-flight finish) or at once. */
+  async close(force: boolean): Promise<void> {
+    const all = [...this.#byOrigin.values(), ...this.#retiring]
+    await Promise.all(all.map((u) => (force ? u.destroy() : u.close())))
+  }
+}
