@@ -22,6 +22,13 @@ export interface Queryable {
 export interface WriteObserver {
   /** Returns a token describing what the statement may write (e.g. the tables), collected per transaction. */
   statement(sql: string): Promise<readonly string[]> | readonly string[]
+  /**
+   * Optional: called inside the transaction, just before COMMIT, when some statement may write; returns more
+   * of what was written, as only the database knows it (the cache reads the tags its triggers collected:
+   * rows, foreign-key cascades, trigger writes). A single write statement run by `query` is wrapped in a
+   * transaction for this.
+   */
+  beforeCommit?(tx: Queryable): Promise<readonly string[]>
   /** The union of what the transaction's statements wrote; awaited before the write is acknowledged. */
   committed(written: ReadonlySet<string>): Promise<void>
 }
@@ -58,6 +65,9 @@ export class Database implements Queryable {
   async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
     const observer = this.#observer
     const written = observer ? new Set(await observer.statement(sql)) : undefined
+    if (observer?.beforeCommit && written && written.size > 0) {
+      return this.transaction((tx) => tx.query<R>(sql, params))
+    }
     let result: QueryResult<R>
     try {
       result = await this.pool.query<R>(sql, params as unknown[])
@@ -92,6 +102,8 @@ export class Database implements Queryable {
     try {
       await client.query('BEGIN')
       result = await fn(tx)
+      if (observer?.beforeCommit && written.size > 0)
+        for (const t of await observer.beforeCommit(tx)) written.add(t)
       await client.query('COMMIT')
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})

@@ -1,0 +1,315 @@
+/**
+ * Fleet's cache: cached queries and cached objects in the cache Redis, validated by generation tokens.
+ * See docs/cache.md for the guarantees and how to add a cached query or class.
+ */
+import { createHash } from 'node:crypto'
+import type { Registry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import type { Database, Row } from '../db/database.js'
+import type { Logger } from '../log.js'
+import type { Redis } from '../redis/connect.js'
+import { Breaker } from './breaker.js'
+import { Catalog } from './catalog.js'
+import { InvalidTagError } from './errors.js'
+import { type CacheStatus, type Depend, Filler, type FillOptions, withWildcards } from './fill.js'
+import { NotifyListener, WriteInvalidator } from './invalidator.js'
+import { type CacheKind, CacheMetrics } from './metrics.js'
+import { type AnyClass, isRegistered, pack, registerClass, unpack } from './serializer.js'
+import { SqlTables } from './sql-tables.js'
+import { CacheStore, EPOCH_TAG } from './store.js'
+
+export type { CacheStatus, Depend }
+
+export type CacheConfig = Pick<
+  Config,
+  | 'cacheEnabled'
+  | 'cacheTtl'
+  | 'cacheGrace'
+  | 'cacheSoftTimeout'
+  | 'cacheHardTimeout'
+  | 'cacheLockTtl'
+  | 'cacheLockWait'
+  | 'cacheBreakerThreshold'
+  | 'cacheBreakerCooldown'
+  | 'cacheTokenTtl'
+  | 'cacheInstallTriggers'
+  | 'redisPrefix'
+  | 'dbSchema'
+  | 'databaseUrl'
+>
+
+export interface CacheDeps {
+  /** The cache Redis: connectRedis(url, { failFast: true, extra: { commandTimeout } }). Not closed by close(). */
+  redis: Redis
+  /** The database layer; the cache installs its write observer on it. */
+  db: Database
+  config: CacheConfig
+  logger?: Logger
+  /** Prometheus registry for the cache's metrics (a private one when omitted). */
+  metrics?: Registry
+  /** LISTEN for invalidations announced by PostgreSQL triggers (default true; needs config.databaseUrl). */
+  listen?: boolean
+  /** Injectable clock (ms since epoch). */
+  now?: () => number
+}
+
+/** Per-call options of a cached query or class. Durations in ms. */
+export interface CacheOptions {
+  ttl?: number
+  grace?: number
+  /** Extra tags, e.g. entities the query reads by id (`products:42`) so an exact invalidation reaches it. */
+  tags?: readonly string[]
+}
+
+/**
+ * How a class is cached. `tags(id)` are known before loading (its own row, e.g. `products:42`); tags found
+ * while assembling (e.g. the product's category) are declared with `ctx.depend` BEFORE the query that reads
+ * them, so their tokens are captured before the data.
+ */
+export interface ObjectSpec<T extends object, I> {
+  /** Stable name of the class in the cache (stored with each instance). */
+  readonly name: string
+  key(id: I): string
+  tags(id: I): readonly string[]
+  assemble(ctx: AssembleContext, id: I): Promise<T>
+  readonly ttl?: number
+  readonly grace?: number
+  /** Other classes nested in an instance (registered with the serializer too). */
+  readonly nested?: readonly AnyClass[]
+}
+
+export interface AssembleContext {
+  db: Pick<Database, 'query'>
+  depend: Depend
+}
+
+/** A class with a static `cache` spec. */
+export type CachedClass<T extends object, I> = AnyClass<T> & { readonly cache: ObjectSpec<T, I> }
+
+export interface CacheStats {
+  breaker: string
+  dirty: boolean
+  listening: boolean
+  /** Counters kept in the cache Redis by the scripts, across every process. */
+  redis: Record<string, number>
+}
+
+function checkTags(tags: readonly string[]): void {
+  for (const t of tags) if (!/^\S{1,200}$/.test(t)) throw new InvalidTagError(t)
+}
+
+export class Cache {
+  readonly metrics: CacheMetrics
+  readonly #d: CacheDeps
+  readonly #store: CacheStore
+  readonly #filler: Filler
+  readonly #sql = new SqlTables()
+  readonly #catalog: Catalog
+  readonly #listener: NotifyListener | undefined
+  readonly #now: () => number
+  readonly #breaker: Breaker
+  #catalogAt = 0
+
+  constructor(deps: CacheDeps) {
+    this.#d = deps
+    this.#now = deps.now ?? Date.now
+    this.metrics = new CacheMetrics(deps.metrics)
+    const c = deps.config
+    const breaker = new Breaker({
+      threshold: c.cacheBreakerThreshold,
+      cooldownMs: c.cacheBreakerCooldown,
+      onChange: (s) => {
+        this.metrics.breakerChanged(s)
+        deps.logger?.info({ state: s }, 'cache breaker')
+      },
+    })
+    this.#breaker = breaker
+    this.#store = new CacheStore(deps.redis, {
+      prefix: c.redisPrefix,
+      tokenTtlMs: c.cacheTokenTtl,
+      lockTtlMs: c.cacheLockTtl,
+      breaker,
+    })
+    this.#filler = new Filler(this.#store, this.metrics, deps.logger, this.#now)
+    this.#catalog = new Catalog(deps.db.pool, c.dbSchema)
+    const invalidatorDeps = {
+      sqlTables: this.#sql,
+      catalog: this.#catalog,
+      bump: (tags: readonly string[], source: 'write' | 'notify') => this.#bump(tags, source),
+      logger: deps.logger,
+    }
+    deps.db.observe(new WriteInvalidator(invalidatorDeps))
+    if (deps.listen !== false && c.databaseUrl) {
+      this.#listener = new NotifyListener(c.databaseUrl, c.dbSchema, invalidatorDeps, () =>
+        this.#store.markDirty(),
+      )
+    }
+  }
+
+  /** Installs triggers (when configured), loads the catalog and starts listening. */
+  async start(): Promise<void> {
+    if (this.#d.config.cacheInstallTriggers) await this.#catalog.installTriggers()
+    await this.#catalog.refresh()
+    this.#catalogAt = this.#now()
+    await this.#listener?.start()
+  }
+
+  #options(o: { ttl?: number; grace?: number } | undefined): FillOptions {
+    const c = this.#d.config
+    return {
+      ttlMs: o?.ttl ?? c.cacheTtl,
+      graceMs: o?.grace ?? c.cacheGrace,
+      softTimeoutMs: c.cacheSoftTimeout,
+      hardTimeoutMs: c.cacheHardTimeout,
+      lockWaitMs: c.cacheLockWait,
+    }
+  }
+
+  async #bump(tags: readonly string[], source: 'write' | 'notify' | 'api'): Promise<void> {
+    if (tags.length === 0) return
+    await this.#store.bump(tags)
+    this.metrics.invalidations.inc({ source }, tags.length)
+  }
+
+  #bypass(kind: CacheKind): void {
+    this.metrics.bypass.inc({ kind })
+  }
+
+  /**
+   * Runs a parameterized SELECT through the cache: its tags are the base tables it reads (views resolved).
+   * A statement that is not a plain SELECT, or reads no table, runs on PostgreSQL (BYPASS).
+   * @example const { rows, status } = await cache.query('SELECT * FROM products WHERE category_id = $1', [3])
+   */
+  async query<R extends Row = Row>(
+    sql: string,
+    params: readonly unknown[] = [],
+    options?: CacheOptions,
+  ): Promise<{ rows: R[]; status: CacheStatus }> {
+    const db = this.#d.db
+    const direct = async () => ({ rows: (await db.query<R>(sql, params)).rows, status: 'BYPASS' as const })
+    if (!this.#d.config.cacheEnabled) {
+      this.#bypass('query')
+      return direct()
+    }
+    const parsed = await this.#sql.of(sql)
+    if (!parsed.cacheable || parsed.reads.length === 0) {
+      this.#bypass('query')
+      return direct()
+    }
+    if (parsed.reads.some((n) => !this.#catalog.knows(n)) && this.#now() - this.#catalogAt > 1_000) {
+      this.#catalogAt = this.#now()
+      await this.#catalog.refresh().catch(() => {})
+    }
+    if (parsed.reads.some((n) => !this.#catalog.knows(n))) {
+      this.#bypass('query') // a relation the catalog does not know could be a view we cannot resolve
+      return direct()
+    }
+    const tags = [...this.#catalog.baseTables(parsed.reads), ...withWildcards(options?.tags ?? [])]
+    checkTags(tags)
+    const key = `q:${createHash('sha256').update(sql).update('\0').update(pack(params)).digest('base64url')}`
+    const r = await this.#filler.fetch(
+      'query',
+      key,
+      tags,
+      async () => (await db.query<R>(sql, params)).rows,
+      this.#options(options),
+    )
+    const rows = r.value !== undefined ? (r.value as R[]) : unpack<R[]>(r.payload)
+    return { rows, status: r.status }
+  }
+
+  #register<T extends object, I>(Class: CachedClass<T, I>): ObjectSpec<T, I> {
+    const spec = Class.cache
+    if (!isRegistered(Class)) registerClass(Class, spec.name)
+    for (const n of spec.nested ?? []) if (!isRegistered(n)) registerClass(n)
+    return spec
+  }
+
+  #objectLoad<T extends object, I>(spec: ObjectSpec<T, I>, id: I) {
+    return (depend: Depend) => spec.assemble({ db: this.#d.db, depend }, id)
+  }
+
+  /**
+   * Reads an instance of a cached class: an instance of `Class` (prototype, Dates, Maps... intact).
+   * @example const { value: page, status } = await cache.get(ProductPage, 42)
+   */
+  async get<T extends object, I>(
+    Class: CachedClass<T, I>,
+    id: I,
+  ): Promise<{ value: T; status: CacheStatus }> {
+    const spec = this.#register(Class)
+    if (!this.#d.config.cacheEnabled) {
+      this.#bypass('object')
+      return { value: await spec.assemble({ db: this.#d.db, depend: async () => {} }, id), status: 'BYPASS' }
+    }
+    const tags = withWildcards(spec.tags(id))
+    checkTags(tags)
+    const r = await this.#filler.fetch(
+      'object',
+      `o:${spec.name}:${spec.key(id)}`,
+      tags,
+      this.#objectLoad(spec, id),
+      this.#options(spec),
+    )
+    return { value: r.value !== undefined ? (r.value as T) : unpack<T>(r.payload), status: r.status }
+  }
+
+  /**
+   * Assembles an instance and stores it ahead of time (workers), whatever is cached. Like any fill, it is
+   * not stored when one of its tags is invalidated while it is assembled (`stored: false`).
+   */
+  async prime<T extends object, I>(Class: CachedClass<T, I>, id: I): Promise<{ value: T; stored: boolean }> {
+    const spec = this.#register(Class)
+    const tags = withWildcards(spec.tags(id))
+    checkTags(tags)
+    const r = await this.#filler.prime(
+      'object',
+      `o:${spec.name}:${spec.key(id)}`,
+      tags,
+      this.#objectLoad(spec, id),
+      this.#options(spec),
+    )
+    return { value: r.value as T, stored: r.stored }
+  }
+
+  /** Replaces the tokens of `tags`: every entry built from one of them becomes a miss. */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    checkTags(tags)
+    await this.#bump(tags, 'api')
+  }
+
+  /** Invalidates everything (the epoch tag), or one tag. */
+  async flush(tag?: string): Promise<void> {
+    await this.invalidateTags([tag ?? EPOCH_TAG])
+  }
+
+  async stats(): Promise<CacheStats> {
+    const raw = await this.#d.redis.hgetall(this.#store.statsKey).catch(() => ({}) as Record<string, string>)
+    const redis: Record<string, number> = {}
+    for (const [k, v] of Object.entries(raw)) redis[k] = Number(v)
+    return {
+      breaker: this.#breaker.state,
+      dirty: this.#store.dirty,
+      listening: this.#listener?.listening ?? false,
+      redis,
+    }
+  }
+
+  /** Stops listening and waits for background fills; leaves the Redis connection and the pool to their owner. */
+  async close(): Promise<void> {
+    this.#d.db.observe(undefined)
+    await this.#listener?.close()
+    await this.#filler.settle()
+    this.#store.close()
+  }
+}
+
+/**
+ * Creates the cache and starts it (triggers, catalog, LISTEN).
+ * @example const cache = await createCache({ redis: cacheRedis, db, config, logger, metrics: registry })
+ */
+export async function createCache(deps: CacheDeps): Promise<Cache> {
+  const cache = new Cache(deps)
+  await cache.start()
+  return cache
+}

@@ -1,0 +1,18 @@
+/** Fleet's cache component: see docs/cache.md. */
+export { Breaker, type BreakerState } from './breaker.js'
+export {
+  type AssembleContext,
+  Cache,
+  type CacheConfig,
+  type CacheDeps,
+  type CachedClass,
+  type CacheOptions,
+  type CacheStats,
+  type CacheStatus,
+  createCache,
+  type Depend,
+  type ObjectSpec,
+} from './cache.js'
+export { connectCacheRedis } from './connect.js'
+export * from './errors.js'
+export { type AnyClass, pack, registerClass, unpack } from './serializer.js'

@@ -1,0 +1,189 @@
+/**
+ * The cache's Redis scripts. Each is one atomic round trip and opens with its KEYS/ARGV/return contract.
+ * Every key a script touches carries the same hash tag (`{cache}` after the prefix), so all of them live in
+ * one Cluster slot. Scripts receive their keys in KEYS, except `read`, which derives the token keys from the
+ * tags the entry records (same hash tag, same slot; the caller does not know an object's tags before reading).
+ *
+ * An entry is a hash: d = payload (msgpack), f = fresh-until (ms since epoch), t = tags (newline separated),
+ * g = the token each tag had when the load began (same order). A token is an opaque unique string; a
+ * missing token never equals anything, so a lost or evicted token turns its entries into misses.
+ */
+import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
+
+/** Shared fragment: `split(s)` turns newline-separated text into a Lua array. */
+const SPLIT = `
+local function split(s)
+  local out = {}
+  if s == nil or s == false or s == '' then return out end
+  for part in string.gmatch(s, '[^\\n]+') do out[#out + 1] = part end
+  return out
+end
+`
+
+/** Shared fragment: `tokensMatch(prefix, tags, tokens)` is true when every tag still has the recorded token. */
+const TOKENS_MATCH = `
+local function tokensMatch(prefix, tags, tokens)
+  if #tags == 0 then return true end
+  if #tags ~= #tokens then return false end
+  local keys = {}
+  for i = 1, #tags do keys[i] = prefix .. tags[i] end
+  local cur = redis.call('MGET', unpack(keys))
+  for i = 1, #tags do
+    if cur[i] ~= tokens[i] then return false end
+  end
+  return true
+end
+`
+
+/**
+ * read-2: validates an entry against the current tokens.
+ * KEYS[1] entry key, KEYS[2] stats hash
+ * ARGV[1] token key prefix, ARGV[2] now (ms since epoch)
+ * Returns {0} absent, {1} invalid (a token changed or is missing; the entry is deleted),
+ * {2, payload} fresh, {3, payload} expired but inside its grace period (valid, may be served stale).
+ */
+export const READ = `${SPLIT}${TOKENS_MATCH}
+local e = redis.call('HMGET', KEYS[1], 'd', 'f', 't', 'g')
+if not e[1] then
+  redis.call('HINCRBY', KEYS[2], 'miss', 1)
+  return {0}
+end
+if not tokensMatch(ARGV[1], split(e[3]), split(e[4])) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HINCRBY', KEYS[2], 'invalid', 1)
+  return {1}
+end
+if tonumber(e[2]) > tonumber(ARGV[2]) then
+  redis.call('HINCRBY', KEYS[2], 'hit', 1)
+  return {2, e[1]}
+end
+redis.call('HINCRBY', KEYS[2], 'expired', 1)
+return {3, e[1]}
+`
+
+/**
+ * begin-n: before a load, reads (creating when missing) the token of every tag, and tries to take the fill lock.
+ * KEYS[1] lock key, KEYS[2..] token keys (one per tag)
+ * ARGV[1] new-token seed (unique per call), ARGV[2] token ttl (ms), ARGV[3] lock owner ('' = no lock wanted),
+ * ARGV[4] lock ttl (ms)
+ * Returns {locked (1|0), token of KEYS[2], token of KEYS[3], ...}
+ */
+export const BEGIN = `
+local out = {0}
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    v = ARGV[1] .. ':' .. i
+    redis.call('SET', KEYS[i], v, 'PX', ARGV[2])
+  else
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
+  out[#out + 1] = v
+end
+if ARGV[3] ~= '' then
+  if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then out[1] = 1 end
+end
+return out
+`
+
+/**
+ * tokens-n: reads (creating when missing) the tokens of more tags during a load (an object's dependencies
+ * found while it is assembled). KEYS token keys; ARGV[1] new-token seed, ARGV[2] token ttl (ms).
+ * Returns the tokens in KEYS order.
+ */
+export const TOKENS = `
+local out = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    v = ARGV[1] .. ':' .. i
+    redis.call('SET', KEYS[i], v, 'PX', ARGV[2])
+  end
+  out[#out + 1] = v
+end
+return out
+`
+
+/**
+ * fill-n: stores an entry only if every tag still has the token seen before the load began (no stale set),
+ * then releases the fill lock when this caller owns it.
+ * KEYS[1] entry key, KEYS[2] lock key, KEYS[3] stats hash, KEYS[4..] token keys (one per tag, in order)
+ * ARGV[1] lock owner ('' = none), ARGV[2] payload, ARGV[3] fresh-until (ms), ARGV[4] entry lifetime
+ * (ms, ttl + grace), ARGV[5] tags (newline separated), ARGV[6] tokens (newline separated, same order)
+ * Returns 1 stored, 0 refused (a tag was invalidated or lost since the load began).
+ */
+export const FILL = `${SPLIT}
+local tokens = split(ARGV[6])
+local ok = #tokens == #KEYS - 3
+if ok and #KEYS > 3 then
+  local cur = redis.call('MGET', unpack(KEYS, 4))
+  for i = 1, #tokens do
+    if cur[i] ~= tokens[i] then ok = false end
+  end
+end
+local stored = 0
+if ok then
+  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'f', ARGV[3], 't', ARGV[5], 'g', ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('HINCRBY', KEYS[3], 'fill', 1)
+  stored = 1
+else
+  redis.call('HINCRBY', KEYS[3], 'refused', 1)
+end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return stored
+`
+
+/**
+ * bump-n: replaces the token of every tag (an invalidation).
+ * KEYS[1..n] token keys, KEYS[n+1] stats hash
+ * ARGV[1] new token (unique per call), ARGV[2] token ttl (ms)
+ * Returns the number of tokens replaced.
+ */
+export const BUMP = `
+local n = #KEYS - 1
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
+redis.call('HINCRBY', KEYS[#KEYS], 'invalidate', n)
+return n
+`
+
+/**
+ * release-1: drops the fill lock when the caller still owns it.
+ * KEYS[1] lock key; ARGV[1] owner. Returns 1 released, 0 not the owner (or already gone).
+ */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/** A script run by EVALSHA, loaded with EVAL on NOSCRIPT (after a Redis restart or SCRIPT FLUSH). */
+export class LuaScript {
+  readonly sha: string
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex')
+  }
+
+  /** Runs the script; replies come back with bulk strings as Buffers. */
+  async run(
+    redis: Redis,
+    keys: readonly string[],
+    args: readonly (string | Buffer | number)[],
+  ): Promise<unknown> {
+    try {
+      return await redis.callBuffer('EVALSHA', [this.sha, keys.length, ...keys, ...args])
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+      return redis.callBuffer('EVAL', [this.source, keys.length, ...keys, ...args])
+    }
+  }
+}
+
+export const scripts = {
+  read: new LuaScript(READ),
+  begin: new LuaScript(BEGIN),
+  tokens: new LuaScript(TOKENS),
+  fill: new LuaScript(FILL),
+  bump: new LuaScript(BUMP),
+  release: new LuaScript(RELEASE),
+}

@@ -1,0 +1,190 @@
+/**
+ * The cache's Redis side: entries, tag tokens and fill locks under `<prefix>{cache}:`, reached only through
+ * the scripts in scripts.ts and guarded by the circuit breaker. A call the breaker refuses, or one that
+ * fails, rejects with CacheBypass: the caller then goes to PostgreSQL.
+ *
+ * "Dirty": when an invalidation may have been lost (a bump failed, or the connection dropped and Redis may
+ * have restarted from an AOF older than its last writes), the next call first replaces the epoch token `*`
+ * that every entry depends on, so no entry written before the loss can be served.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Breaker } from './breaker.js'
+import { scripts } from './scripts.js'
+
+/** Internal signal: the cache Redis cannot be used right now; serve from PostgreSQL. */
+export class CacheBypass extends Error {}
+
+/** The tag every entry depends on; replacing its token invalidates the whole cache at once. */
+export const EPOCH_TAG = '*'
+
+export type ReadResult = { kind: 'absent' | 'invalid' } | { kind: 'fresh' | 'stale'; payload: Buffer }
+
+export interface StoreOptions {
+  prefix: string
+  tokenTtlMs: number
+  lockTtlMs: number
+  breaker: Breaker
+  onError?: (err: unknown) => void
+}
+
+function unique(): string {
+  return randomBytes(9).toString('base64url')
+}
+
+export class CacheStore {
+  readonly #redis: Redis
+  readonly #o: StoreOptions
+  readonly #base: string
+  #dirty = false
+  readonly #onClose = (): void => {
+    this.#dirty = true
+    this.#o.breaker.open()
+  }
+
+  constructor(redis: Redis, options: StoreOptions) {
+    this.#redis = redis
+    this.#o = options
+    this.#base = `${options.prefix}{cache}:`
+    redis.on('close', this.#onClose)
+  }
+
+  get redis(): Redis {
+    return this.#redis
+  }
+
+  /** Key prefix of everything the cache writes (for operators: SCAN patterns). */
+  get base(): string {
+    return this.#base
+  }
+
+  entryKey(key: string): string {
+    return `${this.#base}e:${key}`
+  }
+  lockKey(key: string): string {
+    return `${this.#base}l:${key}`
+  }
+  tokenKey(tag: string): string {
+    return `${this.#base}t:${tag}`
+  }
+  get statsKey(): string {
+    return `${this.#base}stats`
+  }
+
+  /** True while an invalidation may have been lost (reads bypass until the epoch is replaced). */
+  get dirty(): boolean {
+    return this.#dirty
+  }
+
+  /** Marks a possible lost invalidation (e.g. the LISTEN connection was down). */
+  markDirty(): void {
+    this.#dirty = true
+  }
+
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    const breaker = this.#o.breaker
+    if (!breaker.allow()) throw new CacheBypass('cache breaker open')
+    try {
+      if (this.#dirty) {
+        await this.#bumpRaw([EPOCH_TAG])
+        this.#dirty = false
+      }
+      const r = await fn()
+      breaker.success()
+      return r
+    } catch (err) {
+      breaker.failure()
+      this.#o.onError?.(err)
+      throw new CacheBypass('cache Redis failed', { cause: err })
+    }
+  }
+
+  /** Reads and validates an entry in one round trip. */
+  read(key: string, now: number): Promise<ReadResult> {
+    return this.#run(async () => {
+      const r = (await scripts.read.run(
+        this.#redis,
+        [this.entryKey(key), this.statsKey],
+        [this.tokenKey(''), now],
+      )) as [number, Buffer?]
+      if (r[0] === 2 || r[0] === 3) return { kind: r[0] === 2 ? 'fresh' : 'stale', payload: r[1] as Buffer }
+      return { kind: r[0] === 1 ? 'invalid' : 'absent' }
+    })
+  }
+
+  /** Reads the tokens of `tags` (creating missing ones) and, when `owner` is given, tries to take the fill lock. */
+  begin(key: string, tags: readonly string[], owner: string): Promise<{ locked: boolean; tokens: string[] }> {
+    return this.#run(async () => {
+      const r = (await scripts.begin.run(
+        this.#redis,
+        [this.lockKey(key), ...tags.map((t) => this.tokenKey(t))],
+        [unique(), this.#o.tokenTtlMs, owner, this.#o.lockTtlMs],
+      )) as [number, ...Buffer[]]
+      return { locked: r[0] === 1, tokens: r.slice(1).map((b) => b.toString()) }
+    })
+  }
+
+  /** Reads the tokens of more tags during a load (creating missing ones). */
+  tokens(tags: readonly string[]): Promise<string[]> {
+    if (tags.length === 0) return Promise.resolve([])
+    return this.#run(async () => {
+      const r = (await scripts.tokens.run(
+        this.#redis,
+        tags.map((t) => this.tokenKey(t)),
+        [unique(), this.#o.tokenTtlMs],
+      )) as Buffer[]
+      return r.map((b) => b.toString())
+    })
+  }
+
+  /** Stores the entry if no tag changed since its tokens were read; releases the lock held by `owner`. */
+  fill(
+    key: string,
+    owner: string,
+    payload: Buffer,
+    freshUntil: number,
+    lifetimeMs: number,
+    tags: readonly string[],
+    tokens: readonly string[],
+  ): Promise<boolean> {
+    return this.#run(async () => {
+      const r = await scripts.fill.run(
+        this.#redis,
+        [this.entryKey(key), this.lockKey(key), this.statsKey, ...tags.map((t) => this.tokenKey(t))],
+        [owner, payload, freshUntil, Math.max(1, Math.ceil(lifetimeMs)), tags.join('\n'), tokens.join('\n')],
+      )
+      return r === 1
+    })
+  }
+
+  /** Drops the fill lock if `owner` still holds it (best effort). */
+  async release(key: string, owner: string): Promise<void> {
+    await this.#run(() => scripts.release.run(this.#redis, [this.lockKey(key)], [owner])).catch(() => {})
+  }
+
+  /**
+   * Replaces the tokens of `tags`: every entry built from them becomes a miss. When Redis cannot be reached the
+   * store turns dirty (the next successful call replaces the epoch first) and this rejects with CacheBypass.
+   */
+  async bump(tags: readonly string[]): Promise<void> {
+    if (tags.length === 0) return
+    try {
+      await this.#run(() => this.#bumpRaw(tags))
+    } catch (err) {
+      this.#dirty = true
+      throw err
+    }
+  }
+
+  async #bumpRaw(tags: readonly string[]): Promise<void> {
+    await scripts.bump.run(
+      this.#redis,
+      [...tags.map((t) => this.tokenKey(t)), this.statsKey],
+      [unique(), this.#o.tokenTtlMs],
+    )
+  }
+
+  close(): void {
+    this.#redis.off('close', this.#onClose)
+  }
+}

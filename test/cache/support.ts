@@ -1,0 +1,94 @@
+/**
+ * Cache test fixtures: an isolated schema (migrated: the shop tables) and key prefix, and any number of
+ * "servers", each an independent cache instance with its own Redis connection and PostgreSQL pool.
+ */
+import { type Cache, createCache } from '../../src/cache/cache.js'
+import { connectCacheRedis } from '../../src/cache/connect.js'
+import { type Config, loadConfig } from '../../src/config/index.js'
+import { Database } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrate.js'
+import { createPool, type Pool } from '../../src/db/pool.js'
+import type { Redis } from '../../src/redis/connect.js'
+import { deleteKeys, isolatedEnv } from '../support/context.js'
+
+export interface Server {
+  cache: Cache
+  db: Database
+  redis: Redis
+  pool: Pool
+}
+
+export interface Fixture {
+  config: Config
+  env: Record<string, string>
+  /** A pool outside Fleet's database layer ("another program"). */
+  admin: Pool
+  server(options?: { db?: (pool: Pool) => Database; listen?: boolean }): Promise<Server>
+  cleanup(): Promise<void>
+}
+
+/** Cache settings that keep tests short. */
+export const FAST: Record<string, string> = {
+  FLEET_CACHE_BREAKER_COOLDOWN: '200ms',
+  FLEET_CACHE_LOCK_WAIT: '5s',
+  FLEET_CACHE_REDIS_TIMEOUT: '500ms',
+}
+
+export async function createFixture(env: Record<string, string> = {}): Promise<Fixture> {
+  const e = isolatedEnv({ ...FAST, ...env })
+  const config = loadConfig({ env: e })
+  const admin = createPool(config)
+  await migrate(admin, config.dbSchema)
+  const servers: Server[] = []
+  return {
+    config,
+    env: e,
+    admin,
+    async server(options = {}) {
+      const pool = createPool(config)
+      const db = options.db ? options.db(pool) : new Database(pool)
+      const redis = connectCacheRedis(config)
+      const cache = await createCache({ redis, db, config, listen: options.listen })
+      const s = { cache, db, redis, pool }
+      servers.push(s)
+      return s
+    },
+    async cleanup() {
+      for (const s of servers) {
+        await s.cache.close()
+        await s.pool.end()
+        if (s.redis.status === 'ready') await deleteKeys(s.redis, `${config.redisPrefix}*`).catch(() => {})
+        s.redis.disconnect()
+      }
+      await admin.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
+      await admin.end()
+    },
+  }
+}
+
+/** Inserts a category and `n` products in it; returns their ids. */
+export async function seed(pool: Pool, n: number): Promise<{ category: number; products: number[] }> {
+  const c = await pool.query<{ id: number }>(
+    `INSERT INTO categories (slug, name) VALUES ('c-' || md5(random()::text), 'Cat') RETURNING id`,
+  )
+  const category = c.rows[0].id
+  const products: number[] = []
+  for (let i = 0; i < n; i++) {
+    const p = await pool.query<{ id: number }>(
+      `INSERT INTO products (slug, name, price_cents, category_id) VALUES ('p-' || md5(random()::text), $1, 100, $2) RETURNING id`,
+      [`product ${i}`, category],
+    )
+    products.push(p.rows[0].id)
+  }
+  return { category, products }
+}
+
+/** Waits until `check` resolves true, polling every 20 ms, at most `ms`. */
+export async function eventually(check: () => Promise<boolean>, ms = 2_000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
