@@ -74,6 +74,7 @@ export class Child {
   #nextStartAt: number | undefined
   #timer: NodeJS.Timeout | undefined
   #waiters: Waiter[] = []
+  #retired = false
 
   constructor(spec: ChildSpec) {
     this.#spec = spec
@@ -112,9 +113,9 @@ export class Child {
     }
   }
 
-  /** Starts the process (no-op when it is already meant to run); readiness is reached later. */
+  /** Starts the process (no-op when it is already meant to run or was retired); readiness comes later. */
   start(): void {
-    if (this.#want === 'running') return
+    if (this.#want === 'running' || this.#retired) return
     this.#want = 'running'
     this.#spawn()
   }
@@ -143,8 +144,12 @@ export class Child {
     })
   }
 
-  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process is gone. Cancels a pending restart. */
-  async stop(timeoutMs: number): Promise<void> {
+  /**
+   * SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process is gone. Cancels a pending restart.
+   * `retire`: it never starts again (the stack is stopping), even if a rolling restart wanted it back.
+   */
+  async stop(timeoutMs: number, options: { retire?: boolean } = {}): Promise<void> {
+    if (options.retire) this.#retired = true
     this.#want = 'stopped'
     clearTimeout(this.#timer)
     const proc = this.#proc
@@ -159,8 +164,9 @@ export class Child {
     clearTimeout(force)
   }
 
-  /** SIGKILL now, no restart; resolves once the process is gone. */
+  /** SIGKILL now; it never starts again; resolves once the process is gone. */
   async kill(): Promise<void> {
+    this.#retired = true
     this.#want = 'stopped'
     clearTimeout(this.#timer)
     if (!this.#proc) {
@@ -175,6 +181,7 @@ export class Child {
   /** A graceful restart: stop (SIGTERM, drain), start again, wait until ready. */
   async restart(stopTimeoutMs: number, readyTimeoutMs: number): Promise<void> {
     await this.stop(stopTimeoutMs)
+    if (this.#retired) throw new ChildNotReadyError(this.name, 'the stack is stopping')
     this.start()
     await this.waitReady(readyTimeoutMs)
   }

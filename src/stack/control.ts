@@ -12,7 +12,7 @@ import fs from 'node:fs/promises'
 import http from 'node:http'
 import readline from 'node:readline'
 import { isFleetError } from '../errors.js'
-import { NoSupervisorError, StackRunningError } from './errors.js'
+import { ControlRequestError, NoSupervisorError, StackRunningError } from './errors.js'
 import type { StatusReport } from './status.js'
 import type { RestartProgress } from './supervisor.js'
 
@@ -129,12 +129,13 @@ async function readAll(res: http.IncomingMessage): Promise<string> {
   return text
 }
 
+/** The supervisor's error answer as a ControlRequestError carrying its message. */
 function answerError(status: number, text: string): Error {
   try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } }
-    return new Error(`${body.error?.message ?? text} [${body.error?.code ?? status}]`)
+    const body = JSON.parse(text) as { error?: { message?: string } }
+    return new ControlRequestError(body.error?.message ?? `the supervisor answered ${status}: ${text}`)
   } catch {
-    return new Error(`the supervisor answered ${status}: ${text}`)
+    return new ControlRequestError(`the supervisor answered ${status}: ${text}`)
   }
 }
 

@@ -34,7 +34,7 @@ export class PortInUseError extends FleetError {
     options?: ErrorOptions,
   ) {
     super(
-      `port ${port} (${what}) is already in use by another program: stop it, or pick another port with ${setting}=<port> (${setting}=0 picks a free one)`,
+      `port ${port} (${what}) is already in use: stop what holds it, or pick another port with ${setting}=<port> (${setting}=0 picks a free one)`,
       options,
     )
   }

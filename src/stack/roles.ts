@@ -1,8 +1,7 @@
 /**
  * The children of the local stack and how each is run: every one is `node dist/cli.js <role>` with the
  * resolved config in its environment, a stable name (`lb-1`, `web-1`, `worker-1`, also its instance id) and
- * a readiness probe: the LB's public port accepts connections, a web server's /readyz answers 200, a worker
- * has announced itself ready in the registry.
+ * a readiness probe: the LB's public port accepts connections, a web server's or a worker's /readyz answers 200.
  */
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../config/index.js'
@@ -13,7 +12,13 @@ import type { ChildSpec } from './child.js'
 export const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url))
 
 /** Settings that must not leak from the stack's own environment into its children. */
-const PER_CHILD = ['FLEET_INSTANCE_ID', 'FLEET_WEB_PORT', 'FLEET_WEB_ADVERTISE_URL', 'FLEET_LB_UPSTREAMS']
+const PER_CHILD = [
+  'FLEET_INSTANCE_ID',
+  'FLEET_WEB_PORT',
+  'FLEET_WORKER_PORT',
+  'FLEET_WEB_ADVERTISE_URL',
+  'FLEET_LB_UPSTREAMS',
+]
 
 export interface StackLayout {
   /** process.env + the config + the store URLs, shared by every child. */
@@ -24,11 +29,10 @@ export interface StackLayout {
   adminPort: number
   /** One port per web server. */
   webPorts: readonly number[]
-  workers: number
+  /** One port per worker (its /healthz, /readyz, /metrics). */
+  workerPorts: readonly number[]
   logFile: (name: string) => string
   backoff: BackoffOptions
-  /** Whether worker `id` is ready (from the registry). */
-  workerReady: (id: string) => Promise<boolean>
   onLine: ChildSpec['onLine']
 }
 
@@ -74,19 +78,20 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
       readiness: { kind: 'http', url: `http://127.0.0.1:${port}/readyz` },
     })
   })
-  for (let i = 0; i < layout.workers; i++) {
+  layout.workerPorts.forEach((port, i) => {
     const name = `worker-${i + 1}`
     specs.push({
       role: 'worker',
       name,
       ...node('worker'),
       ...common(name),
-      env: { ...layout.env, FLEET_INSTANCE_ID: name },
+      env: { ...layout.env, FLEET_INSTANCE_ID: name, FLEET_WORKER_PORT: String(port) },
+      port,
       // Heavy jobs must not starve the web tier of CPU.
       nice: 10,
-      readiness: { kind: 'custom', check: () => layout.workerReady(name) },
+      readiness: { kind: 'http', url: `http://127.0.0.1:${port}/readyz` },
     })
-  }
+  })
   specs.push({
     role: 'lb',
     name: 'lb-1',

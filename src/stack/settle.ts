@@ -33,8 +33,9 @@ function getJson(url: string): Promise<unknown> {
 const HEALTHY = new Set(['up', 'healthy', 'ready', 'active'])
 
 /**
- * True when some object in `status` names an upstream on `port` and says it is healthy (`healthy: true`, or
- * a `state`/`status`/`health` of up/healthy/ready/active) and not draining or ejected.
+ * True when some object in `status` names an upstream on `port` and says it takes requests (`eligible: true`
+ * as Fleet's LB says it, else `healthy: true` or a `state`/`status`/`health` of up/healthy/ready/active) and
+ * is not draining or ejected.
  */
 export function lbRoutesTo(status: unknown, port: number): boolean {
   const needle = `:${port}`
@@ -47,7 +48,10 @@ export function lbRoutesTo(status: unknown, port: number): boolean {
     )
     if (names) {
       const words = ['state', 'status', 'health'].map((k) => o[k]).filter((x) => typeof x === 'string')
-      const up = o.healthy === true || words.some((w) => HEALTHY.has(String(w).toLowerCase()))
+      const up =
+        typeof o.eligible === 'boolean'
+          ? o.eligible
+          : o.healthy === true || words.some((w) => HEALTHY.has(String(w).toLowerCase()))
       const out = o.draining === true || o.ejected === true || o.healthy === false
       if (up && !out) return true
     }

@@ -135,7 +135,7 @@ export class Supervisor {
       const group = this.#children.filter((c) => c.role === role)
       if (group.length === 0) continue
       onRole(role)
-      await Promise.all(group.map((c) => c.stop(this.#options.stopTimeoutMs(role))))
+      await Promise.all(group.map((c) => c.stop(this.#options.stopTimeoutMs(role), { retire: true })))
     }
     await Promise.all(this.#children.map((c) => c.close()))
   }

@@ -4,15 +4,15 @@
  * supervisor, serves the control socket, and on Ctrl-C / SIGTERM stops everything in order: LB, web
  * servers (they drain), workers, Redis, PostgreSQL. A second signal forces.
  */
+import { createWriteStream, type WriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { type Config, configToEnv } from '../config/index.js'
 import { Database } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
-import { connectRedis, type Redis } from '../redis/connect.js'
-import { Registry } from '../registry/registry.js'
 import { ControlServer } from './control.js'
+import { ControlRequestError, PortInUseError } from './errors.js'
 import { recordPids, stopLeftovers } from './leftovers.js'
 import { Progress } from './progress.js'
 import { childEnv, cliPath, stackChildren } from './roles.js'
@@ -52,11 +52,11 @@ export class Stack {
   readonly #view: StatusView
   #supervisor: Supervisor | undefined
   #control: ControlServer | undefined
-  #redis: Redis | undefined
   #phase: StatusReport['phase'] = 'starting'
   #urls: StatusReport['urls'] = { app: '' }
   #stopping: Promise<void> | undefined
   #forced = false
+  readonly #serviceLogs = new Map<string, WriteStream>()
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
     this.#onStopRequested = resolve
@@ -86,7 +86,9 @@ export class Stack {
       status: () => this.report(),
       restart: (target, onProgress) => {
         if (!this.#supervisor || this.#phase !== 'running')
-          return Promise.reject(new Error(`the stack is ${this.#phase}; try again when it runs`))
+          return Promise.reject(
+            new ControlRequestError(`the stack is ${this.#phase}; try again when it runs`),
+          )
         return this.#supervisor.restart(target, (p) => {
           this.#say(`restart: ${p.message}`)
           onProgress(p)
@@ -104,6 +106,8 @@ export class Stack {
     const webPorts: number[] = []
     for (let i = 0; i < c.webCount; i++)
       webPorts.push(c.webBasePort === 0 ? await portOrFree(0) : c.webBasePort + i)
+    const workerPorts: number[] = []
+    for (let i = 0; i < c.workerCount; i++) workerPorts.push(await portOrFree(0))
     const pgPort = c.databaseUrl ? 0 : await portOrFree(c.pgPort)
     const redisPort = c.redisUrl ? 0 : await portOrFree(c.redisPort)
     const cachePort = c.cacheRedisUrl ? 0 : await portOrFree(c.cacheRedisPort)
@@ -127,7 +131,12 @@ export class Stack {
         setting: 'FLEET_CACHE_REDIS_PORT',
         what: 'Redis (cache)',
       })
-    for (const need of needs) await assertPortFree(need)
+    for (const [i, need] of needs.entries()) {
+      const other = needs.slice(0, i).find((n) => n.port === need.port)
+      if (other)
+        throw new PortInUseError(need.port, need.setting, `${need.what}, but ${other.setting} chose it too`)
+      await assertPortFree(need)
+    }
     const resolved: Config = Object.freeze({
       ...c,
       port: lbPort,
@@ -137,16 +146,14 @@ export class Stack {
       cacheRedisPort: cachePort,
     })
 
-    const logs = new Map<string, fs.FileHandle>()
     const serviceLog = (name: string, line: string) => {
-      void (async () => {
-        let fh = logs.get(name)
-        if (!fh) {
-          fh = await fs.open(path.join(dir, 'logs', `${name}.log`), 'a')
-          logs.set(name, fh)
-        }
-        await fh.write(`${line}\n`)
-      })().catch(() => {})
+      let log = this.#serviceLogs.get(name)
+      if (!log) {
+        log = createWriteStream(path.join(dir, 'logs', `${name}.log`), { flags: 'a' })
+        log.on('error', () => {})
+        this.#serviceLogs.set(name, log)
+      }
+      log.write(`${line}\n`)
     }
     const stores = await startStores(resolved, {
       dataDir: dir,
@@ -159,8 +166,6 @@ export class Stack {
     await this.#prepareDatabase(resolved, stores.databaseUrl)
     if (this.stopping) return
 
-    this.#redis = connectRedis(stores.redisUrl, { name: 'fleet-up', failFast: true })
-    const registry = new Registry(this.#redis, c.redisPrefix)
     const hostForUrl = c.lbHost === '0.0.0.0' || c.lbHost === '::' ? 'localhost' : c.lbHost
     this.#urls = {
       app: `http://${hostForUrl === '127.0.0.1' ? 'localhost' : hostForUrl}:${lbPort}`,
@@ -184,11 +189,9 @@ export class Stack {
       lbProbeHost: c.lbHost === '0.0.0.0' || c.lbHost === '::' ? '127.0.0.1' : c.lbHost,
       adminPort,
       webPorts,
-      workers: c.workerCount,
+      workerPorts,
       logFile: (name) => path.join(dir, 'logs', `${name}.log`),
       backoff: { initialMs: 250, maxMs: c.restartBackoffMax, resetAfterMs: 30_000 },
-      workerReady: async (id) =>
-        (await registry.list('worker')).some((e) => e.id === id && e.state === 'ready'),
       onLine: (name, line) => {
         const echo = echoLine(name, line)
         if (echo) this.#say(echo)
@@ -312,11 +315,11 @@ export class Stack {
     await this.#supervisor?.stop(['lb', 'web', 'worker'], (role) =>
       this.#say(`stopping ${names[role] ?? role}...`),
     )
-    this.#redis?.disconnect()
     for (const s of [...this.#services].reverse()) {
       this.#say(`stopping ${s.name}...`)
       await s.stop(this.#forced ? 2_000 : 30_000)
     }
+    for (const log of this.#serviceLogs.values()) log.end()
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
