@@ -55,10 +55,11 @@ export class PowerOfTwoChoices implements Balancer {
       a = this.#weighted(candidates, now, undefined)
       b = this.#weighted(candidates, now, a)
     }
-    const la = (a.inflight + 1) / a.effectiveWeight(now)
-    const lb = (b.inflight + 1) / b.effectiveWeight(now)
-    if (la !== lb) return la < lb ? a : b
-    return a
+    // Outstanding per unit of weight; a tie (both idle) goes to the first draw, which was drawn by weight,
+    // so an upstream in slow start gets its share even when the load is light.
+    const la = a.inflight / a.effectiveWeight(now)
+    const lb = b.inflight / b.effectiveWeight(now)
+    return lb < la ? b : a
   }
 
   /** One candidate drawn in proportion to its effective weight, other than `not`. */

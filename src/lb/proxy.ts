@@ -105,7 +105,8 @@ export function proxyRequest(
     readSmallBody(req, length, ctx.options.clientBodyTimeoutMs).then(
       (body) => {
         if (res.destroyed) return
-        const next = ctx.upstreams.pick(ctx.now())
+        const t = ctx.now()
+        const next = upstream.eligible(t) ? upstream : ctx.upstreams.pick(t)
         if (!next) {
           ctx.respondError(res, new NoUpstreamError(), head.requestId)
           return

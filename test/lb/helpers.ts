@@ -36,7 +36,11 @@ export const echo: Handler = (req, res, b) => {
       headers: req.headers,
       bytes,
     })
-    res.writeHead(200, { 'content-type': 'application/json', 'x-backend': b.name })
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-backend': b.name,
+    })
     res.end(body)
   })
 }

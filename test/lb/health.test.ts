@@ -1,0 +1,127 @@
+/** Active health checks, passive ejection (growing, capped) and slow start, through a real LB. */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { LoadBalancer } from '../../src/lb/index.js'
+import { type Backend, get, startBackend, startLb, until } from './helpers.js'
+
+describe('load balancer: health', () => {
+  const backends: Backend[] = []
+  let lb: LoadBalancer | undefined
+
+  afterEach(async () => {
+    await lb?.close()
+    lb = undefined
+    await Promise.all(backends.splice(0).map((b) => b.close()))
+  })
+
+  it('active checks of /readyz mark an upstream down after `fall` failures and up after `rise` passes', async () => {
+    const a = await startBackend('a')
+    const b = await startBackend('b')
+    backends.push(a, b)
+    lb = await startLb({ upstreams: [a.url, b.url], healthFall: 2, healthRise: 2, healthIntervalMs: 50 })
+    const ua = lb.upstreams.get(a.url)!
+    a.ready = 503
+    await until(() => !ua.healthy, 3000, 'a down')
+    a.hits = 0
+    for (let i = 0; i < 20; i++) expect(JSON.parse((await get(lb.port, '/')).body).backend).toBe('b')
+    expect(a.hits).toBe(0)
+    a.ready = 200
+    await until(() => ua.healthy, 3000, 'a up')
+    const seen = new Set<string>()
+    for (let i = 0; i < 30; i++) seen.add(JSON.parse((await get(lb.port, '/')).body).backend as string)
+    expect(seen.has('a')).toBe(true)
+  })
+
+  it('an upstream whose process is gone is marked down by the checks', async () => {
+    const a = await startBackend('a')
+    const b = await startBackend('b')
+    backends.push(b)
+    lb = await startLb({ upstreams: [a.url, b.url], healthFall: 1, healthIntervalMs: 50 })
+    await a.close()
+    await until(() => !lb!.upstreams.get(a.url)!.healthy, 3000, 'a down')
+    const status = JSON.parse((await get(lb.adminPort, '/status')).body) as {
+      upstreams: { url: string; eligible: boolean }[]
+    }
+    expect(status.upstreams.find((u) => u.url === a.url)?.eligible).toBe(false)
+  })
+
+  it('passive ejection after consecutive 5xx, with a growing ejection time and slow start after it', async () => {
+    let t = 1_000_000
+    const failing = await startBackend('failing', (req, res) => {
+      req.resume()
+      res.writeHead(500).end('boom')
+    })
+    const good = await startBackend('good')
+    backends.push(failing, good)
+    lb = await startLb({
+      upstreams: [failing.url, good.url],
+      strategy: 'round-robin',
+      ejectFailures: 3,
+      ejectTimeMs: 10_000,
+      ejectMaxTimeMs: 15_000,
+      ejectMaxPercent: 50,
+      healthIntervalMs: 60_000,
+      now: () => t,
+    })
+    const uf = lb.upstreams.get(failing.url)!
+    for (let i = 0; i < 6; i++) await get(lb.port, '/')
+    expect(uf.ejectedUntil - t).toBe(10_000)
+    expect(failing.hits).toBe(3)
+    for (let i = 0; i < 10; i++) expect((await get(lb.port, '/')).status).toBe(200)
+    expect(failing.hits).toBe(3)
+    const metrics = (await get(lb.adminPort, '/metrics')).body
+    expect(metrics).toMatch(/fleet_lb_ejections_total\{upstream="http:\/\/127\.0\.0\.1:\d+"\} 1/)
+    t += 10_001
+    for (let i = 0; i < 12; i++) await get(lb.port, '/')
+    expect(failing.hits).toBe(6)
+    expect(uf.ejections).toBe(2)
+    expect(uf.ejectedUntil - t).toBe(15_000) // 20 s doubled, capped at 15 s
+  })
+
+  it('never ejects more than the allowed share of upstreams', async () => {
+    const handler = (_req: unknown, res: { writeHead(n: number): { end(): void } }) =>
+      res.writeHead(503).end()
+    const a = await startBackend('a', handler as never)
+    const b = await startBackend('b', handler as never)
+    backends.push(a, b)
+    lb = await startLb({
+      upstreams: [a.url, b.url],
+      ejectFailures: 2,
+      ejectMaxPercent: 50,
+      healthIntervalMs: 60_000,
+    })
+    for (let i = 0; i < 20; i++) expect((await get(lb.port, '/')).status).toBe(503)
+    const ejected = lb.upstreams.all().filter((u) => u.ejected)
+    expect(ejected.length).toBe(1)
+    expect(a.hits + b.hits).toBe(20)
+  })
+
+  it('slow start: an upstream that comes back gets a small share first, then its full share', async () => {
+    let t = 5_000_000
+    const a = await startBackend('a')
+    const b = await startBackend('b')
+    backends.push(a, b)
+    lb = await startLb({
+      upstreams: [a.url, b.url],
+      slowStartMs: 60_000,
+      healthFall: 1,
+      healthRise: 1,
+      healthIntervalMs: 30,
+      now: () => t,
+    })
+    t += 60_000
+    const ub = lb.upstreams.get(b.url)!
+    b.ready = 503
+    await until(() => !ub.healthy, 3000, 'b down')
+    b.ready = 200
+    await until(() => ub.healthy, 3000, 'b up')
+    expect(ub.effectiveWeight(t)).toBeCloseTo(0.1)
+    b.hits = 0
+    for (let i = 0; i < 300; i++) await get(lb.port, '/')
+    expect(b.hits).toBeLessThan(75)
+    expect(b.hits).toBeGreaterThan(0)
+    t += 60_000
+    b.hits = 0
+    for (let i = 0; i < 300; i++) await get(lb.port, '/')
+    expect(b.hits).toBeGreaterThan(105)
+  })
+})
