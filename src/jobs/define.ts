@@ -108,7 +108,16 @@ export function defineJob<S extends TSchema, O, R = O>(options: JobTypeOptions<S
     if (v !== undefined && (!Number.isFinite(v) || v < 0))
       throw new Error(`${options.name}: ${k} must be a number of milliseconds`)
   }
-  return Object.freeze({ ...options, durable: options.durable ?? true })
+  const type = Object.freeze({ ...options, durable: options.durable ?? true })
+  declared.set(type.name, type as AnyJobType)
+  return type
+}
+
+const declared = new Map<string, AnyJobType>()
+
+/** The type declared (by `defineJob`, in this process) under `name`. */
+export function declaredJobType(name: string): AnyJobType | undefined {
+  return declared.get(name)
 }
 
 /** The resolved run options of a type (its own, else the configured defaults). */

@@ -17,6 +17,8 @@ export interface JobRecord {
   id: string
   type: string
   owner: string
+  /** Hash of the payload when an Idempotency-Key named the job. */
+  hash: string | null
   state: FinalState
   result: unknown
   error: JobError | null
@@ -30,6 +32,7 @@ interface Row extends Record<string, unknown> {
   id: string
   type: string
   owner: string
+  payload_hash: string | null
   state: FinalState
   result: unknown
   error: JobError | null
@@ -44,6 +47,7 @@ function toRecord(r: Row): JobRecord {
     id: r.id,
     type: r.type,
     owner: r.owner,
+    hash: r.payload_hash,
     state: r.state,
     result: r.result,
     error: r.error,
@@ -58,14 +62,15 @@ export interface RecordInput {
   id: string
   type: string
   owner: string
+  hash?: string
   attempts: number
   createdAt: number
   startedAt?: number
 }
 
 const INSERT = `
-  INSERT INTO fleet_jobs (id, type, owner, state, result, error, attempts, created_at, started_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), to_timestamp($9 / 1000.0))
+  INSERT INTO fleet_jobs (id, type, owner, state, result, error, attempts, created_at, started_at, payload_hash)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), to_timestamp($9 / 1000.0), $10)
   ON CONFLICT (id) DO NOTHING
   RETURNING id`
 
@@ -101,6 +106,7 @@ export class JobStore {
         input.attempts,
         input.createdAt,
         input.startedAt ?? null,
+        input.hash ?? null,
       ])
       if (ins.rowCount === 0) return { applied: false as const }
       const result = await effects(tx)
@@ -128,6 +134,7 @@ export class JobStore {
       input.attempts,
       input.createdAt,
       input.startedAt ?? null,
+      input.hash ?? null,
     ])
     return (rowCount ?? 0) > 0
   }

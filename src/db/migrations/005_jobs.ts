@@ -11,6 +11,7 @@ export const jobsSchema: Migration = {
       id           text PRIMARY KEY,
       type         text NOT NULL,
       owner        text NOT NULL,
+      payload_hash text,
       state        text NOT NULL CHECK (state IN ('completed', 'failed', 'cancelled')),
       result       jsonb,
       error        jsonb,

@@ -1,0 +1,251 @@
+/**
+ * What a web server does with jobs: submit one (validated, optionally idempotent), read its view (from
+ * Redis while BullMQ holds it, from PostgreSQL after), and cancel it. Every read is scoped to the owner:
+ * another user's job is reported as not found.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import type { TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { Job } from 'bullmq'
+import type { Config } from '../config/index.js'
+import type { Database } from '../db/database.js'
+import type { Redis } from '../redis/connect.js'
+import { type AnyJobType, declaredJobType, type JobType, typeOfJobId } from './define.js'
+import {
+  IdempotencyConflictError,
+  IdempotencyKeyInvalidError,
+  JobFinishedError,
+  JobNotFoundError,
+  JobPayloadInvalidError,
+  JobsUnavailableError,
+} from './errors.js'
+import type { JobState } from './events.js'
+import { decodeReason, isCancelledReason } from './outcome.js'
+import { cancelChannel, jobOptions, QueueSet } from './queues.js'
+import { cancelKey, type JobData } from './runner.js'
+import { type JobError, type JobRecord, JobStore } from './store.js'
+
+/** A job as `GET /api/jobs/:id` shows it. */
+export interface JobView {
+  id: string
+  type: string
+  state: JobState
+  progress: unknown
+  attempts: number
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+  result?: unknown
+  error?: JobError
+  /** True after DELETE on an active job, until the worker stops it. */
+  cancelRequested?: boolean
+}
+
+const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null)
+
+function fromRecord(r: JobRecord): JobView {
+  return {
+    id: r.id,
+    type: r.type,
+    state: r.state,
+    progress: r.state === 'completed' ? 100 : null,
+    attempts: r.attempts,
+    createdAt: r.createdAt.toISOString(),
+    startedAt: r.startedAt?.toISOString() ?? null,
+    finishedAt: r.finishedAt.toISOString(),
+    ...(r.state === 'completed' ? { result: r.result } : { error: r.error ?? undefined }),
+  }
+}
+
+async function fromJob(job: Job<JobData>): Promise<JobView> {
+  const raw = await job.getState()
+  const base = {
+    id: job.id ?? '',
+    type: job.name,
+    progress: job.progress ?? null,
+    attempts: raw === 'active' ? job.attemptsMade + 1 : job.attemptsMade,
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: iso(job.processedOn),
+    finishedAt: iso(job.finishedOn),
+  }
+  if (raw === 'completed') return { ...base, state: 'completed', result: job.returnvalue }
+  if (raw === 'failed') {
+    const state = isCancelledReason(job.failedReason) ? 'cancelled' : 'failed'
+    return { ...base, state, error: decodeReason(job.failedReason) }
+  }
+  return { ...base, state: raw === 'active' ? 'active' : 'queued' }
+}
+
+export interface SubmitOptions {
+  /** `Idempotency-Key`: the same key from the same owner returns the same job. */
+  idempotencyKey?: string
+}
+
+export class JobClient {
+  readonly #config: Config
+  readonly #redis: Redis
+  readonly #queues: QueueSet
+  readonly #store: JobStore
+  readonly #timeoutMs: number
+
+  constructor(deps: { config: Config; redis: Redis; db: Database }, options: { timeoutMs?: number } = {}) {
+    this.#config = deps.config
+    this.#redis = deps.redis
+    this.#queues = new QueueSet(deps.config, deps.redis)
+    this.#store = new JobStore(deps.db)
+    this.#timeoutMs = options.timeoutMs ?? 5_000
+  }
+
+  get queues(): QueueSet {
+    return this.#queues
+  }
+
+  /** The Redis stream that carries the events of `type`'s jobs. */
+  eventsKey(type: string): string {
+    return this.#queues.get(type).keys.events
+  }
+
+  /**
+   * Validates and enqueues a job of `type` for `owner`; returns its view (`queued`, or the existing job's
+   * state when the idempotency key was used before).
+   */
+  async submit<S extends TSchema>(
+    type: JobType<S>,
+    payload: unknown,
+    owner: string,
+    options: SubmitOptions = {},
+  ): Promise<JobView> {
+    if (!Value.Check(type.payload, payload)) {
+      const problems = [...Value.Errors(type.payload, payload)]
+        .slice(0, 10)
+        .map((e) => ({ path: e.path, message: e.message }))
+      throw new JobPayloadInvalidError(type.name, problems)
+    }
+    const key = options.idempotencyKey
+    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new IdempotencyKeyInvalidError()
+    const id = key
+      ? `${type.name}-${createHash('sha256').update(`${owner}\0${type.name}\0${key}`).digest('hex').slice(0, 32)}`
+      : `${type.name}-${randomUUID().replace(/-/g, '')}`
+    const hash = key ? createHash('sha256').update(JSON.stringify(payload)).digest('hex') : undefined
+    if (key) {
+      const done = await this.#store.get(id)
+      if (done && done.hash !== hash) throw new IdempotencyConflictError(id)
+      if (done) return fromRecord(done)
+    }
+    const data: JobData = { payload, owner, ...(hash ? { hash } : {}) }
+    const queue = this.#queues.get(type as AnyJobType)
+    await this.#bounded(
+      queue.add(type.name, data, { ...jobOptions(type as AnyJobType, this.#config), jobId: id }),
+    )
+    if (!key) {
+      const now = new Date().toISOString()
+      return {
+        id,
+        type: type.name,
+        state: 'queued',
+        progress: null,
+        attempts: 0,
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+      }
+    }
+    const existing = await this.#bounded(Job.fromId<JobData>(queue, id))
+    if (!existing) {
+      const done = await this.#store.get(id)
+      if (done) return fromRecord(done)
+      throw new JobNotFoundError(id)
+    }
+    if (existing.data.hash !== hash) throw new IdempotencyConflictError(id)
+    return fromJob(existing)
+  }
+
+  /** The view of job `id` for `owner`; JobNotFoundError when it does not exist or is someone else's. */
+  async get(id: string, owner: string): Promise<JobView> {
+    const found = await this.#find(id, owner)
+    if (found.job) return fromJob(found.job)
+    return fromRecord(found.record)
+  }
+
+  /**
+   * Cancels job `id` of `owner`: a queued job is removed at once (`cancelled`); an active one is told to
+   * stop (its view has `cancelRequested: true` until the worker ends it as `cancelled`).
+   */
+  async cancel(id: string, owner: string): Promise<JobView> {
+    const found = await this.#find(id, owner)
+    if (!found.job) throw new JobFinishedError(id, found.record.state)
+    const job = found.job
+    const view = await fromJob(job)
+    if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
+      throw new JobFinishedError(id, view.state)
+    }
+    const ttl = Math.ceil(this.#config.jobRetentionAge / 1000)
+    await this.#bounded(this.#redis.set(cancelKey(this.#config, id), '1', 'EX', ttl))
+    if (view.state === 'queued') {
+      const removed = await job.remove().then(
+        () => true,
+        () => false, // locked: a worker took it meanwhile; stop it like an active one
+      )
+      if (removed) {
+        const error = { code: 'FLEET_E_JOBS_CANCELLED', message: 'the job was cancelled' }
+        await this.#store.end(
+          {
+            id,
+            type: job.name,
+            owner,
+            hash: job.data.hash,
+            attempts: job.attemptsMade,
+            createdAt: job.timestamp,
+          },
+          'cancelled',
+          error,
+        )
+        return { ...view, state: 'cancelled', finishedAt: new Date().toISOString(), error }
+      }
+    }
+    await this.#bounded(this.#redis.publish(cancelChannel(this.#config), id))
+    return { ...view, state: 'active', cancelRequested: true }
+  }
+
+  async #find(
+    id: string,
+    owner: string,
+  ): Promise<{ job: Job<JobData>; record?: undefined } | { job?: undefined; record: JobRecord }> {
+    const typeName = typeOfJobId(id)
+    if (!typeName) throw new JobNotFoundError(id)
+    if (declaredJobType(typeName)) {
+      const job = await this.#bounded(Job.fromId<JobData>(this.#queues.get(typeName), id))
+      if (job) {
+        if (job.data.owner !== owner) throw new JobNotFoundError(id)
+        return { job }
+      }
+    }
+    const record = await this.#store.get(id)
+    if (!record || record.owner !== owner) throw new JobNotFoundError(id)
+    return { record }
+  }
+
+  /** Redis calls that would wait for a reconnect answer 503 after the bound instead. */
+  async #bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new JobsUnavailableError()), this.#timeoutMs)
+    })
+    try {
+      return await Promise.race([p, timeout])
+    } catch (err) {
+      if (err instanceof JobsUnavailableError) throw err
+      if (
+        /Connection is closed|ECONNREFUSED|max retries|Stream isn't writeable/i.test((err as Error).message)
+      )
+        throw new JobsUnavailableError({ cause: err })
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#queues.close()
+  }
+}

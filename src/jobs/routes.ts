@@ -1,0 +1,116 @@
+/**
+ * The jobs HTTP API: `GET /api/jobs/:id` (state, progress, attempts, result or coded error),
+ * `GET /api/jobs/:id/events` (Server-Sent Events, resumable with Last-Event-ID, from any web server) and
+ * `DELETE /api/jobs/:id` (cancel). Only the job's owner sees it; anyone else gets 404. Routes that start
+ * jobs answer with `accepted()`: 202, `Location: /api/jobs/:id`, `{ id, state }`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AppDeps } from '../web/deps.js'
+import { requireUser, sessionPlugin } from '../web/session.js'
+import { loadJobModules } from './catalog.js'
+import { JobClient, type JobView } from './client.js'
+import { IdempotencyKeyInvalidError } from './errors.js'
+import { JobEventHub } from './events.js'
+import { connectQueueRedis } from './queues.js'
+import { streamJobEvents } from './sse.js'
+
+const clients = new WeakMap<AppDeps, JobClient>()
+const hubs = new WeakMap<AppDeps, JobEventHub>()
+
+/** The JobClient of a web process (one per deps, shared by every route plugin that starts jobs). */
+export function jobClient(deps: AppDeps): JobClient {
+  let c = clients.get(deps)
+  if (!c) {
+    c = new JobClient(deps)
+    clients.set(deps, c)
+  }
+  return c
+}
+
+function eventHub(deps: AppDeps): JobEventHub {
+  let h = hubs.get(deps)
+  if (!h) {
+    const blocking = connectQueueRedis(deps.config.redisUrl!, `${deps.instanceId}:job-events`, (err) =>
+      deps.logger.debug({ err }, 'job events connection error'),
+    )
+    h = new JobEventHub(deps.redis, blocking)
+    hubs.set(deps, h)
+  }
+  return h
+}
+
+/** Who owns jobs started by this request: the logged-in user (401 without one). */
+export async function jobOwner(request: FastifyRequest): Promise<string> {
+  const user = await requireUser(request)
+  return `user:${user.id}`
+}
+
+/** The request's Idempotency-Key header, if any (400 when malformed). */
+export function idempotencyKey(request: FastifyRequest): string | undefined {
+  const raw = request.headers['idempotency-key']
+  if (raw === undefined) return undefined
+  if (Array.isArray(raw) || !/^[\x21-\x7e]{1,200}$/.test(raw)) throw new IdempotencyKeyInvalidError()
+  return raw
+}
+
+/** Answers a request that started (or, idempotently, found) a job: 202 + Location + `{ id, state }`. */
+export function accepted(reply: FastifyReply, view: JobView): FastifyReply {
+  return reply
+    .code(202)
+    .header('location', `/api/jobs/${view.id}`)
+    .header('cache-control', 'no-store')
+    .send({ id: view.id, state: view.state })
+}
+
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 120 } },
+  required: ['id'],
+} as const
+
+/** Registers the jobs API on a web server. */
+export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  await loadJobModules(deps.config.jobModules) // their types become known here too
+  await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
+  const client = jobClient(deps)
+  app.addHook('onClose', async () => {
+    await hubs.get(deps)?.close()
+    await client.close()
+  })
+
+  app.get<{ Params: { id: string } }>(
+    '/api/jobs/:id',
+    { schema: { params: idParams, tags: ['jobs'], summary: 'A job: state, progress, result or error' } },
+    async (request, reply) => {
+      const view = await client.get(request.params.id, await jobOwner(request))
+      reply.header('cache-control', 'no-store')
+      return view
+    },
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/jobs/:id',
+    { schema: { params: idParams, tags: ['jobs'], summary: 'Cancel a job' } },
+    async (request, reply) => {
+      const view = await client.cancel(request.params.id, await jobOwner(request))
+      reply.code(view.state === 'cancelled' ? 200 : 202).header('cache-control', 'no-store')
+      return view
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/api/jobs/:id/events',
+    { schema: { params: idParams, tags: ['jobs'], summary: 'Server-Sent Events of a job' } },
+    async (request, reply) => {
+      const owner = await jobOwner(request)
+      const view = await client.get(request.params.id, owner) // 404 before the stream starts
+      await streamJobEvents(request, reply, {
+        view,
+        owner,
+        client,
+        hub: eventHub(deps),
+        heartbeatMs: 15_000,
+      })
+    },
+  )
+}
