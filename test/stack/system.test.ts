@@ -1,0 +1,256 @@
+/**
+ * The whole stack, as a user runs it: `node dist/cli.js up` (built by `pretest`) on free ports and a fresh
+ * data folder, with the embedded PostgreSQL and two redis-servers it starts itself. Checks the answers come
+ * from several web servers, a login session that follows the user across servers, the supervisor bringing
+ * back a killed web server, a clean ordered stop, and that a second `fleet up` finds the data of the first.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../../src/stack/ports.js'
+import type { StatusReport } from '../../src/stack/status.js'
+
+const run = promisify(execFile)
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+
+interface Up {
+  proc: ChildProcess
+  output: () => string
+  exited: Promise<number | null>
+}
+
+let dir: string
+let env: NodeJS.ProcessEnv
+let base: string
+const running: Up[] = []
+const seenPids = new Set<number>()
+
+function startUp(): Up {
+  const proc = spawn(process.execPath, [cli, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  proc.stdout?.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  proc.stderr?.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  const up = { proc, output: () => out, exited }
+  running.push(up)
+  return up
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function status(): Promise<StatusReport> {
+  const { stdout } = await run(process.execPath, [cli, 'status', '--json'], { env })
+  const report = JSON.parse(stdout) as StatusReport
+  for (const r of report.rows) if (r.pid) seenPids.add(r.pid)
+  return report
+}
+
+/** Polls `fn` until it returns a value (not undefined) or `ms` passed. */
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, up?: Up): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${ms} ms\n${up?.output().slice(-3000) ?? ''}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** Waits for the first 200 through the LB; returns the ms it took since `t0`. */
+async function firstOk(up: Up, t0: number): Promise<number> {
+  await until(
+    'the stack answering 200 through the LB',
+    async () => ((await fetch(`${base}/api/categories`)).status === 200 ? true : undefined),
+    90_000,
+    up,
+  )
+  return Date.now() - t0
+}
+
+async function stop(up: Up): Promise<number | null> {
+  up.proc.kill('SIGTERM')
+  const code = await Promise.race([
+    up.exited,
+    new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000)),
+  ])
+  if (code === 'timeout') throw new Error(`fleet up did not stop within 60 s\n${up.output().slice(-3000)}`)
+  return code
+}
+
+function cookieOf(res: Response): string {
+  const set = res.headers.getSetCookie()
+  expect(set.length).toBeGreaterThan(0)
+  return set.map((c) => c.split(';')[0]).join('; ')
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-system-'))
+  await fs.chmod(dir, 0o755)
+  const port = await freePort()
+  base = `http://127.0.0.1:${port}`
+  env = { ...process.env }
+  for (const k of Object.keys(env)) if (k.startsWith('FLEET_') || k.endsWith('_URL')) delete env[k]
+  Object.assign(env, {
+    FLEET_DATA_DIR: path.join(dir, 'data'),
+    FLEET_PORT: String(port),
+    FLEET_LB_ADMIN_PORT: String(await freePort()),
+    FLEET_PG_PORT: String(await freePort()),
+    FLEET_REDIS_PORT: String(await freePort()),
+    FLEET_CACHE_REDIS_PORT: String(await freePort()),
+    FLEET_WEB_BASE_PORT: '0',
+    FLEET_WEB: '3',
+    FLEET_WORKERS: '1',
+    FLEET_SEED_PRODUCTS: '200',
+    FLEET_SEED_REVIEWS: '500',
+    FLEET_LOG_LEVEL: 'warn',
+    FLEET_SHUTDOWN_TIMEOUT: '5s',
+  })
+})
+
+afterAll(async () => {
+  for (const up of running)
+    if (up.proc.exitCode === null && up.proc.signalCode === null) up.proc.kill('SIGKILL')
+  for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  await new Promise((r) => setTimeout(r, 300))
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+describe('fleet up (system)', () => {
+  const email = `system-${Date.now()}@example.com`
+  const password = 'correct horse battery staple'
+  let cookie = ''
+  let productId = 0
+
+  it('starts, serves from several web servers, keeps a session across them, revives a killed server, stops cleanly, and keeps its data', async () => {
+    // 1. A fresh start.
+    const t0 = Date.now()
+    const first = startUp()
+    const freshMs = await firstOk(first, t0)
+    console.log(`first 200 through the LB, fresh data folder: ${freshMs} ms`)
+    const report = await until(
+      'every child ready',
+      async () => {
+        const s = await status()
+        return s.phase === 'running' && s.rows.every((r) => r.state === 'ready') ? s : undefined
+      },
+      60_000,
+      first,
+    )
+    expect(report.rows.filter((r) => r.role === 'web')).toHaveLength(3)
+    expect(report.rows.map((r) => r.name).sort()).toEqual(
+      ['lb-1', 'postgres', 'redis-cache', 'redis-store', 'web-1', 'web-2', 'web-3', 'worker-1'].sort(),
+    )
+    const { stdout: table } = await run(process.execPath, [cli, 'status'], { env })
+    expect(table).toMatch(/ROLE\s+NAME\s+PID\s+PORT\s+STATE\s+RESTARTS\s+UPTIME/)
+    console.log(table)
+
+    // 2. Several servers answer.
+    const servedBy = new Set<string>()
+    for (let i = 0; i < 30 && servedBy.size < 3; i++) {
+      const res = await fetch(`${base}/api/products?limit=5`)
+      expect(res.status).toBe(200)
+      const body = (await res.json()) as { items: { id: number }[] }
+      productId = body.items[0].id
+      servedBy.add(res.headers.get('x-served-by') ?? '')
+    }
+    expect(servedBy.size).toBeGreaterThanOrEqual(2)
+
+    // 3. An account, a login, and a session that every server knows.
+    const created = await fetch(`${base}/api/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    })
+    expect(created.status).toBe(201)
+    const login = await fetch(`${base}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    })
+    expect(login.status).toBe(200)
+    cookie = cookieOf(login)
+    const put = await fetch(`${base}/api/cart/items/${productId}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ quantity: 2 }),
+    })
+    expect(put.status).toBe(200)
+    const meServers = new Set<string>()
+    for (let i = 0; i < 30 && meServers.size < 3; i++) {
+      const me = await fetch(`${base}/api/me`, { headers: { cookie } })
+      expect(me.status).toBe(200)
+      expect(((await me.json()) as { email: string }).email).toBe(email)
+      const cart = await fetch(`${base}/api/cart`, { headers: { cookie } })
+      const items = ((await cart.json()) as { items: { productId: number; quantity: number }[] }).items
+      expect(items).toContainEqual(expect.objectContaining({ productId, quantity: 2 }))
+      meServers.add(me.headers.get('x-served-by') ?? '')
+      meServers.add(cart.headers.get('x-served-by') ?? '')
+    }
+    expect(meServers.size).toBeGreaterThanOrEqual(2)
+
+    // 4. SIGKILL a web server: the supervisor brings it back.
+    const victim = report.rows.find((r) => r.name === 'web-2')
+    expect(victim?.pid).toBeGreaterThan(0)
+    process.kill(victim?.pid as number, 'SIGKILL')
+    const back = await until(
+      'web-2 back after SIGKILL',
+      async () => {
+        const row = (await status()).rows.find((r) => r.name === 'web-2')
+        return row && row.state === 'ready' && row.pid !== victim?.pid ? row : undefined
+      },
+      30_000,
+      first,
+    )
+    expect(back.restarts).toBe(1)
+    expect(back.lastExit).toBe('signal SIGKILL')
+    expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(200)
+
+    // 5. SIGTERM: an ordered stop, exit 0, every process gone.
+    const last = await status()
+    const pids = last.rows.map((r) => r.pid).filter((p): p is number => p !== undefined)
+    expect(pids.length).toBe(8)
+    expect(await stop(first)).toBe(0)
+    const out = first.output()
+    expect(out.indexOf('stopping load balancer')).toBeLessThan(out.indexOf('stopping web servers'))
+    expect(out.indexOf('stopping web servers')).toBeLessThan(out.indexOf('stopping workers'))
+    expect(out.indexOf('stopping workers')).toBeLessThan(out.indexOf('stopping postgres'))
+    for (const pid of pids) expect(alive(pid), `pid ${pid} still runs`).toBe(false)
+    expect(existsSync(path.join(dir, 'data', 'fleet.sock'))).toBe(false)
+    await expect(run(process.execPath, [cli, 'status'], { env })).rejects.toMatchObject({ code: 1 })
+
+    // 6. A second start on the same data folder finds the product, the account and the session.
+    const t1 = Date.now()
+    const second = startUp()
+    const warmMs = await firstOk(second, t1)
+    console.log(`first 200 through the LB, warm data folder: ${warmMs} ms`)
+    expect(second.output()).not.toContain('seeding')
+    const product = await fetch(`${base}/api/products/${productId}`)
+    expect(product.status).toBe(200)
+    const me = await fetch(`${base}/api/me`, { headers: { cookie } })
+    expect(me.status).toBe(200)
+    expect(((await me.json()) as { email: string }).email).toBe(email)
+    const cart = await fetch(`${base}/api/cart`, { headers: { cookie } })
+    expect(((await cart.json()) as { items: { productId: number }[] }).items).toContainEqual(
+      expect.objectContaining({ productId, quantity: 2 }),
+    )
+    await status()
+    expect(await stop(second)).toBe(0)
+  }, 180_000)
+})
