@@ -4,9 +4,10 @@
  * invalidation triggers, and the SQL that installs those triggers.
  *
  * The triggers (statement level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) compute the tags a statement touched
- * from its transition tables: the table itself, `<table>:<primary key>` of each row, and
- * `<referenced table>:<foreign key>` of each single-column foreign key (so a new review of product 42 tags
- * `products:42`). More than 100 distinct values for one column become `<table>:*`. Since PostgreSQL fires
+ * from its transition tables (old and new rows): the table itself, `<table>:<primary key>` of each row, and
+ * `<table>.<column>:<value>` of each single-column foreign key (so a new review of product 42 tags
+ * `reviews.product_id:42`, which the product page depends on). More than 100 distinct values of one column
+ * become `<tag prefix>:*`; TRUNCATE gives every `<tag prefix>:*`. Since PostgreSQL fires
  * them for rows changed by foreign-key cascades and by other triggers too, those writes are captured exactly.
  * Each trigger appends its tags to the transaction-local setting `fleet.cache_tags` (read before COMMIT by
  * Fleet's database layer) and sends them with pg_notify('fleet_cache', '<schema> <tags...>') for writes made
@@ -98,7 +99,10 @@ export class Catalog {
       if (fn.rowCount === 0) await client.query(FUNCTION_SQL)
       for (const t of await this.#tableInfo(client)) {
         if (t.installed) continue
-        const args = [...(t.pk ? [t.pk, t.relname] : []), ...t.fks.flatMap((f) => [f.col, f.ref])]
+        const args = [
+          ...(t.pk ? [t.pk, t.relname] : []),
+          ...t.fks.flatMap((f) => [f.col, `${t.relname}.${f.col}`]),
+        ]
           .map((a) => client.escapeLiteral(a))
           .join(', ')
         const table = client.escapeIdentifier(t.relname)

@@ -137,7 +137,7 @@ export class Filler {
   ): Promise<Fetched> {
     const all = [EPOCH_TAG, ...tags]
     const owner = randomBytes(9).toString('base64url')
-    let begun: { locked: boolean; tokens: string[] }
+    let begun: { locked: boolean; filled: boolean; tokens: string[] }
     try {
       begun = await this.#store.begin(key, all, owner)
     } catch (err) {
@@ -156,8 +156,11 @@ export class Filler {
           const r = await this.#store.read(key, this.#now())
           if (r.kind === 'fresh') return { payload: r.payload, status: 'HIT' }
           if (r.kind === 'stale') return { payload: r.payload, status: 'STALE' }
-          // No result yet: take the lock over if its holder gave up (failed loader, refused fill).
-          begun = await this.#store.begin(key, all, owner)
+          // No result yet: take the lock over if its holder gave up (failed loader, refused fill) and the
+          // entry is still absent (checked in the same script, so a fill that just landed is read instead).
+          const again = await this.#store.begin(key, all, owner, true)
+          if (again.filled) continue
+          begun = again
           if (begun.locked) break
         } catch (err) {
           if (!(err instanceof CacheBypass)) throw err

@@ -64,14 +64,15 @@ return {3, e[1]}
 
 /**
  * begin-n: before a load, reads (creating when missing) the token of every tag, and tries to take the fill lock.
- * KEYS[1] lock key, KEYS[2..] token keys (one per tag)
+ * KEYS[1] lock key, KEYS[2] entry key, KEYS[3..] token keys (one per tag)
  * ARGV[1] new-token seed (unique per call), ARGV[2] token ttl (ms), ARGV[3] lock owner ('' = no lock wanted),
- * ARGV[4] lock ttl (ms)
- * Returns {locked (1|0), token of KEYS[2], token of KEYS[3], ...}
+ * ARGV[4] lock ttl (ms), ARGV[5] '1' = take the lock only if the entry is absent (a waiter taking over)
+ * Returns {state, token of KEYS[3], token of KEYS[4], ...}: state 1 locked, 0 lock held elsewhere,
+ * 2 not locked because the entry exists now (read it again)
  */
 export const BEGIN = `
 local out = {0}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local v = redis.call('GET', KEYS[i])
   if not v then
     v = ARGV[1] .. ':' .. i
@@ -82,7 +83,11 @@ for i = 2, #KEYS do
   out[#out + 1] = v
 end
 if ARGV[3] ~= '' then
-  if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then out[1] = 1 end
+  if ARGV[5] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+    out[1] = 2
+  elseif redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then
+    out[1] = 1
+  end
 end
 return out
 `

@@ -112,15 +112,23 @@ export class CacheStore {
     })
   }
 
-  /** Reads the tokens of `tags` (creating missing ones) and, when `owner` is given, tries to take the fill lock. */
-  begin(key: string, tags: readonly string[], owner: string): Promise<{ locked: boolean; tokens: string[] }> {
+  /**
+   * Reads the tokens of `tags` (creating missing ones) and, when `owner` is given, tries to take the fill lock;
+   * with `ifAbsent`, only while the entry does not exist (`filled` then says it appeared meanwhile).
+   */
+  begin(
+    key: string,
+    tags: readonly string[],
+    owner: string,
+    ifAbsent = false,
+  ): Promise<{ locked: boolean; filled: boolean; tokens: string[] }> {
     return this.#run(async () => {
       const r = (await scripts.begin.run(
         this.#redis,
-        [this.lockKey(key), ...tags.map((t) => this.tokenKey(t))],
-        [unique(), this.#o.tokenTtlMs, owner, this.#o.lockTtlMs],
+        [this.lockKey(key), this.entryKey(key), ...tags.map((t) => this.tokenKey(t))],
+        [unique(), this.#o.tokenTtlMs, owner, this.#o.lockTtlMs, ifAbsent ? '1' : '0'],
       )) as [number, ...Buffer[]]
-      return { locked: r[0] === 1, tokens: r.slice(1).map((b) => b.toString()) }
+      return { locked: r[0] === 1, filled: r[0] === 2, tokens: r.slice(1).map((b) => b.toString()) }
     })
   }
 

@@ -23,7 +23,7 @@ export interface Fixture {
   env: Record<string, string>
   /** A pool outside Fleet's database layer ("another program"). */
   admin: Pool
-  server(options?: { db?: (pool: Pool) => Database; listen?: boolean }): Promise<Server>
+  server(options?: { db?: (pool: Pool) => Database; listen?: boolean; now?: () => number }): Promise<Server>
   cleanup(): Promise<void>
 }
 
@@ -48,7 +48,7 @@ export async function createFixture(env: Record<string, string> = {}): Promise<F
       const pool = createPool(config)
       const db = options.db ? options.db(pool) : new Database(pool)
       const redis = connectCacheRedis(config)
-      const cache = await createCache({ redis, db, config, listen: options.listen })
+      const cache = await createCache({ redis, db, config, listen: options.listen, now: options.now })
       const s = { cache, db, redis, pool }
       servers.push(s)
       return s

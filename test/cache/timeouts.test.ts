@@ -1,0 +1,83 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { hooks, TestPage } from './objects.js'
+import { createFixture, type Fixture, seed } from './support.js'
+
+let f: Fixture
+let clock = Date.now()
+const now = () => clock
+const SEC = 1_000
+
+beforeEach(async () => {
+  f = await createFixture({
+    FLEET_CACHE_TTL: '10s',
+    FLEET_CACHE_GRACE: '10m',
+    FLEET_CACHE_SOFT_TIMEOUT: '50ms',
+    FLEET_CACHE_HARD_TIMEOUT: '400ms',
+  })
+  clock = Date.now()
+  hooks.assembled = 0
+})
+afterEach(async () => {
+  hooks.afterProduct = async () => {}
+  await f.cleanup()
+})
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+describe('grace, soft and hard timeouts', () => {
+  it('an expired entry is refreshed by a fast loader (MISS), and served while fresh (HIT)', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s = await f.server({ now })
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('MISS')
+    clock += 5 * SEC
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('HIT')
+    clock += 6 * SEC // past the TTL, inside the grace period
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('MISS')
+  })
+
+  it('past the soft timeout the stale entry is served, and the load finishes in the background', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s = await f.server({ now })
+    await s.cache.get(TestPage, products[0])
+    clock += 11 * SEC
+    hooks.afterProduct = () => pause(200)
+    const r = await s.cache.get(TestPage, products[0])
+    expect(r.status).toBe('STALE')
+    expect(r.value.title()).toBe('product 0 (Cat)')
+    hooks.afterProduct = async () => {}
+    await pause(300) // the background load (200 ms) completes and stores
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('HIT')
+    expect(hooks.assembled).toBe(2)
+  })
+
+  it('a failing loader serves the stale entry; without one, its error reaches the caller', async () => {
+    const { products } = await seed(f.admin, 2)
+    const s = await f.server({ now })
+    await s.cache.get(TestPage, products[0])
+    clock += 11 * SEC
+    hooks.afterProduct = async () => {
+      throw new Error('database on fire')
+    }
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('STALE')
+    await expect(s.cache.get(TestPage, products[1])).rejects.toThrow('database on fire')
+  })
+
+  it('past the hard timeout, a read with nothing to serve fails with FLEET_E_CACHE_LOADER_TIMEOUT', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s = await f.server({ now })
+    hooks.afterProduct = () => pause(600)
+    await expect(s.cache.get(TestPage, products[0])).rejects.toMatchObject({
+      code: 'FLEET_E_CACHE_LOADER_TIMEOUT',
+      statusCode: 504,
+    })
+  })
+
+  it('past the grace period the entry is gone: a miss', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s = await f.server({ now })
+    await s.cache.get(TestPage, products[0])
+    await s.redis.pexpire(`${f.config.redisPrefix}{cache}:e:o:TestPage:${products[0]}`, 1)
+    await pause(5)
+    expect((await s.cache.get(TestPage, products[0])).status).toBe('MISS')
+  })
+})
