@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest'
+import { Breaker } from '../../src/cache/breaker.js'
+import { ClassRegistrationError } from '../../src/cache/errors.js'
+import { pack, registerClass, unpack } from '../../src/cache/serializer.js'
+import { SqlTables } from '../../src/cache/sql-tables.js'
+
+describe('table detection (libpg-query)', () => {
+  const t = new SqlTables()
+  it('finds the tables of joins, subqueries, set operations and CTEs, not the CTE names', async () => {
+    const r = await t.of(`WITH top AS (SELECT product_id FROM reviews WHERE rating = 5)
+      SELECT p.* FROM public.products p JOIN categories c ON c.id = p.category_id
+      WHERE p.id IN (SELECT product_id FROM top) AND EXISTS (SELECT 1 FROM users u WHERE u.id = 1)
+      UNION SELECT * FROM archived_products`)
+    expect(r.reads).toEqual(['archived_products', 'categories', 'products', 'reviews', 'users'])
+    expect(r.writes).toEqual([])
+    expect(r.cacheable).toBe(true)
+  })
+  it('finds what statements write, data-modifying CTEs included', async () => {
+    expect((await t.of('UPDATE products SET stock = 0 WHERE id = $1')).writes).toEqual(['products'])
+    expect((await t.of('DELETE FROM reviews USING users WHERE users.id = reviews.user_id')).writes).toEqual([
+      'reviews',
+    ])
+    expect((await t.of('TRUNCATE a, b')).writes).toEqual(['a', 'b'])
+    expect((await t.of('INSERT INTO orders SELECT * FROM carts')).writes).toEqual(['orders'])
+    const cte = await t.of('WITH d AS (DELETE FROM carts RETURNING *) SELECT * FROM d')
+    expect(cte.writes).toEqual(['carts'])
+    expect(cte.cacheable).toBe(false)
+    expect(
+      (await t.of('MERGE INTO stock s USING incoming i ON s.id = i.id WHEN MATCHED THEN DELETE')).writes,
+    ).toEqual(['stock'])
+    expect((await t.of('SELECT * INTO copy_of FROM products')).writes).toEqual(['copy_of'])
+  })
+  it('locking reads and several statements are not cacheable; bad SQL is a clear error', async () => {
+    expect((await t.of('SELECT * FROM products FOR UPDATE')).cacheable).toBe(false)
+    expect((await t.of('SELECT 1 FROM a; SELECT 1 FROM b')).cacheable).toBe(false)
+    await expect(t.of('SELEC * FROM x')).rejects.toMatchObject({ code: 'FLEET_E_CACHE_SQL_PARSE' })
+  })
+})
+
+class Money {
+  constructor(
+    public cents = 0n,
+    public currency = 'EUR',
+  ) {}
+  format(): string {
+    return `${this.cents} ${this.currency}`
+  }
+}
+class Item {
+  price = new Money()
+  when = new Date(0)
+  tags = new Set<string>()
+  meta = new Map<unknown, unknown>()
+  raw = Buffer.alloc(0)
+  label(): string {
+    return `item at ${this.price.format()}`
+  }
+}
+
+describe('serializer (msgpackr)', () => {
+  it('round-trips registered classes with Dates, Maps (any keys), Sets, BigInts, Buffers and nesting', () => {
+    registerClass(Money, 'UnitMoney')
+    registerClass(Item, 'UnitItem')
+    const item = new Item()
+    item.price = new Money(2n ** 70n, 'USD')
+    item.when = new Date('2024-02-03T04:05:06.789Z')
+    item.tags = new Set(['a', 'b'])
+    item.meta = new Map<unknown, unknown>([
+      [1, 'one'],
+      ['obj', { plain: true, list: [1, 'x', null] }],
+    ])
+    item.raw = Buffer.from('bytes')
+    const back = unpack<{ items: Item[] }>(pack({ items: [item], count: 1 })).items[0]
+    expect(back).toBeInstanceOf(Item)
+    expect(back.price).toBeInstanceOf(Money)
+    expect(back.label()).toBe(`item at ${2n ** 70n} USD`)
+    expect(back.when.toISOString()).toBe('2024-02-03T04:05:06.789Z')
+    expect(back.tags).toEqual(new Set(['a', 'b']))
+    expect(back.meta.get(1)).toBe('one')
+    expect(back.meta.get('obj')).toEqual({ plain: true, list: [1, 'x', null] })
+    expect(Buffer.isBuffer(back.raw) && back.raw.toString()).toBe('bytes')
+  })
+  it('refuses two classes under one name', () => {
+    class Other {}
+    expect(() => registerClass(Other, 'UnitMoney')).toThrow(ClassRegistrationError)
+  })
+})
+
+describe('circuit breaker', () => {
+  it('opens after the threshold, lets one probe through after the cooldown, closes on its success', () => {
+    let now = 0
+    const b = new Breaker({ threshold: 3, cooldownMs: 1_000, now: () => now })
+    b.failure()
+    b.failure()
+    expect(b.state).toBe('closed')
+    b.failure()
+    expect(b.state).toBe('open')
+    expect(b.allow()).toBe(false)
+    now += 1_000
+    expect(b.allow()).toBe(true) // the probe
+    expect(b.state).toBe('half-open')
+    expect(b.allow()).toBe(false) // only one
+    b.failure()
+    expect(b.state).toBe('open')
+    now += 1_000
+    expect(b.allow()).toBe(true)
+    b.success()
+    expect(b.state).toBe('closed')
+    expect(b.allow()).toBe(true)
+  })
+})
