@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { Job } from 'bullmq'
+import { Job, type Queue } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
 import type { Redis } from '../redis/connect.js'
@@ -57,8 +57,13 @@ function fromRecord(r: JobRecord): JobView {
   }
 }
 
-async function fromJob(job: Job<JobData>): Promise<JobView> {
-  const raw = await job.getState()
+async function fromJob(read: Job<JobData>, queue: Queue): Promise<JobView> {
+  const raw = await read.getState()
+  // The data was read before the state: a job that ended in between is read again, whole.
+  const job =
+    (raw === 'completed' || raw === 'failed') && !read.finishedOn
+      ? ((await Job.fromId<JobData>(queue, read.id ?? '')) ?? read)
+      : read
   const base = {
     id: job.id ?? '',
     type: job.name,
@@ -157,13 +162,13 @@ export class JobClient {
       throw new JobNotFoundError(id)
     }
     if (existing.data.hash !== hash) throw new IdempotencyConflictError(id)
-    return fromJob(existing)
+    return fromJob(existing, queue)
   }
 
   /** The view of job `id` for `owner`; JobNotFoundError when it does not exist or is someone else's. */
   async get(id: string, owner: string): Promise<JobView> {
     const found = await this.#find(id, owner)
-    if (found.job) return fromJob(found.job)
+    if (found.job) return fromJob(found.job, this.#queues.get(found.job.name))
     return fromRecord(found.record)
   }
 
@@ -175,7 +180,7 @@ export class JobClient {
     const found = await this.#find(id, owner)
     if (!found.job) throw new JobFinishedError(id, found.record.state)
     const job = found.job
-    const view = await fromJob(job)
+    const view = await fromJob(job, this.#queues.get(job.name))
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
       throw new JobFinishedError(id, view.state)
     }

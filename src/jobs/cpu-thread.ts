@@ -15,12 +15,25 @@ export interface CpuTask {
 type CpuExport = (input: unknown, report: (progress: unknown) => void) => unknown
 
 const loaded = new Map<string, Promise<Record<string, unknown>>>()
+let tsHooks: Promise<unknown> | undefined
+
+/**
+ * Sources run directly (development, tests): a thread does not inherit tsx's ESM hooks on Node 20, so they
+ * are registered here before a `.ts` module is imported. Built code (`dist/`) never takes this path.
+ */
+async function importSource(href: string): Promise<Record<string, unknown>> {
+  if (href.endsWith('.ts')) {
+    tsHooks ??= import('tsx/esm/api').then((api) => api.register())
+    await tsHooks
+  }
+  return (await import(href)) as Record<string, unknown>
+}
 
 export default async function run(task: CpuTask): Promise<unknown> {
   const href = resolveSource(new URL(task.module)).href
   let mod = loaded.get(href)
   if (!mod) {
-    mod = import(href) as Promise<Record<string, unknown>>
+    mod = importSource(href)
     loaded.set(href, mod)
   }
   const fn = (await mod)[task.export]

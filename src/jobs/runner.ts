@@ -30,6 +30,8 @@ export interface RunnerDeps {
   logger: Logger
   db: Database
   metrics: MetricsRegistry
+  /** This process's id; recorded on each job it takes (`processedBy`). */
+  instanceId: string
   /** Runs CPU-heavy code off the main thread; required when a type declares `cpu`. */
   cpu?: CpuPool
 }
@@ -88,6 +90,7 @@ export class JobRunner {
   /** Starts one BullMQ Worker per type and listens for cancellations; resolves once they are connected. */
   async start(): Promise<void> {
     const { config, logger } = this.#deps
+    const deps = this.#deps
     this.#sub.on('message', (_channel: string, id: string) => {
       this.#active.get(id)?.abort(new JobCancelledError())
     })
@@ -96,6 +99,7 @@ export class JobRunner {
       if (type.cpu && !this.#deps.cpu) throw new Error(`${type.name} is CPU-heavy but no CPU pool was given`)
       const worker = new Worker<JobData>(type.name, (job, token) => this.#attempt(type, job, token), {
         connection: this.#redis,
+        name: deps.instanceId,
         prefix: bullPrefix(config),
         concurrency: runOptions(type, config).concurrency,
         lockDuration: config.jobLockDuration,

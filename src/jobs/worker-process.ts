@@ -32,7 +32,14 @@ export async function startWorker(config: Config, types: readonly AnyJobType[]):
   const { logger } = deps
   await migrate(deps.db.pool, config.dbSchema, { logger })
   const cpu = types.some((t) => t.cpu) ? new CpuPool(config.workerThreads) : undefined
-  const runner = new JobRunner(types, { config, logger, db: deps.db, metrics: deps.metrics, cpu })
+  const runner = new JobRunner(types, {
+    config,
+    logger,
+    db: deps.db,
+    metrics: deps.metrics,
+    instanceId: deps.instanceId,
+    cpu,
+  })
   let draining = false
 
   const server = http.createServer((req, res) => {
