@@ -6,7 +6,7 @@
  * expiry rolls: each request that uses the session runs PEXPIRE and sends the cookie again with a matching
  * Max-Age. A request that never touches `request.session` costs no Redis call.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.js'
@@ -55,6 +55,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `
 
+const SET_IF_EXISTS_SHA = createHash('sha1').update(SET_IF_EXISTS).digest('hex')
+
 function newId(): string {
   return randomBytes(32).toString('base64url')
 }
@@ -88,7 +90,14 @@ export class SessionStore {
   async update(id: string, fields: Record<string, string>): Promise<boolean> {
     const args = Object.entries(fields).flat()
     if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
-    const done = await this.redis.eval(SET_IF_EXISTS, 1, this.key(id), this.ttlMs, ...args)
+    const keyAndArgs = [this.key(id), this.ttlMs, ...args]
+    let done: unknown
+    try {
+      done = await this.redis.evalsha(SET_IF_EXISTS_SHA, 1, ...keyAndArgs)
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+      done = await this.redis.eval(SET_IF_EXISTS, 1, ...keyAndArgs)
+    }
     return done === 1
   }
 
@@ -278,6 +287,7 @@ Object.assign(sessionPlugin, { [Symbol.for('skip-override')]: true })
 
 /** The logged-in user of the request; throws 401 (FLEET_E_HTTP_UNAUTHENTICATED) when there is none. */
 export async function requireUser(request: FastifyRequest): Promise<SessionUser> {
+  if (!request.session) throw new Error('requireUser: register sessionPlugin (src/web/session.ts) first')
   const user = await request.session.user()
   if (!user) throw new AuthenticationRequiredError()
   return user
