@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.js'
 import { FleetError } from '../errors.js'
 import type { Redis } from '../redis/connect.js'
+import { UnavailableError } from './errors.js'
 
 /** The request needs a logged-in user and has none (no session, expired, or logged out). */
 export class AuthenticationRequiredError extends FleetError {
@@ -57,6 +58,15 @@ return 1
 
 const SET_IF_EXISTS_SHA = createHash('sha1').update(SET_IF_EXISTS).digest('hex')
 
+/** Runs a store operation; a Redis failure becomes a 503 the client may retry, never a 500. */
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw new UnavailableError('the session store is unavailable; retry shortly', { cause: err })
+  }
+}
+
 function newId(): string {
   return randomBytes(32).toString('base64url')
 }
@@ -79,51 +89,61 @@ export class SessionStore {
 
   /** The session's fields (renewing its TTL), or undefined when it does not exist. */
   async load(id: string): Promise<Record<string, string> | undefined> {
-    const res = await this.redis.multi().hgetall(this.key(id)).pexpire(this.key(id), this.ttlMs).exec()
-    const [err, data] = res?.[0] ?? [new Error('session load aborted'), undefined]
-    if (err) throw err
-    const fields = data as Record<string, string>
-    return Object.keys(fields).length === 0 ? undefined : fields
+    return guard(async () => {
+      const res = await this.redis.multi().hgetall(this.key(id)).pexpire(this.key(id), this.ttlMs).exec()
+      const [err, data] = res?.[0] ?? [new Error('session load aborted'), undefined]
+      if (err) throw err
+      const fields = data as Record<string, string>
+      return Object.keys(fields).length === 0 ? undefined : fields
+    })
   }
 
   /** Sets fields of an existing session (renewing its TTL); false when the session is gone. */
   async update(id: string, fields: Record<string, string>): Promise<boolean> {
-    const args = Object.entries(fields).flat()
-    if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
-    const keyAndArgs = [this.key(id), this.ttlMs, ...args]
-    let done: unknown
-    try {
-      done = await this.redis.evalsha(SET_IF_EXISTS_SHA, 1, ...keyAndArgs)
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-      done = await this.redis.eval(SET_IF_EXISTS, 1, ...keyAndArgs)
-    }
-    return done === 1
+    return guard(async () => {
+      const args = Object.entries(fields).flat()
+      if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
+      const keyAndArgs = [this.key(id), this.ttlMs, ...args]
+      let done: unknown
+      try {
+        done = await this.redis.evalsha(SET_IF_EXISTS_SHA, 1, ...keyAndArgs)
+      } catch (err) {
+        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
+        done = await this.redis.eval(SET_IF_EXISTS, 1, ...keyAndArgs)
+      }
+      return done === 1
+    })
   }
 
   /** Creates a session holding `fields`; returns its new id. */
   async create(fields: Record<string, string>): Promise<string> {
-    const id = newId()
-    const key = this.key(id)
-    await this.redis
-      .multi()
-      .hset(key, { ...fields, [CREATED]: String(Date.now()) })
-      .pexpire(key, this.ttlMs)
-      .exec()
-    return id
+    return guard(async () => {
+      const id = newId()
+      const key = this.key(id)
+      await this.redis
+        .multi()
+        .hset(key, { ...fields, [CREATED]: String(Date.now()) })
+        .pexpire(key, this.ttlMs)
+        .exec()
+      return id
+    })
   }
 
   /** Removes fields (the session itself stays, with its TTL renewed). */
   async remove(id: string, fields: readonly string[]): Promise<void> {
-    await this.redis
-      .multi()
-      .hdel(this.key(id), ...fields)
-      .pexpire(this.key(id), this.ttlMs)
-      .exec()
+    return guard(async () => {
+      await this.redis
+        .multi()
+        .hdel(this.key(id), ...fields)
+        .pexpire(this.key(id), this.ttlMs)
+        .exec()
+    })
   }
 
   async destroy(id: string): Promise<void> {
-    await this.redis.del(this.key(id))
+    return guard(async () => {
+      await this.redis.del(this.key(id))
+    })
   }
 }
 

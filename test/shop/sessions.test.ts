@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { connectRedis } from '../../src/redis/connect.js'
+import { freePort } from '../../src/stack/ports.js'
+import { SessionStore } from '../../src/web/session.js'
 import type { TestApp } from '../support/app.js'
 import { Client, createShop, customer, setCookieHeader } from './helpers.js'
 
@@ -148,6 +151,20 @@ describe('concurrent changes to one session', () => {
       expect(cart.items.map((l: { productId: number }) => l.productId)).toEqual([1, ...LINES])
       expect(cart.count).toBe(1 + LINES.length * (1 + (i % 3)))
       expect(c.sid).toBe(sid)
+    }
+  })
+})
+
+describe('store outage', () => {
+  it('turns a Redis failure into 503 FLEET_E_HTTP_UNAVAILABLE, not a crash', async () => {
+    const dead = connectRedis(`redis://127.0.0.1:${await freePort()}`, { failFast: true })
+    try {
+      const store = new SessionStore(dead, { prefix: 'x:', ttlMs: 1000 })
+      for (const op of [() => store.load('a'.repeat(43)), () => store.create({ a: '1' })]) {
+        await expect(op()).rejects.toMatchObject({ code: 'FLEET_E_HTTP_UNAVAILABLE', statusCode: 503 })
+      }
+    } finally {
+      dead.disconnect()
     }
   })
 })
