@@ -6,7 +6,6 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { requestRestart, requestStatus } from '../stack/control.js'
 import { renderReport } from '../stack/status.js'
-import { runUp } from '../stack/up.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 function socketOf(dataDir: string): string {
@@ -23,6 +22,8 @@ export function registerStack(program: Command): void {
     'up',
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('up', opts)
+    // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
+    const { runUp } = await import('../stack/up.js')
     const code = await runUp(config)
     process.exit(code)
   })

@@ -189,6 +189,11 @@ export class EmbeddedPostgres {
     clearTimeout(timer)
   }
 
+  /** Stops a PostgreSQL left running on this data folder (by a `fleet up` that was killed), if any. */
+  async stopLeftover(): Promise<void> {
+    await this.#clearStaleLock()
+  }
+
   /**
    * A postmaster.pid left by a server that was killed with its parent blocks a new start. If that pid still
    * runs a postgres of this data folder, stop it cleanly first; otherwise remove the stale file.

@@ -106,7 +106,7 @@ export class LocalRedis {
     const o = this.#options
     const bin = ensureRedisServer(o.onLog)
     await fs.mkdir(o.dataDir, { recursive: true })
-    await this.#stopLeftover()
+    await this.stopLeftover()
     // Its own process group: a Ctrl-C in the terminal must not reach it before `fleet up` stopped the
     // processes that use it.
     const child = spawn(bin, redisArgs(o), { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -171,7 +171,7 @@ export class LocalRedis {
    * A redis-server of this data folder left running by a `fleet up` that was killed holds the port and the
    * AOF: stop it cleanly (SIGTERM flushes the AOF) before starting a new one.
    */
-  async #stopLeftover(): Promise<void> {
+  async stopLeftover(): Promise<void> {
     const dir = path.resolve(this.#options.dataDir)
     let pid: number
     try {

@@ -36,6 +36,34 @@ export async function portOrFree(port: number): Promise<number> {
   return port === 0 ? freePort() : port
 }
 
+/**
+ * Stops a PostgreSQL or redis-server that a killed `fleet up` left running on this data folder: they hold
+ * the ports, which are checked before anything starts.
+ */
+export async function stopLeftoverStores(
+  config: Config,
+  dataDir: string,
+  onLog: (name: string, line: string) => void,
+): Promise<void> {
+  if (!config.databaseUrl) {
+    await new EmbeddedPostgres({
+      dataDir: path.join(dataDir, 'postgres'),
+      port: config.pgPort,
+      database: 'fleet',
+      onLog: (line) => onLog('postgres', line),
+    }).stopLeftover()
+  }
+  for (const role of ['store', 'cache'] as const) {
+    if ((role === 'store' ? config.redisUrl : config.cacheRedisUrl) !== undefined) continue
+    await new LocalRedis({
+      role,
+      dataDir: path.join(dataDir, `redis-${role}`),
+      port: 0,
+      onLog: (line) => onLog(`redis-${role}`, line),
+    }).stopLeftover()
+  }
+}
+
 /** One store process the stack started (shown in the status table). */
 export interface Service {
   role: 'postgres' | 'redis'

@@ -16,7 +16,14 @@ import { ControlRequestError, PortInUseError } from './errors.js'
 import { recordPids, stopLeftovers } from './leftovers.js'
 import { Progress } from './progress.js'
 import { childEnv, cliPath, stackChildren } from './roles.js'
-import { assertPortFree, type PortNeed, portOrFree, type Service, startStores } from './services.js'
+import {
+  assertPortFree,
+  type PortNeed,
+  portOrFree,
+  type Service,
+  startStores,
+  stopLeftoverStores,
+} from './services.js'
 import { settleInLb } from './settle.js'
 import { formatDuration, rssOf, type StatusReport, type StatusRow } from './status.js'
 import { Supervisor } from './supervisor.js'
@@ -56,6 +63,7 @@ export class Stack {
   #urls: StatusReport['urls'] = { app: '' }
   #stopping: Promise<void> | undefined
   #forced = false
+  #pidWrites: Promise<void> = Promise.resolve()
   readonly #serviceLogs = new Map<string, WriteStream>()
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
@@ -99,6 +107,9 @@ export class Stack {
     const leftovers = await stopLeftovers(path.join(dir, 'children.json'), cliPath)
     if (leftovers.length > 0)
       this.#say(`stopped processes left by an earlier fleet up: ${leftovers.join(', ')}`)
+    await stopLeftoverStores(c, dir, (name, line) => {
+      if (line.startsWith('stopping')) this.#say(`${name}: ${line}`)
+    })
 
     // Ports: fail fast, naming the setting, before anything starts.
     const lbPort = await portOrFree(c.port)
@@ -250,11 +261,15 @@ export class Stack {
     }
   }
 
-  async #recordPids(): Promise<void> {
-    const records = (this.#supervisor?.children ?? [])
-      .filter((ch) => ch.pid !== undefined)
-      .map((ch) => ({ name: ch.name, pid: ch.pid as number }))
-    await recordPids(path.join(this.#dataDir, 'children.json'), records).catch(() => {})
+  /** Records the children's pids; writes are chained so the last state always wins. */
+  #recordPids(): Promise<void> {
+    this.#pidWrites = this.#pidWrites.then(async () => {
+      const records = (this.#supervisor?.children ?? [])
+        .filter((ch) => ch.pid !== undefined)
+        .map((ch) => ({ name: ch.name, pid: ch.pid as number }))
+      await recordPids(path.join(this.#dataDir, 'children.json'), records).catch(() => {})
+    })
+    return this.#pidWrites
   }
 
   /** The status of every process, for the view and the control socket. */
@@ -320,6 +335,7 @@ export class Stack {
       await s.stop(this.#forced ? 2_000 : 30_000)
     }
     for (const log of this.#serviceLogs.values()) log.end()
+    await this.#pidWrites
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
@@ -328,12 +344,16 @@ export class Stack {
 
 /**
  * Runs `fleet up` until a signal stops it; resolves with the exit code (0 after a clean stop).
- * SIGINT / SIGTERM / SIGHUP: ordered shutdown; the second forces; the third exits at once.
+ * SIGINT / SIGTERM / SIGHUP: ordered shutdown; a second SIGINT or SIGTERM forces; a third exits at once.
  */
 export async function runUp(config: Config): Promise<number> {
+  // When the terminal goes away (SIGHUP), writes to it fail: the shutdown must go on regardless.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   const stack = new Stack(config)
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
+    // A closed terminal (SIGHUP) asks for the ordered stop, and never forces one that already runs.
+    if (signal === 'SIGHUP' && signals > 0) return
     signals++
     if (signals === 1) {
       process.stdout.write(`\n${signal}: stopping the stack in order (press Ctrl-C again to force)\n`)

@@ -205,8 +205,45 @@ describe('fleet up (system)', () => {
     }
     expect(meServers.size).toBeGreaterThanOrEqual(2)
 
-    // 4. SIGKILL a web server: the supervisor brings it back.
-    const victim = report.rows.find((r) => r.name === 'web-2')
+    // 4. `fleet restart web` under load: every web server replaced, one at a time, and no request fails.
+    const webPids = report.rows.filter((r) => r.role === 'web').map((r) => r.pid)
+    let loading = true
+    let ok = 0
+    const failures: string[] = []
+    const load = Array.from({ length: 6 }, async (_, n) => {
+      while (loading) {
+        const res = await (n % 2 === 0
+          ? fetch(`${base}/api/products?limit=5`)
+          : fetch(`${base}/api/cart/items/${productId}`, {
+              method: 'PUT',
+              headers: { 'content-type': 'application/json', cookie },
+              body: JSON.stringify({ quantity: 2 }),
+            })
+        ).catch((err: Error) => err)
+        if (res instanceof Error) failures.push(res.message)
+        else {
+          await res.arrayBuffer()
+          if (res.status === 200) ok++
+          else failures.push(`${res.status} from ${res.headers.get('x-served-by')}`)
+        }
+      }
+    })
+    const restart = await run(process.execPath, [cli, 'restart', 'web'], { env }).finally(() => {
+      loading = false
+    })
+    await Promise.all(load)
+    expect(restart.stdout).toContain('restarted 3 processes of web')
+    expect(failures).toEqual([])
+    expect(ok).toBeGreaterThan(50)
+    const afterRestart = await status()
+    for (const r of afterRestart.rows.filter((x) => x.role === 'web')) {
+      expect(r.state).toBe('ready')
+      expect(webPids).not.toContain(r.pid)
+    }
+    console.log(`rolling restart under load: ${ok} requests, ${failures.length} failed\n${restart.stdout}`)
+
+    // 5. SIGKILL a web server: the supervisor brings it back.
+    const victim = afterRestart.rows.find((r) => r.name === 'web-2')
     expect(victim?.pid).toBeGreaterThan(0)
     process.kill(victim?.pid as number, 'SIGKILL')
     const back = await until(
@@ -222,7 +259,7 @@ describe('fleet up (system)', () => {
     expect(back.lastExit).toBe('signal SIGKILL')
     expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(200)
 
-    // 5. SIGTERM: an ordered stop, exit 0, every process gone.
+    // 6. SIGTERM: an ordered stop, exit 0, every process gone.
     const last = await status()
     const pids = last.rows.map((r) => r.pid).filter((p): p is number => p !== undefined)
     expect(pids.length).toBe(8)
@@ -235,7 +272,7 @@ describe('fleet up (system)', () => {
     expect(existsSync(path.join(dir, 'data', 'fleet.sock'))).toBe(false)
     await expect(run(process.execPath, [cli, 'status'], { env })).rejects.toMatchObject({ code: 1 })
 
-    // 6. A second start on the same data folder finds the product, the account and the session.
+    // 7. A second start on the same data folder finds the product, the account and the session.
     const t1 = Date.now()
     const second = startUp()
     const warmMs = await firstOk(second, t1)
