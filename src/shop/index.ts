@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppDeps } from '../web/deps.js'
 import { sessionPlugin } from '../web/session.js'
+import { productImageRoutes } from './images.js'
+import { recommendationRoutes } from './recommendations.js'
 import { accountRoutes } from './routes/accounts.js'
 import { adminRoutes } from './routes/admin.js'
 import { cartRoutes } from './routes/cart.js'
@@ -22,4 +24,6 @@ export async function shopRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   await adminRoutes(app, deps)
   await reviewRoutes(app, deps)
   await cartRoutes(app, deps)
+  await productImageRoutes(app, deps)
+  await recommendationRoutes(app, deps)
 }

@@ -3,6 +3,7 @@
  * the same statement; a caller may pass the version it last read, and the write then applies only to that
  * version (optimistic concurrency, If-Match), else VersionMismatchError (409).
  */
+import { randomBytes } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { PRODUCT_COLUMNS, type Product, type ProductRow, toProduct } from './catalog.js'
 import { ProductNotFoundError, SlugTakenError, UnknownCategoryError, VersionMismatchError } from './errors.js'
@@ -39,9 +40,22 @@ function mapWriteError(err: unknown, input: ProductPatch): unknown {
   return err
 }
 
-/** Creates a product at version 1; the slug defaults to the slugified name. */
+/**
+ * Creates a product at version 1. Without a slug, the slugified name is used, with a short random suffix
+ * when another product has it already; a slug given explicitly must be free (else SlugTakenError).
+ */
 export async function createProduct(db: Database, input: ProductInput): Promise<Product> {
-  const values = { ...input, slug: input.slug ?? slugify(input.name) }
+  if (input.slug !== undefined) return insertProduct(db, input)
+  const base = slugify(input.name) || 'product'
+  try {
+    return await insertProduct(db, { ...input, slug: base })
+  } catch (err) {
+    if (!(err instanceof SlugTakenError)) throw err
+    return insertProduct(db, { ...input, slug: `${base}-${randomBytes(3).toString('hex')}` })
+  }
+}
+
+async function insertProduct(db: Database, values: ProductInput): Promise<Product> {
   const keys = (Object.keys(values) as (keyof ProductInput)[]).filter((k) => values[k] !== undefined)
   try {
     const { rows } = await db.query<ProductRow>(

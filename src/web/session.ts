@@ -197,7 +197,12 @@ export class Session {
   /** The logged-in user, if any. */
   async user(): Promise<SessionUser | undefined> {
     const raw = await this.get(USER)
-    return raw ? (JSON.parse(raw) as SessionUser) : undefined
+    if (!raw) return undefined
+    try {
+      return JSON.parse(raw) as SessionUser
+    } catch {
+      return undefined // not written by this code: treat as logged out
+    }
   }
 
   /** Sets fields, creating the session when there is none (or it expired meanwhile). */

@@ -86,6 +86,19 @@ describe('product versions', () => {
     expect((await boss.request('PATCH', `/api/products/${p.id}`, { stock: 1 })).statusCode).toBe(404)
   })
 
+  it('derives a free slug from the name when none is given', async () => {
+    const body = { ...newProduct, name: 'Same Name Twice' }
+    const [one, two] = [
+      await boss.request('POST', '/api/products', body),
+      await boss.request('POST', '/api/products', body),
+    ]
+    expect([one.statusCode, two.statusCode]).toEqual([201, 201])
+    expect(one.json().slug).toBe('same-name-twice')
+    expect(two.json().slug).toMatch(/^same-name-twice-[0-9a-f]{6}$/)
+    const odd = await boss.request('POST', '/api/products', { ...newProduct, name: '!!!' })
+    expect(odd.json().slug).toBe('product')
+  })
+
   it('concurrent PATCHes each get their own version', async () => {
     const p = (await boss.request('POST', '/api/products', { ...newProduct, slug: 'concurrent' })).json()
     const results = await Promise.all(
