@@ -53,6 +53,16 @@ export interface JobTypeOptions<S extends TSchema, O, R> {
    * (JSON); without it the processor's output is the result.
    */
   commit?(tx: Queryable, output: O, ctx: JobContext<Static<S>>): Promise<R>
+  /**
+   * Runs after the job's completion was committed (only on the run that applied it), e.g. to warm a cache;
+   * best effort (an error here is logged; the job stays completed).
+   */
+  completed?(result: R, ctx: JobContext<Static<S>>): Promise<void>
+  /**
+   * Runs when the job ends failed or cancelled (after its last attempt), e.g. to mark what it was working
+   * on; best effort (an error here is logged, not retried).
+   */
+  failed?(db: Database, error: { code: string; message: string }, ctx: JobContext<Static<S>>): Promise<void>
   /** Off-main-thread code the processor calls through `ctx.cpu()`; declaring it marks the type CPU-heavy. */
   readonly cpu?: CpuFunction
   /** Jobs of this type one worker runs at once (default FLEET_WORKER_CONCURRENCY). */

@@ -194,6 +194,11 @@ export class JobRunner {
           type.commit ? type.commit(tx, output, ctx) : Promise.resolve(output),
         )
         result = c.applied ? c.result : this.#replay(c.record.state, c.record.result, c.record.error)
+        if (c.applied && type.completed) {
+          await type
+            .completed(c.result, ctx)
+            .catch((e: unknown) => logger.warn({ err: e, job: id }, 'completed hook threw'))
+        }
       } else {
         result = type.commit ? await db.transaction((tx) => type.commit!(tx, output, ctx)) : output
       }
@@ -213,6 +218,9 @@ export class JobRunner {
       outcome = cancelled ? 'cancelled' : final ? 'failed' : 'retried'
       if (final) {
         await this.#recordEnd(type, job, cancelled ? 'cancelled' : 'failed', coded, record)
+        await type
+          .failed?.(db, coded, ctx)
+          .catch((e: unknown) => logger.warn({ err: e, job: id }, 'failed hook threw'))
         throw new UnrecoverableError(encodeReason(coded))
       }
       logger.info({ job: id, attempt: record.attempts, err: coded }, 'job attempt failed; it will be retried')

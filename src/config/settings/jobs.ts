@@ -95,6 +95,19 @@ export const jobsSettings = {
     max: 10_000_000,
     unit: 'jobs',
   }),
+  imageMaxPixels: setting.int({
+    env: 'FLEET_IMAGE_MAX_PIXELS',
+    doc: 'Largest image (width x height) the thumbnail job decodes; larger ones fail as decompression bombs.',
+    default: 40_000_000,
+    min: 1,
+    max: 268_402_689,
+    unit: 'pixels',
+  }),
+  imageMaxBytes: setting.bytes({
+    env: 'FLEET_IMAGE_MAX_BYTES',
+    doc: 'Largest product image upload (PUT /api/products/:id/image); larger: 413.',
+    default: '10mb',
+  }),
   recommendationsCron: setting.string({
     env: 'FLEET_RECOMMENDATIONS_CRON',
     doc: 'When workers recompute the shop recommendations (cron, server time); `off` disables the schedule.',

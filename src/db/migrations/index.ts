@@ -1,6 +1,7 @@
 /** Every migration, in the order it applies. Ids never change once released; add new ones at the end. */
 import { shopSchema } from './001_shop_schema.js'
 import { jobsSchema } from './005_jobs.js'
+import { shopHeavyTasks } from './006_shop_heavy_tasks.js'
 
 export interface Migration {
   /** Stable id, recorded in fleet_migrations. */
@@ -9,4 +10,4 @@ export interface Migration {
   readonly up: string
 }
 
-export const migrations: readonly Migration[] = [shopSchema, jobsSchema]
+export const migrations: readonly Migration[] = [shopSchema, jobsSchema, shopHeavyTasks]
