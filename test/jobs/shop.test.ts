@@ -37,7 +37,10 @@ async function seed(app: TestApp): Promise<void> {
     const n = 1 + Math.floor(rand() * 6)
     for (let k = 0; k < n; k++) {
       const p = 1 + Math.floor(rand() * PRODUCTS)
-      await db.query('INSERT INTO reviews (product_id, user_id, rating) VALUES ($1, $2, 4) ON CONFLICT DO NOTHING', [p, u])
+      await db.query(
+        'INSERT INTO reviews (product_id, user_id, rating) VALUES ($1, $2, 4) ON CONFLICT DO NOTHING',
+        [p, u],
+      )
     }
   }
 }
@@ -200,7 +203,9 @@ describe('the shop heavy tasks', () => {
         .filter((r) => r.a === p)
         .sort((x, y) => y.n - x.n || x.b - y.b)
         .slice(0, 3)
-        .forEach((r, i) => expected.push(`${p}:${i + 1}:${r.b}:${r.n}`))
+        .forEach((r, i) => {
+          expected.push(`${p}:${i + 1}:${r.b}:${r.n}`)
+        })
     }
     const got = await web.deps.db.query<{
       product_id: number
