@@ -185,7 +185,11 @@ export class Session {
       this.#loaded = true
       this.#data = this.#id ? await this.#store.load(this.#id) : undefined
       if (this.#data) this.#sendCookie()
-      else this.#id = undefined
+      else if (this.#id) {
+        // Expired or destroyed elsewhere: tell the browser to stop sending it.
+        this.#id = undefined
+        this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
+      }
     }
     return this.#data ?? {}
   }

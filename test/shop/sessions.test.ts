@@ -77,7 +77,10 @@ describe('session lifecycle', () => {
     const { client } = await customer(shop.app)
     const old = client.sid!
     await shop.deps.redis.del(key(old))
-    expect((await client.request('GET', '/api/me')).statusCode).toBe(401)
+    const me = await client.request('GET', '/api/me')
+    expect(me.statusCode).toBe(401)
+    expect(setCookieHeader(me)).toMatch(/^fleet_sid=;.*Expires=Thu, 01 Jan 1970/)
+    expect(client.sid).toBeUndefined()
     const put = await client.request('PUT', '/api/cart/items/2', { quantity: 1 })
     expect(put.statusCode).toBe(200)
     expect(client.sid).toBeDefined()
