@@ -141,15 +141,18 @@ return stored
 `
 
 /**
- * bump-n: replaces the token of every tag (an invalidation).
+ * bump-n: replaces the token of every tag that has one (an invalidation). A tag without a token needs
+ * nothing: no valid entry can depend on a missing token, and the next load creates a new one.
  * KEYS[1..n] token keys, KEYS[n+1] stats hash
  * ARGV[1] new token (unique per call), ARGV[2] token ttl (ms)
  * Returns the number of tokens replaced.
  */
 export const BUMP = `
-local n = #KEYS - 1
-for i = 1, n do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
-redis.call('HINCRBY', KEYS[#KEYS], 'invalidate', n)
+local n = 0
+for i = 1, #KEYS - 1 do
+  if redis.call('SET', KEYS[i], ARGV[1], 'XX', 'PX', ARGV[2]) then n = n + 1 end
+end
+redis.call('HINCRBY', KEYS[#KEYS], 'invalidate', #KEYS - 1)
 return n
 `
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { hooks, TestPage } from './objects.js'
-import { createFixture, type Fixture, seed } from './support.js'
+import { createFixture, eventually, type Fixture, seed } from './support.js'
 
 let f: Fixture
 let clock = Date.now()
@@ -11,8 +11,8 @@ beforeEach(async () => {
   f = await createFixture({
     FLEET_CACHE_TTL: '10s',
     FLEET_CACHE_GRACE: '10m',
-    FLEET_CACHE_SOFT_TIMEOUT: '50ms',
-    FLEET_CACHE_HARD_TIMEOUT: '400ms',
+    FLEET_CACHE_SOFT_TIMEOUT: '300ms',
+    FLEET_CACHE_HARD_TIMEOUT: '1500ms',
   })
   clock = Date.now()
   hooks.assembled = 0
@@ -40,13 +40,18 @@ describe('grace, soft and hard timeouts', () => {
     const s = await f.server({ now })
     await s.cache.get(TestPage, products[0])
     clock += 11 * SEC
-    hooks.afterProduct = () => pause(200)
+    hooks.afterProduct = () => pause(800)
     const r = await s.cache.get(TestPage, products[0])
     expect(r.status).toBe('STALE')
     expect(r.value.title()).toBe('product 0 (Cat)')
     hooks.afterProduct = async () => {}
-    await pause(300) // the background load (200 ms) completes and stores
-    expect((await s.cache.get(TestPage, products[0])).status).toBe('HIT')
+    // Meanwhile the lock is held: reads get the stale entry without loading again; then the background
+    // load (800 ms) stores its result and reads hit.
+    const hit = await eventually(
+      async () => (await s.cache.get(TestPage, products[0])).status === 'HIT',
+      5_000,
+    )
+    expect(hit).toBe(true)
     expect(hooks.assembled).toBe(2)
   })
 
@@ -65,7 +70,7 @@ describe('grace, soft and hard timeouts', () => {
   it('past the hard timeout, a read with nothing to serve fails with FLEET_E_CACHE_LOADER_TIMEOUT', async () => {
     const { products } = await seed(f.admin, 1)
     const s = await f.server({ now })
-    hooks.afterProduct = () => pause(600)
+    hooks.afterProduct = () => pause(2_000)
     await expect(s.cache.get(TestPage, products[0])).rejects.toMatchObject({
       code: 'FLEET_E_CACHE_LOADER_TIMEOUT',
       statusCode: 504,

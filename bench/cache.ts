@@ -1,0 +1,316 @@
+/**
+ * The cache against its anchors, in one run, on one redis-server this script starts (cache role, its own port):
+ * (a) a cache hit (query and object) against a plain Redis GET of the same bytes, with round trips per hit;
+ * (b) getOrSet-style hits and misses against bentocache (Redis driver only, no memory tier) and
+ *     cache-manager (Keyv + @keyv/redis, no memory tier) on the same Redis;
+ * (d) Fleet's serializer (msgpackr + class extension) against JSON on a ProductPage-like object.
+ * (c), the cached product page through the load balancer, is not here yet: it needs the shop's routes.
+ *
+ * Run: `npx tsx bench/cache.ts` (or `npm run bench -- cache`). PostgreSQL: DATABASE_URL when set, else an
+ * embedded one in a temporary folder. Env: BENCH_ROUNDS (3), BENCH_OPS (4000), BENCH_CONCURRENCY (32).
+ */
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import KeyvRedis from '@keyv/redis'
+import { BentoCache, bentostore } from 'bentocache'
+import { redisDriver } from 'bentocache/drivers/redis'
+import { createCache as createCacheManager } from 'cache-manager'
+import { Keyv } from 'keyv'
+import type { AssembleContext, ObjectSpec } from '../src/cache/cache.js'
+import { createCache } from '../src/cache/cache.js'
+import { connectCacheRedis } from '../src/cache/connect.js'
+import { pack, registerClass, unpack } from '../src/cache/serializer.js'
+import { loadConfig } from '../src/config/index.js'
+import { Database } from '../src/db/database.js'
+import { migrate } from '../src/db/migrate.js'
+import { createPool } from '../src/db/pool.js'
+import { freePort } from '../src/stack/ports.js'
+import { EmbeddedPostgres } from '../src/stack/postgres.js'
+import { LocalRedis } from '../src/stack/redis.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const OPS = Number(process.env.BENCH_OPS ?? 4000)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+
+const log = (line: string) => process.stdout.write(`${line}\n`)
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+
+// ---------- a ProductPage-like class ----------
+class BenchReview {
+  id = 0
+  rating = 0
+  body = ''
+  createdAt = new Date(0)
+}
+class BenchProduct {
+  id = 0
+  slug = ''
+  name = ''
+  description = ''
+  priceCents = 0
+  currency = 'EUR'
+  stock = 0
+  createdAt = new Date(0)
+}
+class BenchPage extends BenchProduct {
+  category = { id: 0, slug: '', name: '' }
+  rating = { count: 0, average: 0 as number | null }
+  reviews: BenchReview[] = []
+  related: BenchProduct[] = []
+  attributes = new Map<string, string>()
+  price(): string {
+    return (this.priceCents / 100).toFixed(2)
+  }
+  static cache: ObjectSpec<BenchPage, number> = {
+    name: 'BenchPage',
+    key: (id) => String(id),
+    tags: (id) => [`products:${id}`, `reviews.product_id:${id}`],
+    nested: [BenchReview, BenchProduct],
+    assemble: async (_ctx: AssembleContext, id: number) => makePage(id),
+  }
+}
+
+function makeProduct(id: number): BenchProduct {
+  return Object.assign(new BenchProduct(), {
+    id,
+    slug: `product-${id}`,
+    name: `Product number ${id}`,
+    description: 'A sturdy, well made thing that does what it says on the tin. '.repeat(4),
+    priceCents: 1000 + id,
+    stock: 7,
+    createdAt: new Date(1_700_000_000_000 + id),
+  })
+}
+function makePage(id: number): BenchPage {
+  const page = Object.assign(new BenchPage(), makeProduct(id))
+  page.category = { id: 3, slug: 'tools', name: 'Tools' }
+  page.rating = { count: 5, average: 4.2 }
+  page.reviews = Array.from({ length: 5 }, (_, i) =>
+    Object.assign(new BenchReview(), {
+      id: i,
+      rating: 1 + (i % 5),
+      body: 'Good value, arrived quickly, would buy again.',
+      createdAt: new Date(1_700_000_000_000 + i),
+    }),
+  )
+  page.related = Array.from({ length: 5 }, (_, i) => makeProduct(id + i + 1))
+  page.attributes = new Map([
+    ['colour', 'red'],
+    ['weight', '1.2 kg'],
+  ])
+  return page
+}
+
+/** Runs `fn` OPS times with CONCURRENCY in flight; returns ops/s. */
+async function throughput(fn: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < OPS) await fn(next++)
+    }),
+  )
+  return OPS / ((performance.now() - start) / 1000)
+}
+
+/** Runs `fn` OPS/4 times one at a time; returns per-op latencies in microseconds. */
+async function latencies(fn: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < OPS / 4; i++) {
+    const t = performance.now()
+    await fn(i)
+    out.push((performance.now() - t) * 1000)
+  }
+  return out
+}
+
+interface Figures {
+  opsPerSec: number
+  p50: number
+  p99: number
+}
+async function measure(fn: (i: number) => Promise<unknown>): Promise<Figures> {
+  await throughput(fn) // warm-up
+  const ops: number[] = []
+  const p50: number[] = []
+  const p99: number[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    ops.push(await throughput(fn))
+    const l = await latencies(fn)
+    p50.push(pct(l, 0.5))
+    p99.push(pct(l, 0.99))
+  }
+  return { opsPerSec: median(ops), p50: median(p50), p99: median(p99) }
+}
+
+function row(name: string, f: Figures, anchor?: Figures): string {
+  const ratio = anchor ? `  ${(anchor.opsPerSec / f.opsPerSec).toFixed(2)}x time of anchor (throughput)` : ''
+  return `${name.padEnd(44)} ${f.opsPerSec.toFixed(0).padStart(8)} ops/s  p50 ${f.p50.toFixed(0).padStart(5)} µs  p99 ${f.p99.toFixed(0).padStart(6)} µs${ratio}`
+}
+
+async function main(): Promise<void> {
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bench-cache-'))
+  await fs.chmod(work, 0o755)
+  const stops: (() => Promise<void>)[] = [() => fs.rm(work, { recursive: true, force: true })]
+  try {
+    const redisServer = new LocalRedis({
+      role: 'cache',
+      dataDir: path.join(work, 'redis'),
+      port: await freePort(),
+    })
+    await redisServer.start()
+    stops.push(() => redisServer.stop())
+    let databaseUrl = process.env.DATABASE_URL
+    if (!databaseUrl) {
+      const pg = new EmbeddedPostgres({
+        dataDir: path.join(work, 'pg'),
+        port: await freePort(),
+        database: 'bench',
+      })
+      await pg.start()
+      stops.push(() => pg.stop())
+      databaseUrl = pg.url
+    }
+    const schema = `bench_${process.pid}`
+    const config = loadConfig({
+      env: {
+        DATABASE_URL: databaseUrl,
+        CACHE_REDIS_URL: redisServer.url,
+        FLEET_DB_SCHEMA: schema,
+        FLEET_REDIS_PREFIX: 'bench:',
+        FLEET_CACHE_TTL: '10m',
+        FLEET_LOG_LEVEL: 'silent',
+      },
+    })
+    const pool = createPool(config)
+    stops.push(async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      await pool.end()
+    })
+    await migrate(pool, schema)
+    await pool.query(`INSERT INTO categories (slug, name) VALUES ('tools', 'Tools')`)
+    await pool.query(
+      `INSERT INTO products (slug, name, description, price_cents, category_id)
+       SELECT 'p-' || i, 'Product ' || i, repeat('words ', 40), 1000 + i, 1 FROM generate_series(1, 20) i`,
+    )
+    const redis = connectCacheRedis(config)
+    stops.push(async () => redis.disconnect())
+    const cache = await createCache({ redis, db: new Database(pool), config })
+    stops.push(() => cache.close())
+    registerClass(BenchReview, 'BenchReview')
+    registerClass(BenchProduct, 'BenchProduct')
+
+    log(
+      `cache bench: ${ROUNDS} rounds of ${OPS} ops (${CONCURRENCY} in flight) + ${OPS / 4} sequential; medians`,
+    )
+    log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`)
+
+    // ---------- (a) a hit against a plain GET of the same bytes ----------
+    log('\n(a) hit vs plain Redis GET of the same bytes')
+    const QUERY =
+      'SELECT id, slug, name, description, price_cents, created_at FROM products WHERE id <= $1 ORDER BY id'
+    await cache.query(QUERY, [10])
+    await cache.get(BenchPage, 1)
+    const entry = (id: string) => redis.hgetBuffer(`bench:{cache}:e:${id}`, 'd')
+    const queryKey = (await redis.keys('bench:{cache}:e:q:*'))[0].slice('bench:{cache}:e:'.length)
+    const queryBytes = (await entry(queryKey)) as Buffer
+    const pageBytes = (await entry('o:BenchPage:1')) as Buffer
+    await redis.set('bench:plain:q', queryBytes)
+    await redis.set('bench:plain:o', pageBytes)
+    let sent = 0
+    const send = redis.sendCommand.bind(redis)
+    redis.sendCommand = ((...args: Parameters<typeof send>) => {
+      sent++
+      return send(...args)
+    }) as typeof redis.sendCommand
+    const perHit = async (fn: () => Promise<unknown>) => {
+      sent = 0
+      for (let i = 0; i < 100; i++) await fn()
+      return sent / 100
+    }
+    const getQ = await measure(() => redis.getBuffer('bench:plain:q'))
+    const getQDecode = await measure(async () => unpack((await redis.getBuffer('bench:plain:q')) as Buffer))
+    const hitQ = await measure(() => cache.query(QUERY, [10]))
+    log(`query result: ${queryBytes.length} bytes (10 rows)`)
+    log(row('plain GET (anchor)', getQ))
+    log(row('plain GET + msgpack decode', getQDecode, getQ))
+    log(row('cache.query hit', hitQ, getQ))
+    log(`  round trips per hit: cache.query ${await perHit(() => cache.query(QUERY, [10]))}`)
+    const getO = await measure(() => redis.getBuffer('bench:plain:o'))
+    const hitO = await measure(() => cache.get(BenchPage, 1))
+    log(`product page object: ${pageBytes.length} bytes`)
+    log(row('plain GET (anchor)', getO))
+    log(row('cache.get(BenchPage) hit (an instance back)', hitO, getO))
+    log(`  round trips per hit: cache.get ${await perHit(() => cache.get(BenchPage, 1))}`)
+
+    // ---------- (b) getOrSet against bentocache and cache-manager ----------
+    log('\n(b) getOrSet hits and misses, Redis only (no in-process tier), same Redis')
+    const bento = new BentoCache({
+      default: 'redis',
+      stores: {
+        redis: bentostore().useL2Layer(
+          redisDriver({ connection: { host: '127.0.0.1', port: Number(new URL(redisServer.url).port) } }),
+        ),
+      },
+    })
+    stops.push(() => bento.disconnectAll())
+    const keyv = new Keyv({ store: new KeyvRedis(redisServer.url), namespace: 'cm' })
+    const cm = createCacheManager({ stores: [keyv] })
+    stops.push(async () => {
+      await cm.disconnect()
+    })
+    const page = makePage(1)
+    await bento.getOrSet({ key: 'hit', factory: () => page, ttl: '10m' })
+    await cm.wrap('hit', async () => page, 600_000)
+    const hits = {
+      fleet: await measure(() => cache.get(BenchPage, 1)),
+      bento: await measure(() => bento.getOrSet({ key: 'hit', factory: () => page, ttl: '10m' })),
+      cm: await measure(() => cm.wrap('hit', async () => page, 600_000)),
+    }
+    let miss = 1_000_000
+    const misses = {
+      fleet: await measure(() => cache.get(BenchPage, miss++)),
+      bento: await measure(() => bento.getOrSet({ key: `m${miss++}`, factory: () => page, ttl: '10m' })),
+      cm: await measure(() => cm.wrap(`m${miss++}`, async () => page, 600_000)),
+    }
+    log(row('hit  bentocache (anchor)', hits.bento))
+    log(row('hit  cache-manager', hits.cm, hits.bento))
+    log(row('hit  fleet cache.get', hits.fleet, hits.bento))
+    log(`  fleet hit throughput / bentocache: ${(hits.fleet.opsPerSec / hits.bento.opsPerSec).toFixed(2)}x`)
+    log(row('miss bentocache (anchor)', misses.bento))
+    log(row('miss cache-manager', misses.cm, misses.bento))
+    log(row('miss fleet cache.get (3 round trips)', misses.fleet, misses.bento))
+    const b: unknown = await bento.getOrSet({ key: 'hit', factory: () => page })
+    const f = (await cache.get(BenchPage, 1)).value
+    const describe = (v: unknown) =>
+      v instanceof BenchPage
+        ? `BenchPage instance, createdAt ${v.createdAt instanceof Date ? 'a Date' : typeof v.createdAt}, attributes ${v.attributes instanceof Map ? 'a Map' : typeof v.attributes}`
+        : `plain ${typeof v}, createdAt ${typeof (v as { createdAt?: unknown }).createdAt}`
+    log(`  what comes back: fleet: ${describe(f)}; bentocache: ${describe(b)}`)
+
+    // ---------- (d) serializer against JSON ----------
+    log('\n(d) serializer vs JSON on a ProductPage-like object (5 reviews, 5 related products)')
+    const json = JSON.stringify(page)
+    const packed = pack(page)
+    const sync = async (fn: () => unknown) => fn()
+    const jsonEnc = await measure(() => sync(() => JSON.stringify(page)))
+    const mpEnc = await measure(() => sync(() => pack(page)))
+    const jsonDec = await measure(() => sync(() => JSON.parse(json)))
+    const mpDec = await measure(() => sync(() => unpack(packed)))
+    log(`size: JSON ${Buffer.byteLength(json)} bytes, msgpackr ${packed.length} bytes`)
+    log(row('encode JSON.stringify (anchor)', jsonEnc))
+    log(row('encode fleet pack', mpEnc, jsonEnc))
+    log(row('decode JSON.parse (anchor; plain objects, no Dates)', jsonDec))
+    log(row('decode fleet unpack (instances, Dates, Map)', mpDec, jsonDec))
+    log(
+      '\n(c) GET /api/products/:id through the LB, cached vs uncached: not measured yet (needs the shop routes)',
+    )
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`))
+  }
+}
+
+await main()
