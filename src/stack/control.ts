@@ -42,6 +42,8 @@ export class ControlServer {
     this.#path = socketPath
     this.#handlers = handlers
     this.#server = http.createServer((req, res) => void this.#handle(req, res))
+    // A rolling restart streams its progress for minutes with long quiet gaps: no timeout may cut it.
+    this.#server.requestTimeout = 0
   }
 
   get path(): string {
@@ -110,10 +112,13 @@ interface Answer {
 
 function request(socketPath: string, method: string, path: string, timeoutMs?: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, timeout: timeoutMs }, (res) =>
-      resolve({ status: res.statusCode ?? 0, res }),
-    )
-    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    // agent: false: the global agent's 5 s socket timeout would cut a long restart stream.
+    const req = http.request({ socketPath, method, path, agent: false }, (res) => {
+      req.setTimeout(0)
+      resolve({ status: res.statusCode ?? 0, res })
+    })
+    if (timeoutMs !== undefined)
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK')
         reject(new NoSupervisorError(socketPath, { cause: err }))

@@ -76,6 +76,16 @@ describe('control socket', () => {
     expect(last.event).toBe('done')
   })
 
+  it('keeps a restart stream open through long quiet gaps (a server takes seconds to come back)', async () => {
+    const server = serve(async (_t, onProgress) => {
+      onProgress({ event: 'stopping', name: 'web-1', message: 'web-1: stopping' })
+      await new Promise((r) => setTimeout(r, 6_000))
+      onProgress({ event: 'done', message: 'restarted 1' })
+    })
+    await server.listen(dir)
+    expect((await requestRestart(server.path, 'web')).event).toBe('done')
+  }, 15_000)
+
   it('turns a refused restart into a ControlRequestError with the reason', async () => {
     const server = serve(async () => {
       throw new ControlRequestError('nothing to restart named "nope"')
