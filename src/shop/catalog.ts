@@ -61,7 +61,7 @@ export interface ProductList {
   nextCursor: string | null
 }
 
-/** Columns of a Product, plus `sort_key`: the sort column as text, exact (timestamps keep microseconds). */
+/** Columns of a Product. */
 export const PRODUCT_COLUMNS = `p.id, p.slug, p.name, p.description, p.price_cents, p.currency, p.stock,
   p.category_id, p.created_at, p.updated_at, p.version`
 
@@ -95,6 +95,10 @@ export function toProduct(r: ProductRow): Product {
     version: r.version,
   }
 }
+
+/** A timestamp as text with all six fractional digits, in UTC, whatever the session's DateStyle. */
+const EXACT_TIME = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 
 const ORDER: Record<Sort, { column: string; cast: string; dir: 'ASC' | 'DESC' }> = {
   price: { column: 'p.price_cents', cast: 'int', dir: 'ASC' },
@@ -150,7 +154,7 @@ function decodeCursor(raw: string, sort: Sort): Cursor {
       ? Number.isSafeInteger(key)
       : ORDER[sort].cast === 'text'
         ? typeof key === 'string'
-        : typeof key === 'string' && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d(:\d\d)?$/.test(key)
+        : typeof key === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key)
   if (!keyOk || !Number.isSafeInteger(id) || (id as number) < 1)
     throw new InvalidCursorError('not a cursor this API issued')
   return { sort, key: key as string | number, id: id as number }
@@ -184,7 +188,7 @@ export async function listProducts(db: Queryable, query: ListProductsQuery): Pro
   }
   params.push(limit + 1)
   const { rows } = await db.query<ProductRow & { sort_key: string | number }>(
-    `SELECT ${PRODUCT_COLUMNS}, ${order.column}${order.cast === 'timestamptz' ? '::text' : ''} AS sort_key
+    `SELECT ${PRODUCT_COLUMNS}, ${order.cast === 'timestamptz' ? EXACT_TIME(order.column) : order.column} AS sort_key
      FROM products p
      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY ${order.column} ${order.dir}, p.id ${order.dir}
