@@ -3,6 +3,8 @@
  * the one that took the POST, with Last-Event-ID resume), owner-only access, Idempotency-Key, cancellation
  * of a queued and of an active job, and the result kept in PostgreSQL after Redis let the job go.
  */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
@@ -225,5 +227,24 @@ describe('jobs over HTTP', () => {
     } finally {
       await queue.resume()
     }
+  })
+
+  it('fleet jobs stats prints queue depths and recent durations per type', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'jobs', 'stats', '--json'],
+      { env: { ...process.env, ...a.env }, timeout: 60_000 },
+    )
+    const stats = JSON.parse(stdout) as {
+      type: string
+      completed: number
+      recent: { completed: number; failed: number; p50Ms: number | null }
+    }[]
+    const sleep = stats.find((s) => s.type === 'test.sleep')!
+    expect(sleep.completed).toBeGreaterThan(0)
+    expect(sleep.recent.completed).toBeGreaterThan(0)
+    expect(sleep.recent.p50Ms).not.toBeNull()
+    expect(stats.find((s) => s.type === 'test.flaky')!.recent.failed).toBeGreaterThan(0)
+    expect(stats.map((s) => s.type)).toContain('shop.thumbnails')
   })
 })
