@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
 import { lbOptionsFromConfig, startLoadBalancer } from '../lb/index.js'
 import { createLogger } from '../log.js'
-import { connectRedis, type Redis } from '../redis/connect.js'
-import { Registry } from '../registry/registry.js'
+import type { Redis } from '../redis/connect.js'
+import type { Registry } from '../registry/registry.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /**
@@ -27,6 +27,9 @@ export function registerLb(program: Command): void {
           'fleet lb needs --upstream URLs, or REDIS_URL to discover web servers in the registry',
         )
       }
+      // Loaded only for discovery, so an LB with fixed upstreams does not carry a Redis client.
+      const { connectRedis } = await import('../redis/connect.js')
+      const { Registry } = await import('../registry/registry.js')
       redis = connectRedis(config.redisUrl, {
         name: 'fleet-lb',
         onError: (err) => logger.debug({ err: err.message }, 'registry redis error'),

@@ -1,0 +1,439 @@
+/**
+ * Fleet's load balancer against HAProxy (1 thread), nginx (1 worker) and @fastify/http-proxy, in front of
+ * the same two backends (one nginx process serving two ports, a small fixed answer). Every proxy is pinned
+ * to CPU 0; wrk, the backends and this driver to CPU 1. Prints, per proxy, the medians over several rounds
+ * of requests/s, p50 and p99 at full load and the ratio to HAProxy; the latency a proxy adds over hitting a
+ * backend directly (one connection); p99 at half of HAProxy's peak rate; RSS with 1,000 idle keep-alive
+ * client connections; RSS growth during a 1 GB streamed upload.
+ *
+ * Run: `npx tsx bench/lb.ts` (installs haproxy, nginx and wrk with apt-get when missing).
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (64).
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { freePort, waitForPort } from '../src/stack/ports.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-bench-lb-'))
+const children: ChildProcess[] = []
+const multiCore = os.cpus().length >= 2
+const PROXY_CPU = '0'
+const LOAD_CPU = multiCore ? '1' : '0'
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
+}
+
+/** Installs haproxy, nginx and wrk with apt-get when one is missing (apt-get update once first). */
+function ensureTools(): void {
+  const missing = ['haproxy', 'nginx', 'wrk'].filter((c) => !has(c))
+  if (missing.length === 0) return
+  if (!has('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`)
+  log(`installing ${missing.join(', ')} with apt-get ...`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  })
+}
+
+function pinned(
+  cpu: string,
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+) {
+  const child = spawn('taskset', ['-c', cpu, cmd, ...args], {
+    cwd: options.cwd ?? work,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000)
+  })
+  child.stderr?.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000)
+  })
+  child.on('exit', (code) => {
+    if (code !== 0 && code !== null && !stopping) log(`${cmd} exited with ${code}: ${out}`)
+  })
+  children.push(child)
+  return child
+}
+
+let stopping = false
+function stopAll(): void {
+  stopping = true
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+}
+process.on('exit', stopAll)
+process.on('SIGINT', () => {
+  stopAll()
+  process.exit(130)
+})
+
+function nginxConf(body: string, name: string): string {
+  const dir = path.join(work, name)
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true })
+  const file = path.join(dir, 'nginx.conf')
+  fs.writeFileSync(
+    file,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 9000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  client_max_body_size 0;
+${body}
+}
+`,
+  )
+  return dir
+}
+
+/** Process ids of `pid` and its children (nginx master + worker). */
+function tree(pid: number): number[] {
+  const out = spawnSync('pgrep', ['-P', String(pid)])
+    .stdout.toString()
+    .trim()
+  const kids = out ? out.split('\n').map(Number) : []
+  return [pid, ...kids.flatMap(tree)]
+}
+
+function rssOf(pid: number): number {
+  let total = 0
+  for (const p of tree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))
+      if (m) total += Number(m[1]) * 1024
+    } catch {}
+  }
+  return total
+}
+
+interface WrkResult {
+  rps: number
+  p50: number
+  p99: number
+}
+
+function parseMs(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v)
+  if (!m) return Number.NaN
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+}
+
+function wrk(port: number, seconds: number, connections: number, script?: string): WrkResult {
+  const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency']
+  if (script) args.push('-s', script)
+  args.push(`http://127.0.0.1:${port}/`)
+  const out = execFileSync('taskset', args, { encoding: 'utf8' })
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
+  const p50 = parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
+  const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)
+  if (errors) log(`    (port ${port}: ${errors[0]})`)
+  return { rps, p50, p99 }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** Opens `n` keep-alive connections, one request each, and keeps them idle. */
+async function idleConnections(port: number, n: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = []
+  for (let i = 0; i < n; i += 100) {
+    const batch = await Promise.all(
+      Array.from(
+        { length: Math.min(100, n - i) },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect({ port, host: '127.0.0.1' })
+            s.once('error', reject)
+            s.once('data', () => resolve(s))
+            s.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n')
+          }),
+      ),
+    )
+    sockets.push(...batch)
+  }
+  return sockets
+}
+
+/** Streams 1 GB of generated data as one upload; returns the peak RSS growth of `pid` meanwhile. */
+async function uploadGrowth(port: number, pid: number): Promise<number> {
+  const GB = 1024 ** 3
+  const chunk = Buffer.alloc(256 * 1024, 'u')
+  const before = rssOf(pid)
+  let peak = before
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssOf(pid))
+  }, 100)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let left = GB
+      const body = new Readable({
+        read() {
+          if (left <= 0) return void this.push(null)
+          const n = Math.min(left, chunk.length)
+          left -= n
+          this.push(n === chunk.length ? chunk : chunk.subarray(0, n))
+        },
+      })
+      const req = http.request(
+        {
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/upload',
+          headers: { 'content-length': String(GB) },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+          )
+        },
+      )
+      req.on('error', reject)
+      body.pipe(req)
+    })
+  } finally {
+    clearInterval(timer)
+  }
+  return peak - before
+}
+
+const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
+const mb = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MB`
+
+async function main(): Promise<void> {
+  ensureTools()
+  // Compiled JavaScript, through the light entry (the same command as `fleet lb`, without the other commands).
+  log('building (npm run build) ...')
+  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
+  const fleetEntry = path.join(root, 'dist/lb/main.js')
+  if (!fs.existsSync(fleetEntry)) throw new Error('the build did not produce dist/lb/main.js')
+  if (!multiCore)
+    log('note: one CPU only; proxies and load share it, figures are not comparable to the targets')
+  // This driver (idle connections, uploads) runs beside wrk and the backends.
+  spawnSync('taskset', ['-pc', LOAD_CPU, String(process.pid)])
+  const [b1, b2, pHa, pNg, pFleet, pAdmin, pFastify] = await Promise.all(
+    Array.from({ length: 7 }, () => freePort()),
+  )
+  const backendDir = nginxConf(
+    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } }
+  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } }`,
+    'backends',
+  )
+  pinned(LOAD_CPU, 'nginx', ['-p', backendDir, '-c', path.join(backendDir, 'nginx.conf')])
+
+  const haCfg = path.join(work, 'haproxy.cfg')
+  fs.writeFileSync(
+    haCfg,
+    `global
+  nbthread 1
+  maxconn 9000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  option http-keep-alive
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:${pHa}
+  default_backend be
+backend be
+  balance roundrobin
+  server b1 127.0.0.1:${b1}
+  server b2 127.0.0.1:${b2}
+`,
+  )
+  const ngDir = nginxConf(
+    `  upstream be { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${pNg};
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+    }
+  }`,
+    'nginx-proxy',
+  )
+  const procs: Record<string, ChildProcess> = {
+    haproxy: pinned(PROXY_CPU, 'haproxy', ['-db', '-f', haCfg]),
+    nginx: pinned(PROXY_CPU, 'nginx', ['-p', ngDir, '-c', path.join(ngDir, 'nginx.conf')]),
+    fleet: pinned(
+      PROXY_CPU,
+      process.execPath,
+      [
+        fleetEntry,
+        '--port',
+        String(pFleet),
+        '--admin-port',
+        String(pAdmin),
+        '--upstream',
+        `http://127.0.0.1:${b1}`,
+        '--upstream',
+        `http://127.0.0.1:${b2}`,
+        '--log-level',
+        'warn',
+      ],
+      { cwd: root, env: { FLEET_LB_MAX_BODY_SIZE: '2gb', NODE_ENV: 'production' } },
+    ),
+    fastify: pinned(
+      PROXY_CPU,
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/lib/fastify-proxy.ts',
+        String(pFastify),
+        `http://127.0.0.1:${b1}`,
+        `http://127.0.0.1:${b2}`,
+      ],
+      { cwd: root, env: { NODE_ENV: 'production' } },
+    ),
+  }
+  const ports: Record<string, number> = {
+    direct: b1,
+    haproxy: pHa,
+    nginx: pNg,
+    fleet: pFleet,
+    fastify: pFastify,
+  }
+  for (const port of Object.values(ports)) await waitForPort(port, '127.0.0.1', 60_000)
+  const versions = {
+    haproxy: execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0],
+    nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim(),
+    wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0],
+    node: process.version,
+  }
+  log(`${versions.haproxy} | ${versions.nginx} | ${versions.wrk} | node ${versions.node}`)
+  log(
+    `proxies pinned to CPU ${PROXY_CPU}; wrk, backends and driver to CPU ${LOAD_CPU}; ${ROUNDS} rounds of ${SECONDS}s, ${CONNECTIONS} connections`,
+  )
+  const names = Object.keys(ports)
+
+  // Memory first, on fresh processes: RSS with 1,000 idle keep-alive connections, then growth during a 1 GB upload.
+  const rss: Record<string, { idle: number; upload: number }> = {}
+  for (const name of ['haproxy', 'nginx', 'fleet', 'fastify']) {
+    const pid = procs[name].pid as number
+    const sockets = await idleConnections(ports[name], 1000)
+    await new Promise((r) => setTimeout(r, 1000))
+    const idle = rssOf(pid)
+    for (const s of sockets) s.destroy()
+    await new Promise((r) => setTimeout(r, 500))
+    let upload = Number.NaN
+    try {
+      upload = await uploadGrowth(ports[name], pid)
+    } catch (err) {
+      log(`  ${name}: upload failed: ${(err as Error).message}`)
+    }
+    rss[name] = { idle, upload }
+  }
+
+  log(
+    `RSS measured: ${Object.entries(rss)
+      .map(([n, r]) => `${n} ${mb(r.idle)} / +${mb(r.upload)}`)
+      .join(', ')}`,
+  )
+  log('warming up ...')
+  for (const name of names) wrk(ports[name], 2, CONNECTIONS)
+
+  const full: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
+  const single: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names) full[name].push(wrk(ports[name], SECONDS, CONNECTIONS))
+    for (const name of names) single[name].push(wrk(ports[name], Math.max(3, SECONDS / 2), 1))
+    log(`round ${r + 1}/${ROUNDS}: ${names.map((n) => `${n} ${fmt(full[n][r].rps, 0)}/s`).join(', ')}`)
+  }
+  const med = (rs: WrkResult[], k: keyof WrkResult) => median(rs.map((x) => x[k]))
+  const haRps = med(full.haproxy, 'rps')
+
+  // p99 at half of HAProxy's peak: wrk with a per-request delay (closed loop, approximately that rate).
+  const target = haRps / 2
+  const conns = Math.max(8, Math.ceil((target * 5) / 1000))
+  const delayMs = Math.max(1, Math.round((conns * 1000) / target))
+  const script = path.join(work, 'rate.lua')
+  fs.writeFileSync(script, `function delay()\n  return ${delayMs}\nend\n`)
+  const half: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names.filter((n) => n !== 'direct'))
+      half[name].push(wrk(ports[name], SECONDS, conns, script))
+  }
+
+  log('')
+  log(
+    '| proxy | req/s | p50 ms | p99 ms | vs HAProxy | added p50 ms (1 conn) | p99 ms at half HAProxy rate | RSS, 1,000 idle conns | RSS growth, 1 GB upload |',
+  )
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  const direct50 = med(single.direct, 'p50')
+  for (const name of names) {
+    const isProxy = name !== 'direct'
+    log(
+      `| ${name === 'direct' ? 'backend direct' : name} | ${fmt(med(full[name], 'rps'), 0)} | ${fmt(med(full[name], 'p50'))} | ${fmt(
+        med(full[name], 'p99'),
+      )} | ${fmt(med(full[name], 'rps') / haRps)}x | ${isProxy ? fmt(med(single[name], 'p50') - direct50, 3) : `(${fmt(direct50, 3)})`} | ${
+        isProxy ? fmt(med(half[name], 'p99')) : ''
+      } | ${isProxy ? mb(rss[name].idle) : ''} | ${isProxy ? mb(rss[name].upload) : ''} |`,
+    )
+  }
+  const halfRate = median(half.fleet.map((x) => x.rps))
+  log(
+    `(half-rate runs: ${conns} connections with a ${delayMs} ms pause each, about ${fmt(halfRate, 0)} req/s for fleet)`,
+  )
+  log('')
+  const fleetRps = med(full.fleet, 'rps')
+  const peer = med(full.fastify, 'rps')
+  const checks: [string, boolean, string][] = [
+    ['throughput >= 0.7x HAProxy', fleetRps >= 0.7 * haRps, `${fmt(fleetRps / haRps)}x`],
+    ['throughput >= 1.5x the fastest Node peer', fleetRps >= 1.5 * peer, `${fmt(fleetRps / peer)}x`],
+    [
+      'p99 at half HAProxy peak <= 2x HAProxy p99',
+      med(half.fleet, 'p99') <= 2 * med(half.haproxy, 'p99'),
+      `${fmt(med(half.fleet, 'p99'))} ms vs ${fmt(med(half.haproxy, 'p99'))} ms`,
+    ],
+    ['RSS with 1,000 idle connections <= 100 MB', rss.fleet.idle <= 100 * 1024 ** 2, mb(rss.fleet.idle)],
+    ['RSS growth during 1 GB upload <= 50 MB', rss.fleet.upload <= 50 * 1024 ** 2, mb(rss.fleet.upload)],
+  ]
+  for (const [what, ok, figure] of checks) log(`${ok ? 'MET    ' : 'NOT MET'} ${what}: ${figure}`)
+}
+
+try {
+  await main()
+} finally {
+  stopAll()
+  await new Promise((r) => setTimeout(r, 300))
+  fs.rmSync(work, { recursive: true, force: true })
+}
