@@ -35,6 +35,12 @@ export interface Fetched {
   status: CacheStatus
   /** Set when the value did not go through the serializer (BYPASS): the caller may use it as is. */
   value?: unknown
+  /**
+   * performance.now() at which the value was known current: every write acknowledged before this time is in
+   * it. A reader that joins another reader's flight accepts its result only if this is not before its own
+   * start (otherwise the flight may have loaded before a write the joiner must see).
+   */
+  validAt: number
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -73,26 +79,31 @@ export class Filler {
     load: (depend: Depend) => Promise<unknown>,
     o: FillOptions,
   ): Promise<Fetched> {
+    const started = performance.now()
     let read: ReadResult
     try {
       read = await this.#store.read(key, this.#now())
     } catch (err) {
       if (!(err instanceof CacheBypass)) throw err
       this.#metrics.bypass.inc({ kind })
-      const value = await load(async () => {})
-      return { payload: Buffer.alloc(0), status: 'BYPASS', value }
+      return this.#direct(load)
     }
     if (read.kind === 'fresh') {
       this.#metrics.hits.inc({ kind })
-      return { payload: read.payload, status: 'HIT' }
+      return { payload: read.payload, status: 'HIT', validAt: started }
     }
     const stale = read.kind === 'stale' ? read.payload : undefined
     let flight = this.#flights.get(key)
-    if (!flight) {
-      flight = this.#fill(kind, key, tags, load, o, stale).finally(() => this.#flights.delete(key))
+    let r: Fetched
+    if (flight) {
+      r = await flight
+      // The flight began before this read: its result may predate a write this read must see.
+      if (r.validAt < started) r = await this.#fill(kind, key, tags, load, o, stale, started)
+    } else {
+      flight = this.#fill(kind, key, tags, load, o, stale, started).finally(() => this.#flights.delete(key))
       this.#flights.set(key, flight)
+      r = await flight
     }
-    const r = await flight
     if (r.status === 'MISS') this.#metrics.misses.inc({ kind })
     else if (r.status === 'STALE') this.#metrics.stale.inc({ kind })
     else if (r.status === 'HIT') this.#metrics.hits.inc({ kind })
@@ -108,7 +119,7 @@ export class Filler {
     load: (depend: Depend) => Promise<unknown>,
     o: FillOptions,
   ): Promise<{ value: unknown; stored: boolean }> {
-    const { tokens } = await this.#store.begin(key, [EPOCH_TAG, ...tags], '')
+    const { tokens } = await this.#store.begin(key, [EPOCH_TAG, ...tags], '', false)
     const run = this.#run(kind, key, [EPOCH_TAG, ...tags], tokens, load)
     const loaded = await run.promise
     const payload = pack(loaded.value)
@@ -134,6 +145,7 @@ export class Filler {
     load: (depend: Depend) => Promise<unknown>,
     o: FillOptions,
     stale: Buffer | undefined,
+    readAt: number,
   ): Promise<Fetched> {
     const all = [EPOCH_TAG, ...tags]
     const owner = randomBytes(9).toString('base64url')
@@ -142,10 +154,10 @@ export class Filler {
       begun = await this.#store.begin(key, all, owner)
     } catch (err) {
       if (!(err instanceof CacheBypass)) throw err
-      return { payload: Buffer.alloc(0), status: 'BYPASS', value: await load(async () => {}) }
+      return this.#direct(load)
     }
     if (!begun.locked) {
-      if (stale) return { payload: stale, status: 'STALE' }
+      if (stale) return { payload: stale, status: 'STALE', validAt: readAt }
       this.#metrics.lockWaits.inc({ kind })
       const deadline = this.#now() + o.lockWaitMs
       let delay = 5
@@ -153,9 +165,10 @@ export class Filler {
         await sleep(Math.min(delay, Math.max(1, deadline - this.#now())))
         delay = Math.min(delay * 2, 50)
         try {
+          const at = performance.now()
           const r = await this.#store.read(key, this.#now())
-          if (r.kind === 'fresh') return { payload: r.payload, status: 'HIT' }
-          if (r.kind === 'stale') return { payload: r.payload, status: 'STALE' }
+          if (r.kind === 'fresh') return { payload: r.payload, status: 'HIT', validAt: at }
+          if (r.kind === 'stale') return { payload: r.payload, status: 'STALE', validAt: at }
           // No result yet: take the lock over if its holder gave up (failed loader, refused fill) and the
           // entry is still absent (checked in the same script, so a fill that just landed is read instead).
           const again = await this.#store.begin(key, all, owner, true)
@@ -164,11 +177,11 @@ export class Filler {
           if (begun.locked) break
         } catch (err) {
           if (!(err instanceof CacheBypass)) throw err
-          return { payload: Buffer.alloc(0), status: 'BYPASS', value: await load(async () => {}) }
+          return this.#direct(load)
         }
       }
     }
-    return this.#lead(kind, key, all, begun.tokens, begun.locked ? owner : '', load, o, stale)
+    return this.#lead(kind, key, all, begun.tokens, begun.locked ? owner : '', load, o, stale, readAt)
   }
 
   async #lead(
@@ -180,49 +193,62 @@ export class Filler {
     load: (depend: Depend) => Promise<unknown>,
     o: FillOptions,
     stale: Buffer | undefined,
+    readAt: number,
   ): Promise<Fetched> {
+    const loadAt = performance.now()
     const run = this.#run(kind, key, tags, tokens, load)
     const store = run.promise.then(async (loaded) => {
       const payload = pack(loaded.value)
       let stored = false
+      const fillAt = performance.now()
       if (loaded.storable) {
         stored = await this.#store
           .fill(key, owner, payload, this.#now() + o.ttlMs, o.ttlMs + o.graceMs, loaded.tags, loaded.tokens)
           .catch(() => false)
       } else if (owner) await this.#store.release(key, owner)
       this.#countFill(kind, stored)
-      return payload
+      // Stored: no tag changed from before the load until the fill ran, so the value was current then.
+      return { payload, validAt: stored ? fillAt : loadAt }
     })
     const failed = (err: unknown): Fetched => {
       this.#metrics.loaderErrors.inc({ kind })
       if (owner) void this.#store.release(key, owner)
       if (stale) {
         this.#logger?.warn({ err, key }, 'cache loader failed; serving the stale entry')
-        return { payload: stale, status: 'STALE' }
+        return { payload: stale, status: 'STALE', validAt: readAt }
       }
       throw err
     }
     const timers: NodeJS.Timeout[] = []
     const after = (ms: number, what: 'soft' | 'hard') =>
       new Promise<'soft' | 'hard'>((resolve) => timers.push(setTimeout(() => resolve(what), ms)))
-    const racers: Promise<Buffer | 'soft' | 'hard'>[] = [store, after(o.hardTimeoutMs, 'hard')]
+    const racers: Promise<{ payload: Buffer; validAt: number } | 'soft' | 'hard'>[] = [
+      store,
+      after(o.hardTimeoutMs, 'hard'),
+    ]
     if (stale && o.softTimeoutMs < o.hardTimeoutMs) racers.push(after(o.softTimeoutMs, 'soft'))
     try {
       const winner = await Promise.race(racers)
       if (winner === 'soft') {
         this.#keep(store)
-        return { payload: stale as Buffer, status: 'STALE' }
+        return { payload: stale as Buffer, status: 'STALE', validAt: readAt }
       }
       if (winner === 'hard') {
         this.#keep(store)
         throw new LoaderTimeoutError(key, o.hardTimeoutMs)
       }
-      return { payload: winner, status: 'MISS' }
+      return { ...winner, status: 'MISS' }
     } catch (err) {
       return failed(err)
     } finally {
       for (const t of timers) clearTimeout(t)
     }
+  }
+
+  /** Loads from PostgreSQL without the cache (BYPASS). */
+  async #direct(load: (depend: Depend) => Promise<unknown>): Promise<Fetched> {
+    const validAt = performance.now()
+    return { payload: Buffer.alloc(0), status: 'BYPASS', value: await load(async () => {}), validAt }
   }
 
   /** Runs the loader, collecting the tags (and their tokens) it declares while it runs. */

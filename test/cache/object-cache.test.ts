@@ -112,6 +112,25 @@ describe('object cache', () => {
     expect(next.value.name).toBe('new')
     expect(await metric(s.cache.metrics.registry, 'fleet_cache_fills_refused_total')).toBe(1)
   })
+
+  it('a read that starts after a write does not take the result of a load that began before it', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s = await f.server({ listen: false })
+    let release: () => void = () => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    hooks.afterProduct = () => gate
+    const early = s.cache.get(TestPage, products[0]) // its load reads the old row, then waits
+    await new Promise((r) => setTimeout(r, 100))
+    await s.db.query(`UPDATE products SET name = 'new' WHERE id = $1`, [products[0]])
+    const late = s.cache.get(TestPage, products[0]) // same key, same process: finds the flight in progress
+    await new Promise((r) => setTimeout(r, 50))
+    hooks.afterProduct = async () => {}
+    release()
+    expect((await early).value.name).toBe('product 0')
+    expect((await late).value.name).toBe('new')
+  })
 })
 
 async function metric(registry: import('prom-client').Registry, name: string): Promise<number> {
