@@ -4,7 +4,8 @@
  * a page never skips or repeats a product while the catalog is unchanged, whatever the sort.
  */
 import type { Queryable } from '../db/database.js'
-import { InvalidCursorError, UnknownCategoryError } from './errors.js'
+import { decodeCursor, encodeCursor, exactTime, type KeyKind } from './cursor.js'
+import { UnknownCategoryError } from './errors.js'
 
 export interface Product {
   id: number
@@ -96,15 +97,11 @@ export function toProduct(r: ProductRow): Product {
   }
 }
 
-/** A timestamp as text with all six fractional digits, in UTC, whatever the session's DateStyle. */
-const EXACT_TIME = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
-
-const ORDER: Record<Sort, { column: string; cast: string; dir: 'ASC' | 'DESC' }> = {
-  price: { column: 'p.price_cents', cast: 'int', dir: 'ASC' },
-  '-price': { column: 'p.price_cents', cast: 'int', dir: 'DESC' },
-  name: { column: 'p.name', cast: 'text', dir: 'ASC' },
-  '-created': { column: 'p.created_at', cast: 'timestamptz', dir: 'DESC' },
+const ORDER: Record<Sort, { column: string; cast: string; kind: KeyKind; dir: 'ASC' | 'DESC' }> = {
+  price: { column: 'p.price_cents', cast: 'int', kind: 'int', dir: 'ASC' },
+  '-price': { column: 'p.price_cents', cast: 'int', kind: 'int', dir: 'DESC' },
+  name: { column: 'p.name', cast: 'text', kind: 'text', dir: 'ASC' },
+  '-created': { column: 'p.created_at', cast: 'timestamptz', kind: 'time', dir: 'DESC' },
 }
 
 /** Every category with its number of products, by name. */
@@ -128,38 +125,6 @@ export async function resolveCategory(db: Queryable, ref: string | number, field
   return rows[0].id
 }
 
-interface Cursor {
-  sort: Sort
-  key: string | number
-  id: number
-}
-
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.sort, c.key, c.id])).toString('base64url')
-}
-
-function decodeCursor(raw: string, sort: Sort): Cursor {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'))
-  } catch {
-    throw new InvalidCursorError('not a cursor this API issued')
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3)
-    throw new InvalidCursorError('not a cursor this API issued')
-  const [s, key, id] = parsed as [unknown, unknown, unknown]
-  if (s !== sort) throw new InvalidCursorError(`it was issued for sort=${String(s)}, not sort=${sort}`)
-  const keyOk =
-    ORDER[sort].cast === 'int'
-      ? Number.isSafeInteger(key)
-      : ORDER[sort].cast === 'text'
-        ? typeof key === 'string'
-        : typeof key === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key)
-  if (!keyOk || !Number.isSafeInteger(id) || (id as number) < 1)
-    throw new InvalidCursorError('not a cursor this API issued')
-  return { sort, key: key as string | number, id: id as number }
-}
-
 /**
  * One page of products, filtered by category and full-text query, in a stable order.
  * @example const page2 = await listProducts(db, { sort: 'price', cursor: page1.nextCursor })
@@ -179,7 +144,7 @@ export async function listProducts(db: Queryable, query: ListProductsQuery): Pro
     where.push(`p.search @@ plainto_tsquery('simple', $${params.length})`)
   }
   if (query.cursor) {
-    const c = decodeCursor(query.cursor, sort)
+    const c = decodeCursor(query.cursor, `sort=${sort}`, order.kind)
     params.push(c.key, c.id)
     const cmp = order.dir === 'ASC' ? '>' : '<'
     where.push(
@@ -188,7 +153,7 @@ export async function listProducts(db: Queryable, query: ListProductsQuery): Pro
   }
   params.push(limit + 1)
   const { rows } = await db.query<ProductRow & { sort_key: string | number }>(
-    `SELECT ${PRODUCT_COLUMNS}, ${order.cast === 'timestamptz' ? EXACT_TIME(order.column) : order.column} AS sort_key
+    `SELECT ${PRODUCT_COLUMNS}, ${order.kind === 'time' ? exactTime(order.column) : order.column} AS sort_key
      FROM products p
      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY ${order.column} ${order.dir}, p.id ${order.dir}
@@ -200,7 +165,7 @@ export async function listProducts(db: Queryable, query: ListProductsQuery): Pro
   const last = page[page.length - 1]
   return {
     items: page.map(toProduct),
-    nextCursor: more && last ? encodeCursor({ sort, key: last.sort_key, id: last.id }) : null,
+    nextCursor: more && last ? encodeCursor(`sort=${sort}`, last.sort_key, last.id) : null,
   }
 }
 

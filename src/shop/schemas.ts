@@ -177,6 +177,19 @@ export const NewReviewBody = Type.Object(
   { additionalProperties: false },
 )
 
+export const ReviewsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    cursor: Type.Optional(Type.String({ maxLength: 1000, description: 'nextCursor of the previous page' })),
+  },
+  { additionalProperties: false },
+)
+
+export const ReviewListResponse = Type.Object({
+  items: Type.Array(Review),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' }),
+})
+
 export const CartItemParams = Type.Object({
   productId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
 })

@@ -53,3 +53,45 @@ describe('reviews', () => {
     expect(long.json().error.details.field).toBe('body')
   })
 })
+
+describe('review listing', () => {
+  it('walks every review of a product once, newest first, and 404s for a missing product', async () => {
+    const { rows } = await shop.deps.db.query<{ product_id: number; n: number }>(
+      `SELECT product_id, count(*)::int AS n FROM reviews GROUP BY product_id ORDER BY n DESC, product_id LIMIT 1`,
+    )
+    const { product_id: id, n } = rows[0]
+    expect(n).toBeGreaterThan(2)
+    const seen: { id: number; createdAt: string }[] = []
+    let cursor: string | null = null
+    for (let page = 0; page < 100; page++) {
+      const res = await shop.app.inject({
+        method: 'GET',
+        url: `/api/products/${id}/reviews?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      })
+      expect(res.statusCode, res.body).toBe(200)
+      const body = res.json()
+      seen.push(...body.items)
+      cursor = body.nextCursor
+      if (!cursor) break
+    }
+    expect(seen).toHaveLength(n)
+    expect(new Set(seen.map((r) => r.id)).size).toBe(n)
+    const times = seen.map((r) => Date.parse(r.createdAt))
+    expect(times).toEqual([...times].sort((a, b) => b - a))
+
+    const missing = await shop.app.inject({ method: 'GET', url: '/api/products/424242/reviews' })
+    expect(missing.statusCode).toBe(404)
+    const first = (
+      await shop.app.inject({ method: 'GET', url: `/api/products/${id}/reviews?limit=1` })
+    ).json()
+    const other = await shop.app.inject({
+      method: 'GET',
+      url: `/api/products/${id + 1}/reviews?cursor=${first.nextCursor}`,
+    })
+    expect(other.statusCode).toBe(400)
+    expect(other.json().error).toMatchObject({
+      code: 'FLEET_E_SHOP_INVALID_CURSOR',
+      details: { field: 'cursor' },
+    })
+  })
+})

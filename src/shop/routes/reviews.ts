@@ -1,13 +1,28 @@
-/** POST /api/products/:id/reviews: a logged-in user reviews a product, once. */
+/** A product's reviews: GET (paginated, newest first) and POST (logged in, once per user). */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AppDeps } from '../../web/deps.js'
 import { requireUser } from '../../web/session.js'
-import { createReview } from '../reviews.js'
-import { errors, NewReviewBody, ProductId, Review } from '../schemas.js'
+import { createReview, listReviews } from '../reviews.js'
+import { errors, NewReviewBody, ProductId, Review, ReviewListResponse, ReviewsQuery } from '../schemas.js'
 
 export async function reviewRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.get(
+    '/api/products/:id/reviews',
+    {
+      schema: {
+        tags: ['reviews'],
+        summary: "A product's reviews, newest first, one page at a time (keyset cursor)",
+        params: ProductId,
+        querystring: ReviewsQuery,
+        response: { 200: ReviewListResponse, ...errors(400, 404) },
+      },
+    },
+    async (request) => listReviews(deps.db, request.params.id, request.query),
+  )
+
   app.post(
     '/api/products/:id/reviews',
     {
