@@ -64,12 +64,10 @@ describe('review listing', () => {
     const seen: { id: number; createdAt: string }[] = []
     let cursor: string | null = null
     for (let page = 0; page < 100; page++) {
-      const res = await shop.app.inject({
-        method: 'GET',
-        url: `/api/products/${id}/reviews?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
-      })
+      const url = `/api/products/${id}/reviews?limit=2${cursor ? `&cursor=${cursor}` : ''}`
+      const res = await shop.app.inject({ method: 'GET', url })
       expect(res.statusCode, res.body).toBe(200)
-      const body = res.json()
+      const body = res.json() as { items: { id: number; createdAt: string }[]; nextCursor: string | null }
       seen.push(...body.items)
       cursor = body.nextCursor
       if (!cursor) break
