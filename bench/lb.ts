@@ -215,9 +215,14 @@ async function uploadGrowth(port: number, pid: number): Promise<number> {
           headers: { 'content-length': String(GB) },
         },
         (res) => {
-          res.resume()
+          let text = ''
+          res.on('data', (c: Buffer) => {
+            text += c.toString()
+          })
           res.on('end', () =>
-            res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+            res.statusCode === 200 && text === String(GB)
+              ? resolve()
+              : reject(new Error(`status ${res.statusCode}: ${text.slice(0, 200)}`)),
           )
         },
       )
@@ -244,12 +249,24 @@ async function main(): Promise<void> {
     log('note: one CPU only; proxies and load share it, figures are not comparable to the targets')
   // This driver (idle connections, uploads) runs beside wrk and the backends.
   spawnSync('taskset', ['-pc', LOAD_CPU, String(process.pid)])
-  const [b1, b2, pHa, pNg, pFleet, pAdmin, pFastify] = await Promise.all(
-    Array.from({ length: 7 }, () => freePort()),
+  const [b1, b2, pHa, pNg, pFleet, pAdmin, pFastify, pSink] = await Promise.all(
+    Array.from({ length: 8 }, () => freePort()),
   )
+  // Uploads end at a sink that reads the whole body before it answers (nginx's `return` answers at once),
+  // behind the backends' /upload, so every proxy really carries the full gigabyte.
+  const sink = http.createServer((req, res) => {
+    let n = 0
+    req.on('data', (c: Buffer) => {
+      n += c.length
+    })
+    req.on('end', () => res.end(String(n)))
+  })
+  await new Promise<void>((r) => sink.listen(pSink, '127.0.0.1', r))
+  sink.unref()
+  const upload = `location = /upload { proxy_pass http://127.0.0.1:${pSink}; proxy_http_version 1.1; proxy_request_buffering off; proxy_set_header Connection ""; }`
   const backendDir = nginxConf(
-    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } }
-  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } }`,
+    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } ${upload} }
+  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } ${upload} }`,
     'backends',
   )
   pinned(LOAD_CPU, 'nginx', ['-p', backendDir, '-c', path.join(backendDir, 'nginx.conf')])

@@ -54,7 +54,11 @@ describe('load balancer: lifecycle', () => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'src/cli.ts', 'lb', '--port', '0', '--admin-port', '0', '--upstream', b.url],
-      { cwd: new URL('../..', import.meta.url), env: { ...process.env, FLEET_LOG_LEVEL: 'warn' }, stdio: 'pipe' },
+      {
+        cwd: new URL('../..', import.meta.url),
+        env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
+        stdio: 'pipe',
+      },
     )
     try {
       let out = ''
@@ -64,7 +68,11 @@ describe('load balancer: lifecycle', () => {
       child.stderr.on('data', (d: Buffer) => {
         out += d.toString()
       })
-      await until(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out), 20_000, `fleet lb to start: ${out}`)
+      await until(
+        () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out),
+        20_000,
+        `fleet lb to start: ${out}`,
+      )
       const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1])
       const r = await get(port, '/via-cli')
       expect(JSON.parse(r.body)).toMatchObject({ backend: 'a', url: '/via-cli' })
@@ -76,11 +84,15 @@ describe('load balancer: lifecycle', () => {
     }
   })
 
-  it('`fleet lb` refuses a bad option with a message naming it', async () => {
+  it('the light entry (dist/lb/main.js) refuses a bad option with a message naming it', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'lb', '--upstream', 'ftp://x', '--port', '0'],
-      { cwd: new URL('../..', import.meta.url), env: { ...process.env, FLEET_LOG_LEVEL: 'warn' }, stdio: 'pipe' },
+      ['--import', 'tsx', 'src/lb/main.ts', '--upstream', 'ftp://x', '--port', '0'],
+      {
+        cwd: new URL('../..', import.meta.url),
+        env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
+        stdio: 'pipe',
+      },
     )
     let err = ''
     child.stderr.on('data', (d: Buffer) => {
