@@ -90,7 +90,12 @@ export interface StartStoresOptions {
   onLog: (name: string, line: string) => void
   /** Called with each service as soon as it started, so a shutdown can stop it even if a later one fails. */
   onStarted: (service: Service) => void
+  /** True once a stop was asked for: no further service starts. */
+  stopping: () => boolean
 }
+
+/** Thrown between two service starts when a stop was asked for meanwhile. */
+class StartAbandoned extends Error {}
 
 /**
  * Starts what the config does not point at: an embedded PostgreSQL (database `fleet`) and the store and cache
@@ -101,6 +106,7 @@ export async function startStores(config: Config, o: StartStoresOptions): Promis
   const started = (s: Service) => {
     services.push(s)
     o.onStarted(s)
+    if (o.stopping()) throw new StartAbandoned('the stack is stopping')
   }
   let databaseUrl = config.databaseUrl
   if (!databaseUrl) {

@@ -67,12 +67,15 @@ export class Supervisor {
     for (const c of this.#children) c.start()
   }
 
-  /** Waits until every child is ready or `timeoutMs` passed; returns the names still not ready. */
-  async waitAllReady(timeoutMs: number): Promise<string[]> {
+  /**
+   * Waits until every child is ready, `timeoutMs` passed, or `abandon()` says to stop waiting; returns the
+   * names still not ready.
+   */
+  async waitAllReady(timeoutMs: number, abandon: () => boolean = () => false): Promise<string[]> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const pending = this.#children.filter((c) => c.state !== 'ready').map((c) => c.name)
-      if (pending.length === 0 || Date.now() >= deadline) return pending
+      if (pending.length === 0 || Date.now() >= deadline || abandon()) return pending
       await new Promise((r) => setTimeout(r, 100))
     }
   }

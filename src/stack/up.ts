@@ -64,6 +64,9 @@ export class Stack {
   #stopping: Promise<void> | undefined
   #forced = false
   #pidWrites: Promise<void> = Promise.resolve()
+  /** Set once the shutdown went through the services: one that finishes starting later stops at once. */
+  #stopsDone = false
+  readonly #lateStops: Promise<void>[] = []
   readonly #serviceLogs = new Map<string, WriteStream>()
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
@@ -170,7 +173,12 @@ export class Stack {
       dataDir: dir,
       say: (l) => this.#say(l),
       onLog: serviceLog,
-      onStarted: (s) => this.#services.push(s),
+      stopping: () => this.stopping,
+      onStarted: (s) => {
+        this.#services.push(s)
+        // A stop asked for while this service was starting has already passed it by.
+        if (this.#stopsDone) this.#lateStops.push(s.stop(30_000))
+      },
     })
     if (this.stopping) return
 
@@ -211,7 +219,7 @@ export class Stack {
     for (const spec of specs) supervisor.add(spec)
     this.#say(`starting ${specs.map((s) => s.name).join(', ')} (logs in ${path.join(dir, 'logs')})...`)
     supervisor.startAll()
-    const pending = await supervisor.waitAllReady(READY_TIMEOUT_MS)
+    const pending = await supervisor.waitAllReady(READY_TIMEOUT_MS, () => this.stopping)
     if (this.stopping) return
     this.#phase = 'running'
     const took = formatDuration(Date.now() - this.#startedAt)
@@ -277,15 +285,18 @@ export class Stack {
     const rows: StatusRow[] = (this.#supervisor?.snapshots() ?? []).map((s) => ({ ...s, rss: rssOf(s.pid) }))
     for (const s of this.#services) {
       const pid = s.pid()
+      const up = pid !== undefined && running(pid)
+      // The stores are not restarted by the supervisor: one that died shows as crashed until the stop.
+      const state = up ? 'ready' : this.#stopsDone ? 'stopped' : 'crashed'
       rows.push({
         role: s.role,
         name: s.name,
-        pid,
+        pid: up ? pid : undefined,
         port: s.port,
-        state: pid === undefined ? 'stopped' : 'ready',
+        state,
         restarts: 0,
-        startedAt: pid === undefined ? undefined : s.startedAt,
-        lastExit: undefined,
+        startedAt: up ? s.startedAt : undefined,
+        lastExit: state === 'crashed' ? 'exited' : undefined,
         nextStartAt: undefined,
         rss: rssOf(pid),
       })
@@ -298,6 +309,11 @@ export class Stack {
       phase: this.#phase,
       rows,
     }
+  }
+
+  /** Resolves once the services that finished starting after the shutdown passed are stopped too. */
+  async lateStops(): Promise<void> {
+    await Promise.all(this.#lateStops)
   }
 
   /** Resolves when a shutdown was asked for. */
@@ -330,7 +346,9 @@ export class Stack {
     await this.#supervisor?.stop(['lb', 'web', 'worker'], (role) =>
       this.#say(`stopping ${names[role] ?? role}...`),
     )
-    for (const s of [...this.#services].reverse()) {
+    const services = [...this.#services].reverse()
+    this.#stopsDone = true
+    for (const s of services) {
       this.#say(`stopping ${s.name}...`)
       await s.stop(this.#forced ? 2_000 : 30_000)
     }
@@ -339,6 +357,16 @@ export class Stack {
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
+  }
+}
+
+/** True while `pid` exists. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
@@ -366,17 +394,18 @@ export async function runUp(config: Config): Promise<number> {
     }
   }
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal)
-  try {
-    await stack.start()
-  } catch (err) {
-    if (!stack.stopping) {
-      await stack.shutdown().catch(() => {})
-      throw err
-    }
-  }
-  // Runs until a signal starts the shutdown.
+  let failure: unknown
+  const started = stack.start().catch((err: unknown) => {
+    // A failure caused by a stop asked for during the start is no failure.
+    if (!stack.stopping) failure = err
+    void stack.shutdown()
+  })
+  // Runs until a signal (or a failed start) starts the shutdown.
   await stack.stopRequested
   await stack.shutdown()
+  await started
+  await stack.lateStops()
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal)
+  if (failure) throw failure
   return 0
 }
