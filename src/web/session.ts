@@ -224,12 +224,10 @@ export class Session {
 
   /** Removes fields; nothing happens when there is no session. */
   async delete(...fields: string[]): Promise<void> {
-    if (!this.#id || fields.length === 0) return
-    await this.#store.remove(
-      this.#id,
-      fields.filter((f) => f !== CREATED),
-    )
-    if (this.#data) for (const f of fields) if (f !== CREATED) delete this.#data[f]
+    const removable = fields.filter((f) => f !== CREATED)
+    if (!this.#id || removable.length === 0) return
+    await this.#store.remove(this.#id, removable)
+    if (this.#data) for (const f of removable) delete this.#data[f]
     this.#sendCookie()
   }
 
