@@ -34,7 +34,6 @@ const OPS = Number(process.env.BENCH_OPS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
 
@@ -104,27 +103,16 @@ function makePage(id: number): BenchPage {
   return page
 }
 
-/** Runs `fn` OPS times with CONCURRENCY in flight; returns ops/s. */
-async function throughput(fn: (i: number) => Promise<unknown>): Promise<number> {
+/** Runs `fn` `n` times with CONCURRENCY in flight; returns the elapsed ms. */
+async function burst(fn: (i: number) => Promise<unknown>, n: number, offset: number): Promise<number> {
   let next = 0
   const start = performance.now()
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < OPS) await fn(next++)
+      while (next < n) await fn(offset + next++)
     }),
   )
-  return OPS / ((performance.now() - start) / 1000)
-}
-
-/** Runs `fn` OPS/4 times one at a time; returns per-op latencies in microseconds. */
-async function latencies(fn: (i: number) => Promise<unknown>): Promise<number[]> {
-  const out: number[] = []
-  for (let i = 0; i < OPS / 4; i++) {
-    const t = performance.now()
-    await fn(i)
-    out.push((performance.now() - t) * 1000)
-  }
-  return out
+  return performance.now() - start
 }
 
 interface Figures {
@@ -132,22 +120,46 @@ interface Figures {
   p50: number
   p99: number
 }
-async function measure(fn: (i: number) => Promise<unknown>): Promise<Figures> {
-  await throughput(fn) // warm-up
-  const ops: number[] = []
-  const p50: number[] = []
-  const p99: number[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    ops.push(await throughput(fn))
-    const l = await latencies(fn)
-    p50.push(pct(l, 0.5))
-    p99.push(pct(l, 0.99))
+
+/**
+ * Measures several functions against each other. The machine may be busy (others' work on shared cores), so
+ * they are interleaved: throughput in alternating bursts of OPS/8 ops, latency one op of each in turn; the
+ * drift of the background load then hits every contender alike.
+ */
+async function compare(
+  fns: Record<string, (i: number) => Promise<unknown>>,
+): Promise<Record<string, Figures>> {
+  const names = Object.keys(fns)
+  const ms: Record<string, number> = {}
+  const lat: Record<string, number[]> = {}
+  for (const n of names) {
+    await burst(fns[n], OPS / 8, 0) // warm-up
+    ms[n] = 0
+    lat[n] = []
   }
-  return { opsPerSec: median(ops), p50: median(p50), p99: median(p99) }
+  let offset = 1
+  for (let r = 0; r < ROUNDS * 8; r++) {
+    for (const n of names) {
+      ms[n] += await burst(fns[n], OPS / 8, offset)
+      offset += OPS / 8
+    }
+  }
+  for (let i = 0; i < (OPS / 4) * ROUNDS; i++) {
+    for (const n of names) {
+      const t = performance.now()
+      await fns[n](offset++)
+      lat[n].push((performance.now() - t) * 1000)
+    }
+  }
+  const out: Record<string, Figures> = {}
+  for (const n of names) {
+    out[n] = { opsPerSec: (ROUNDS * OPS) / (ms[n] / 1000), p50: pct(lat[n], 0.5), p99: pct(lat[n], 0.99) }
+  }
+  return out
 }
 
 function row(name: string, f: Figures, anchor?: Figures): string {
-  const ratio = anchor ? `  ${(anchor.opsPerSec / f.opsPerSec).toFixed(2)}x time of anchor (throughput)` : ''
+  const ratio = anchor ? `  ${(anchor.opsPerSec / f.opsPerSec).toFixed(2)}x the anchor's time per op` : ''
   return `${name.padEnd(44)} ${f.opsPerSec.toFixed(0).padStart(8)} ops/s  p50 ${f.p50.toFixed(0).padStart(5)} µs  p99 ${f.p99.toFixed(0).padStart(6)} µs${ratio}`
 }
 
@@ -204,7 +216,7 @@ async function main(): Promise<void> {
     registerClass(BenchProduct, 'BenchProduct')
 
     log(
-      `cache bench: ${ROUNDS} rounds of ${OPS} ops (${CONCURRENCY} in flight) + ${OPS / 4} sequential; medians`,
+      `cache bench: per contender ${ROUNDS * OPS} ops (${CONCURRENCY} in flight, interleaved bursts) + ${(ROUNDS * OPS) / 4} sequential`,
     )
     log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`)
 
@@ -231,16 +243,22 @@ async function main(): Promise<void> {
       for (let i = 0; i < 100; i++) await fn()
       return sent / 100
     }
-    const getQ = await measure(() => redis.getBuffer('bench:plain:q'))
-    const getQDecode = await measure(async () => unpack((await redis.getBuffer('bench:plain:q')) as Buffer))
-    const hitQ = await measure(() => cache.query(QUERY, [10]))
+    const a1 = await compare({
+      get: () => redis.getBuffer('bench:plain:q'),
+      getDecode: async () => unpack((await redis.getBuffer('bench:plain:q')) as Buffer),
+      hit: () => cache.query(QUERY, [10]),
+    })
+    const [getQ, getQDecode, hitQ] = [a1.get, a1.getDecode, a1.hit]
     log(`query result: ${queryBytes.length} bytes (10 rows)`)
     log(row('plain GET (anchor)', getQ))
     log(row('plain GET + msgpack decode', getQDecode, getQ))
     log(row('cache.query hit', hitQ, getQ))
     log(`  round trips per hit: cache.query ${await perHit(() => cache.query(QUERY, [10]))}`)
-    const getO = await measure(() => redis.getBuffer('bench:plain:o'))
-    const hitO = await measure(() => cache.get(BenchPage, 1))
+    const a2 = await compare({
+      get: () => redis.getBuffer('bench:plain:o'),
+      hit: () => cache.get(BenchPage, 1),
+    })
+    const [getO, hitO] = [a2.get, a2.hit]
     log(`product page object: ${pageBytes.length} bytes`)
     log(row('plain GET (anchor)', getO))
     log(row('cache.get(BenchPage) hit (an instance back)', hitO, getO))
@@ -265,21 +283,26 @@ async function main(): Promise<void> {
     const page = makePage(1)
     await bento.getOrSet({ key: 'hit', factory: () => page, ttl: '10m' })
     await cm.wrap('hit', async () => page, 600_000)
-    const hits = {
-      fleet: await measure(() => cache.get(BenchPage, 1)),
-      bento: await measure(() => bento.getOrSet({ key: 'hit', factory: () => page, ttl: '10m' })),
-      cm: await measure(() => cm.wrap('hit', async () => page, 600_000)),
-    }
-    let miss = 1_000_000
-    const misses = {
-      fleet: await measure(() => cache.get(BenchPage, miss++)),
-      bento: await measure(() => bento.getOrSet({ key: `m${miss++}`, factory: () => page, ttl: '10m' })),
-      cm: await measure(() => cm.wrap(`m${miss++}`, async () => page, 600_000)),
-    }
+    const hits = await compare({
+      fleet: () => cache.get(BenchPage, 1),
+      bento: () => bento.getOrSet({ key: 'hit', factory: () => page, ttl: '10m' }),
+      cm: () => cm.wrap('hit', async () => page, 600_000),
+    })
+    const misses = await compare({
+      fleet: (i) => cache.get(BenchPage, 1_000_000 + i),
+      bento: (i) => bento.getOrSet({ key: `m${i}`, factory: () => page, ttl: '10m' }),
+      cm: (i) => cm.wrap(`m${i}`, async () => page, 600_000),
+    })
     log(row('hit  bentocache (anchor)', hits.bento))
-    log(row('hit  cache-manager', hits.cm, hits.bento))
+    log(row('hit  cache-manager (*)', hits.cm, hits.bento))
     log(row('hit  fleet cache.get', hits.fleet, hits.bento))
     log(`  fleet hit throughput / bentocache: ${(hits.fleet.opsPerSec / hits.bento.opsPerSec).toFixed(2)}x`)
+    log(
+      '  (*) cache-manager coalesces concurrent wrap() calls of one key in process: one Redis GET answers all',
+    )
+    log(
+      '      of them, including reads that began after a write was acknowledged (Fleet does not, by design)',
+    )
     log(row('miss bentocache (anchor)', misses.bento))
     log(row('miss cache-manager', misses.cm, misses.bento))
     log(row('miss fleet cache.get (3 round trips)', misses.fleet, misses.bento))
@@ -296,10 +319,13 @@ async function main(): Promise<void> {
     const json = JSON.stringify(page)
     const packed = pack(page)
     const sync = async (fn: () => unknown) => fn()
-    const jsonEnc = await measure(() => sync(() => JSON.stringify(page)))
-    const mpEnc = await measure(() => sync(() => pack(page)))
-    const jsonDec = await measure(() => sync(() => JSON.parse(json)))
-    const mpDec = await measure(() => sync(() => unpack(packed)))
+    const d = await compare({
+      jsonEnc: () => sync(() => JSON.stringify(page)),
+      mpEnc: () => sync(() => pack(page)),
+      jsonDec: () => sync(() => JSON.parse(json)),
+      mpDec: () => sync(() => unpack(packed)),
+    })
+    const { jsonEnc, mpEnc, jsonDec, mpDec } = d
     log(`size: JSON ${Buffer.byteLength(json)} bytes, msgpackr ${packed.length} bytes`)
     log(row('encode JSON.stringify (anchor)', jsonEnc))
     log(row('encode fleet pack', mpEnc, jsonEnc))

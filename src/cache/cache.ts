@@ -108,6 +108,7 @@ export class Cache {
   readonly #listener: NotifyListener | undefined
   readonly #now: () => number
   readonly #breaker: Breaker
+  readonly #plans = new Map<string, { tags: string[]; id: string } | null>()
   #catalogAt = 0
 
   constructor(deps: CacheDeps) {
@@ -172,7 +173,7 @@ export class Cache {
   }
 
   #bypass(kind: CacheKind): void {
-    this.metrics.bypass.inc({ kind })
+    this.metrics.inc('bypass', kind)
   }
 
   /**
@@ -191,22 +192,16 @@ export class Cache {
       this.#bypass('query')
       return direct()
     }
-    const parsed = await this.#sql.of(sql)
-    if (!parsed.cacheable || parsed.reads.length === 0) {
+    let plan = this.#plans.get(sql)
+    if (plan === undefined) plan = await this.#plan(sql)
+    if (plan === null) {
       this.#bypass('query')
       return direct()
     }
-    if (parsed.reads.some((n) => !this.#catalog.knows(n)) && this.#now() - this.#catalogAt > 1_000) {
-      this.#catalogAt = this.#now()
-      await this.#catalog.refresh().catch(() => {})
-    }
-    if (parsed.reads.some((n) => !this.#catalog.knows(n))) {
-      this.#bypass('query') // a relation the catalog does not know could be a view we cannot resolve
-      return direct()
-    }
-    const tags = [...this.#catalog.baseTables(parsed.reads), ...withWildcards(options?.tags ?? [])]
-    checkTags(tags)
-    const key = `q:${createHash('sha256').update(sql).update('\0').update(pack(params)).digest('base64url')}`
+    const tags = options?.tags ? [...plan.tags, ...withWildcards(options.tags)] : plan.tags
+    if (options?.tags) checkTags(tags)
+    const packed = pack(params)
+    const key = `q:${plan.id}:${packed.length <= 64 ? `v${packed.toString('base64url')}` : `h${createHash('sha256').update(packed).digest('base64url')}`}`
     const r = await this.#filler.fetch(
       'query',
       key,
@@ -216,6 +211,32 @@ export class Cache {
     )
     const rows = r.value !== undefined ? (r.value as R[]) : unpack<R[]>(r.payload)
     return { rows, status: r.status }
+  }
+
+  /**
+   * What a statement text means for the cache, memoized: null (run it on PostgreSQL) or its tags and id.
+   * Forgotten when the catalog reloads (a view may have appeared).
+   */
+  async #plan(sql: string): Promise<{ tags: string[]; id: string } | null> {
+    const parsed = await this.#sql.of(sql)
+    if (!parsed.cacheable || parsed.reads.length === 0) return this.#remember(sql, null)
+    if (parsed.reads.some((n) => !this.#catalog.knows(n)) && this.#now() - this.#catalogAt > 1_000) {
+      this.#catalogAt = this.#now()
+      await this.#catalog.refresh().catch(() => {})
+      this.#plans.clear()
+    }
+    // A relation the catalog does not know could be a view we cannot resolve: bypass, and do not remember.
+    if (parsed.reads.some((n) => !this.#catalog.knows(n))) return null
+    const tags = this.#catalog.baseTables(parsed.reads)
+    checkTags(tags)
+    const id = createHash('sha256').update(sql).digest('base64url').slice(0, 22)
+    return this.#remember(sql, { tags, id })
+  }
+
+  #remember<P>(sql: string, plan: P): P {
+    if (this.#plans.size >= 5_000) this.#plans.clear()
+    this.#plans.set(sql, plan as never)
+    return plan
   }
 
   #register<T extends object, I>(Class: CachedClass<T, I>): ObjectSpec<T, I> {

@@ -85,11 +85,11 @@ export class Filler {
       read = await this.#store.read(key, this.#now())
     } catch (err) {
       if (!(err instanceof CacheBypass)) throw err
-      this.#metrics.bypass.inc({ kind })
+      this.#metrics.inc('bypass', kind)
       return this.#direct(load)
     }
     if (read.kind === 'fresh') {
-      this.#metrics.hits.inc({ kind })
+      this.#metrics.inc('hits', kind)
       return { payload: read.payload, status: 'HIT', validAt: started }
     }
     const stale = read.kind === 'stale' ? read.payload : undefined
@@ -104,10 +104,10 @@ export class Filler {
       this.#flights.set(key, flight)
       r = await flight
     }
-    if (r.status === 'MISS') this.#metrics.misses.inc({ kind })
-    else if (r.status === 'STALE') this.#metrics.stale.inc({ kind })
-    else if (r.status === 'HIT') this.#metrics.hits.inc({ kind })
-    else this.#metrics.bypass.inc({ kind })
+    if (r.status === 'MISS') this.#metrics.inc('misses', kind)
+    else if (r.status === 'STALE') this.#metrics.inc('stale', kind)
+    else if (r.status === 'HIT') this.#metrics.inc('hits', kind)
+    else this.#metrics.inc('bypass', kind)
     return r
   }
 
@@ -158,7 +158,7 @@ export class Filler {
     }
     if (!begun.locked) {
       if (stale) return { payload: stale, status: 'STALE', validAt: readAt }
-      this.#metrics.lockWaits.inc({ kind })
+      this.#metrics.inc('lockWaits', kind)
       const deadline = this.#now() + o.lockWaitMs
       let delay = 5
       while (this.#now() < deadline) {
@@ -211,7 +211,7 @@ export class Filler {
       return { payload, validAt: stored ? fillAt : loadAt }
     })
     const failed = (err: unknown): Fetched => {
-      this.#metrics.loaderErrors.inc({ kind })
+      this.#metrics.inc('loaderErrors', kind)
       if (owner) void this.#store.release(key, owner)
       if (stale) {
         this.#logger?.warn({ err, key }, 'cache loader failed; serving the stale entry')
@@ -279,8 +279,8 @@ export class Filler {
   }
 
   #countFill(kind: CacheKind, stored: boolean): void {
-    if (stored) this.#metrics.fills.inc({ kind })
-    else this.#metrics.fillsRefused.inc({ kind })
+    if (stored) this.#metrics.inc('fills', kind)
+    else this.#metrics.inc('fillsRefused', kind)
   }
 
   /** Keeps a background completion referenced (and its rejection handled) until it settles. */

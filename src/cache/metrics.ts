@@ -4,6 +4,16 @@ import type { BreakerState } from './breaker.js'
 
 export type CacheKind = 'query' | 'object'
 
+type CounterName =
+  | 'hits'
+  | 'misses'
+  | 'stale'
+  | 'bypass'
+  | 'fills'
+  | 'fillsRefused'
+  | 'lockWaits'
+  | 'loaderErrors'
+
 export class CacheMetrics {
   readonly registry: Registry
   readonly hits: Counter<'kind'>
@@ -59,6 +69,19 @@ export class CacheMetrics {
       registers: [registry],
     })
     this.breaker.set(0)
+  }
+
+  readonly #bound = new Map<string, { inc(): void }>()
+
+  /** Counts one event (label children are bound once: a hit should not hash labels). */
+  inc(name: CounterName, kind: CacheKind): void {
+    const k = `${name}:${kind}`
+    let c = this.#bound.get(k)
+    if (!c) {
+      c = this[name].labels({ kind })
+      this.#bound.set(k, c)
+    }
+    c.inc()
   }
 
   breakerChanged(state: BreakerState): void {
