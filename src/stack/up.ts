@@ -282,7 +282,21 @@ export class Stack {
 
   /** The status of every process, for the view and the control socket. */
   report(): StatusReport {
-    const rows: StatusRow[] = (this.#supervisor?.snapshots() ?? []).map((s) => ({ ...s, rss: rssOf(s.pid) }))
+    const rows: StatusRow[] = [
+      {
+        role: 'up',
+        name: 'supervisor',
+        pid: process.pid,
+        port: undefined,
+        state: this.#phase === 'stopping' ? 'stopping' : this.#phase === 'running' ? 'ready' : 'starting',
+        restarts: 0,
+        startedAt: this.#startedAt,
+        lastExit: undefined,
+        nextStartAt: undefined,
+        rss: rssOf(process.pid),
+      },
+      ...(this.#supervisor?.snapshots() ?? []).map((s) => ({ ...s, rss: rssOf(s.pid) })),
+    ]
     for (const s of this.#services) {
       const pid = s.pid()
       const up = pid !== undefined && running(pid)
@@ -328,6 +342,11 @@ export class Stack {
     return this.#stopping
   }
 
+  /** True after a forced stop (the exit code says it was not clean). */
+  get forced(): boolean {
+    return this.#forced
+  }
+
   /** The second Ctrl-C: SIGKILL every child now, stop the stores without waiting long. */
   force(): void {
     this.#forced = true
@@ -371,7 +390,8 @@ function running(pid: number): boolean {
 }
 
 /**
- * Runs `fleet up` until a signal stops it; resolves with the exit code (0 after a clean stop).
+ * Runs `fleet up` until a signal stops it; resolves with the exit code: 0 after a clean stop, 130 after a
+ * forced one.
  * SIGINT / SIGTERM / SIGHUP: ordered shutdown; a second SIGINT or SIGTERM forces; a third exits at once.
  */
 export async function runUp(config: Config): Promise<number> {
@@ -407,5 +427,5 @@ export async function runUp(config: Config): Promise<number> {
   await stack.lateStops()
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal)
   if (failure) throw failure
-  return 0
+  return stack.forced ? 130 : 0
 }

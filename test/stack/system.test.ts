@@ -127,7 +127,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const up of running)
     if (up.proc.exitCode === null && up.proc.signalCode === null) up.proc.kill('SIGKILL')
-  for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  // Only processes of this test: a pid seen earlier may belong to another program by now.
+  const marks = [dir, cli, `:${env.FLEET_REDIS_PORT}`, `:${env.FLEET_CACHE_REDIS_PORT}`]
+  for (const pid of seenPids) {
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (marks.some((m) => cmd.includes(m))) process.kill(pid, 'SIGKILL')
+  }
   await new Promise((r) => setTimeout(r, 300))
   await fs.rm(dir, { recursive: true, force: true })
 })
@@ -155,7 +160,17 @@ describe('fleet up (system)', () => {
     )
     expect(report.rows.filter((r) => r.role === 'web')).toHaveLength(3)
     expect(report.rows.map((r) => r.name).sort()).toEqual(
-      ['lb-1', 'postgres', 'redis-cache', 'redis-store', 'web-1', 'web-2', 'web-3', 'worker-1'].sort(),
+      [
+        'lb-1',
+        'postgres',
+        'redis-cache',
+        'redis-store',
+        'supervisor',
+        'web-1',
+        'web-2',
+        'web-3',
+        'worker-1',
+      ].sort(),
     )
     const { stdout: table } = await run(process.execPath, [cli, 'status'], { env })
     expect(table).toMatch(/ROLE\s+NAME\s+PID\s+PORT\s+STATE\s+RESTARTS\s+UPTIME/)
@@ -262,7 +277,7 @@ describe('fleet up (system)', () => {
     // 6. SIGTERM: an ordered stop, exit 0, every process gone.
     const last = await status()
     const pids = last.rows.map((r) => r.pid).filter((p): p is number => p !== undefined)
-    expect(pids.length).toBe(8)
+    expect(pids.length).toBe(9)
     expect(await stop(first)).toBe(0)
     const out = first.output()
     expect(out.indexOf('stopping load balancer')).toBeLessThan(out.indexOf('stopping web servers'))
