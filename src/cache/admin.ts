@@ -8,7 +8,7 @@ import { scripts } from './scripts.js'
 import { EPOCH_TAG } from './store.js'
 
 export interface CacheReport {
-  /** Script counters: hit, miss, invalid, expired, fill, refused, invalidate. */
+  /** hit, miss, invalid, expired (added by each process every 5 s), fill, refused, invalidate (by the scripts). */
   counters: Record<string, number>
   keys: { entries: number; tokens: number; locks: number }
   memory: { usedBytes: number; maxBytes: number; policy: string; evictedKeys: number }

@@ -108,6 +108,7 @@ export class Cache {
   readonly #listener: NotifyListener | undefined
   readonly #now: () => number
   readonly #breaker: Breaker
+  #statsTimer: NodeJS.Timeout | undefined
   readonly #plans = new Map<string, { tags: string[]; id: string } | null>()
   #catalogAt = 0
 
@@ -149,6 +150,8 @@ export class Cache {
 
   /** Installs triggers (when configured), loads the catalog and starts listening. */
   async start(): Promise<void> {
+    this.#statsTimer = setInterval(() => void this.#store.flushCounts(), 5_000)
+    this.#statsTimer.unref()
     if (this.#d.config.cacheInstallTriggers) await this.#catalog.installTriggers()
     await this.#catalog.refresh()
     this.#catalogAt = this.#now()
@@ -305,6 +308,7 @@ export class Cache {
   }
 
   async stats(): Promise<CacheStats> {
+    await this.#store.flushCounts()
     const raw = await this.#d.redis.hgetall(this.#store.statsKey).catch(() => ({}) as Record<string, string>)
     const redis: Record<string, number> = {}
     for (const [k, v] of Object.entries(raw)) redis[k] = Number(v)
@@ -319,6 +323,8 @@ export class Cache {
   /** Stops listening and waits for background fills; leaves the Redis connection and the pool to their owner. */
   async close(): Promise<void> {
     this.#d.db.observe(undefined)
+    clearInterval(this.#statsTimer)
+    await this.#store.flushCounts()
     await this.#listener?.close()
     await this.#filler.settle()
     this.#store.close()

@@ -21,44 +21,32 @@ local function split(s)
 end
 `
 
-/** Shared fragment: `tokensMatch(prefix, tags, tokens)` is true when every tag still has the recorded token. */
-const TOKENS_MATCH = `
-local function tokensMatch(prefix, tags, tokens)
-  if #tags == 0 then return true end
-  if #tags ~= #tokens then return false end
-  local keys = {}
-  for i = 1, #tags do keys[i] = prefix .. tags[i] end
-  local cur = redis.call('MGET', unpack(keys))
-  for i = 1, #tags do
-    if cur[i] ~= tokens[i] then return false end
-  end
-  return true
-end
-`
-
 /**
- * read-2: validates an entry against the current tokens.
- * KEYS[1] entry key, KEYS[2] stats hash
+ * read-1: validates an entry against the current tokens. Read-only but for deleting an invalid entry; the
+ * token list is compared as one string (the tokens joined by newlines, as the fill stored them).
+ * KEYS[1] entry key
  * ARGV[1] token key prefix, ARGV[2] now (ms since epoch)
  * Returns {0} absent, {1} invalid (a token changed or is missing; the entry is deleted),
  * {2, payload} fresh, {3, payload} expired but inside its grace period (valid, may be served stale).
  */
-export const READ = `${SPLIT}${TOKENS_MATCH}
+export const READ = `
 local e = redis.call('HMGET', KEYS[1], 'd', 'f', 't', 'g')
-if not e[1] then
-  redis.call('HINCRBY', KEYS[2], 'miss', 1)
-  return {0}
+if not e[1] then return {0} end
+local keys = {}
+for tag in string.gmatch(e[3], '[^\\n]+') do keys[#keys + 1] = ARGV[1] .. tag end
+local valid = #keys > 0
+if valid then
+  local cur = redis.call('MGET', unpack(keys))
+  for i = 1, #keys do
+    if not cur[i] then valid = false end
+  end
+  valid = valid and table.concat(cur, '\\n') == e[4]
 end
-if not tokensMatch(ARGV[1], split(e[3]), split(e[4])) then
+if not valid then
   redis.call('DEL', KEYS[1])
-  redis.call('HINCRBY', KEYS[2], 'invalid', 1)
   return {1}
 end
-if tonumber(e[2]) > tonumber(ARGV[2]) then
-  redis.call('HINCRBY', KEYS[2], 'hit', 1)
-  return {2, e[1]}
-end
-redis.call('HINCRBY', KEYS[2], 'expired', 1)
+if tonumber(e[2]) > tonumber(ARGV[2]) then return {2, e[1]} end
 return {3, e[1]}
 `
 

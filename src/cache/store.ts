@@ -37,6 +37,8 @@ export class CacheStore {
   readonly #o: StoreOptions
   readonly #base: string
   #dirty = false
+  /** Reads by outcome since the last flush: absent, invalid, fresh, stale (the read script's codes). */
+  #counts = [0, 0, 0, 0]
   readonly #onClose = (): void => {
     this.#dirty = true
     this.#o.breaker.open()
@@ -102,11 +104,11 @@ export class CacheStore {
   /** Reads and validates an entry in one round trip. */
   read(key: string, now: number): Promise<ReadResult> {
     return this.#run(async () => {
-      const r = (await scripts.read.run(
-        this.#redis,
-        [this.entryKey(key), this.statsKey],
-        [this.tokenKey(''), now],
-      )) as [number, Buffer?]
+      const r = (await scripts.read.run(this.#redis, [this.entryKey(key)], [this.tokenKey(''), now])) as [
+        number,
+        Buffer?,
+      ]
+      this.#counts[r[0]]++
       if (r[0] === 2 || r[0] === 3) return { kind: r[0] === 2 ? 'fresh' : 'stale', payload: r[1] as Buffer }
       return { kind: r[0] === 1 ? 'invalid' : 'absent' }
     })
@@ -190,6 +192,22 @@ export class CacheStore {
       [...tags.map((t) => this.tokenKey(t)), this.statsKey],
       [unique(), this.#o.tokenTtlMs],
     )
+  }
+
+  /**
+   * Adds this process's read counters to the shared stats hash (for `fleet cache stats`); kept out of the
+   * read script so that a hit writes nothing. Best effort: counts are lost when Redis is away.
+   */
+  async flushCounts(): Promise<void> {
+    const [miss, invalid, hit, expired] = this.#counts
+    if (miss + invalid + hit + expired === 0) return
+    this.#counts = [0, 0, 0, 0]
+    const m = this.#redis.multi()
+    if (hit) m.hincrby(this.statsKey, 'hit', hit)
+    if (miss) m.hincrby(this.statsKey, 'miss', miss)
+    if (invalid) m.hincrby(this.statsKey, 'invalid', invalid)
+    if (expired) m.hincrby(this.statsKey, 'expired', expired)
+    await m.exec().catch(() => {})
   }
 
   close(): void {
