@@ -53,6 +53,8 @@ export class JobRunner {
   readonly #metrics: JobMetrics
   readonly #workers: Worker<JobData>[] = []
   readonly #active = new Map<string, AbortController>()
+  readonly #recentCancels = new Map<string, number>()
+  #sweep: NodeJS.Timeout | undefined
   #closing = false
 
   constructor(types: readonly AnyJobType[], deps: RunnerDeps) {
@@ -92,9 +94,20 @@ export class JobRunner {
     const { config, logger } = this.#deps
     const deps = this.#deps
     this.#sub.on('message', (_channel: string, id: string) => {
-      this.#active.get(id)?.abort(new JobCancelledError())
+      const ac = this.#active.get(id)
+      if (ac) return ac.abort(new JobCancelledError())
+      // Not running here (yet): remember it briefly, in case this worker is about to start it.
+      this.#recentCancels.set(id, Date.now())
+      for (const [old, at] of this.#recentCancels) {
+        if (Date.now() - at < 60_000 && this.#recentCancels.size <= 10_000) break
+        this.#recentCancels.delete(old)
+      }
     })
     await this.#sub.subscribe(cancelChannel(config))
+    // A message can be lost (the subscriber reconnecting): the markers of the active jobs are also read
+    // once a second, in one round trip, so a cancellation lands within about a second regardless.
+    this.#sweep = setInterval(() => void this.#sweepCancels(), 1_000)
+    this.#sweep.unref()
     for (const type of this.#types) {
       if (type.cpu && !this.#deps.cpu) throw new Error(`${type.name} is CPU-heavy but no CPU pool was given`)
       const worker = new Worker<JobData>(type.name, (job, token) => this.#attempt(type, job, token), {
@@ -128,6 +141,7 @@ export class JobRunner {
    */
   async stop(timeoutMs: number): Promise<{ handedBack: number }> {
     this.#closing = true
+    clearInterval(this.#sweep)
     const closing = Promise.all(this.#workers.map((w) => w.close()))
     let handedBack = 0
     const timer = setTimeout(() => {
@@ -140,6 +154,15 @@ export class JobRunner {
     this.#sub.disconnect()
     await this.#redis.quit().catch(() => this.#redis.disconnect())
     return { handedBack }
+  }
+
+  async #sweepCancels(): Promise<void> {
+    const ids = [...this.#active.keys()]
+    if (ids.length === 0 || this.#redis.status !== 'ready') return
+    const marks = await this.#redis.mget(ids.map((id) => cancelKey(this.#deps.config, id))).catch(() => [])
+    marks.forEach((m, i) => {
+      if (m) this.#active.get(ids[i])?.abort(new JobCancelledError())
+    })
   }
 
   async #attempt(type: AnyJobType, job: Job<JobData>, token: string | undefined): Promise<unknown> {
@@ -181,10 +204,16 @@ export class JobRunner {
     }
     let outcome: Outcome = 'failed'
     try {
-      if (await this.#redis.exists(cancelKey(config, id))) throw new JobCancelledError()
+      if (this.#recentCancels.has(id)) throw new JobCancelledError()
       if (type.durable) {
-        const done = await this.#store.get(id)
+        // The marker covers a cancel message this worker missed (e.g. while reconnecting); durable types
+        // read it beside their record, so it costs no extra wait.
+        const [marked, done] = await Promise.all([
+          this.#redis.exists(cancelKey(config, id)),
+          this.#store.get(id),
+        ])
         if (done) return this.#replay(done.state, done.result, done.error)
+        if (marked) throw new JobCancelledError()
       }
       const output = await untilAborted(type.process(ctx), ac.signal)
       if (ac.signal.aborted) throw ac.signal.reason

@@ -44,6 +44,9 @@ describe('jobs over HTTP', () => {
     b = await createTestApp([jobRoutes, startRoute], { env })
     urlA = await a.app.listen({ port: 0, host: '127.0.0.1' })
     urlB = await b.app.listen({ port: 0, host: '127.0.0.1' })
+    await a.deps.db.query(
+      'CREATE TABLE IF NOT EXISTS probe_effects (job_id text NOT NULL, pid integer NOT NULL)',
+    )
     alice = await loginCookie(a.deps.redis, a.deps.config, { id: 1 })
     bob = await loginCookie(a.deps.redis, a.deps.config, { id: 2 })
     worker = await startWorker(loadConfig({ env: { ...a.env, FLEET_INSTANCE_ID: 'worker-http' } }), [
