@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { lbRoutesTo } from '../../src/stack/settle.js'
 import {
@@ -7,7 +8,7 @@ import {
   renderTable,
   type StatusRow,
 } from '../../src/stack/status.js'
-import { echoLine } from '../../src/stack/view.js'
+import { echoLine, StatusView } from '../../src/stack/view.js'
 
 const now = Date.UTC(2026, 0, 1, 12, 0, 0)
 
@@ -115,5 +116,56 @@ describe('lbRoutesTo', () => {
     expect(lbRoutesTo(status({ url: 'http://127.0.0.1:8082', eligible: true }), 808)).toBe(false)
     expect(lbRoutesTo({ backends: [{ address: '127.0.0.1:8082', state: 'UP' }] }, 8082)).toBe(true)
     expect(lbRoutesTo(undefined, 8082)).toBe(false)
+  })
+})
+
+/** A stream that keeps what is written, standing in for a terminal (live) or a file (not live). */
+function sink(): { out: NodeJS.WriteStream; text: () => string } {
+  let text = ''
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk)
+      cb()
+    },
+  }) as unknown as NodeJS.WriteStream
+  return { out, text: () => text }
+}
+
+describe('StatusView', () => {
+  const report = () => ({
+    pid: 1,
+    startedAt: Date.now(),
+    dataDir: '/d',
+    urls: { app: 'http://localhost:8080' },
+    phase: 'running' as const,
+    rows: [row({})],
+  })
+
+  it('prints one plain line per state change when the output is not a terminal', () => {
+    const { out, text } = sink()
+    const view = new StatusView(out, report, false)
+    view.start()
+    view.stateChanged(row({ state: 'ready' }), 'starting')
+    view.message('hello')
+    expect(text()).toMatch(/^\d\d:\d\d:\d\d web-1 starting -> ready pid 4242 port 8081\nhello\n$/)
+    expect(text()).not.toContain('\x1b[')
+  })
+
+  it('on a terminal, redraws the table in place and prints messages above it', () => {
+    const { out, text } = sink()
+    const view = new StatusView(out, report, true)
+    view.start()
+    const table = text()
+    expect(table).toContain('ROLE')
+    const lines = table.split('\n').length - 1
+    view.message('web-2 | ERROR boom')
+    const after = text().slice(table.length)
+    expect(after.startsWith(`\x1b[${lines}A\r\x1b[J`)).toBe(true)
+    expect(after).toContain('web-2 | ERROR boom\n')
+    expect(after.split('ROLE').length - 1).toBe(1)
+    view.stop()
+    const stopped = text().length
+    view.message('bye')
+    expect(text().slice(stopped)).toBe('bye\n')
   })
 })
