@@ -64,6 +64,12 @@ export interface UpstreamRequestHead {
   host: string
   idempotencyKey: boolean
   expectContinue: boolean
+  /** The Content-Length value, if any (read here so `req.headers` is never built). */
+  contentLength: string | undefined
+  /** True when the request has a Transfer-Encoding header. */
+  chunked: boolean
+  /** The Upgrade header value, if any. */
+  upgrade: string | undefined
 }
 
 /**
@@ -84,9 +90,17 @@ export function upstreamRequestHead(
   let requestId: string | undefined
   let idempotencyKey = false
   let expectContinue = false
+  let chunked = false
+  let upgrade: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
     switch (name) {
+      case 'transfer-encoding':
+        chunked = true
+        break
+      case 'upgrade':
+        upgrade = raw[i + 1]
+        break
       case 'host':
         if (host !== undefined) throw new BadRequestError('the request has more than one Host header')
         host = raw[i + 1]
@@ -119,14 +133,14 @@ export function upstreamRequestHead(
   }
   const drop = connection ? connectionTokens(connection) : undefined
   const headers: string[] = []
+  let lengthSent = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
     if (HOP_BY_HOP.has(name) || REPLACED_UP.has(name) || drop?.has(name)) continue
     if (name === 'content-length') {
       // Duplicates with the same value were checked above; send one.
-      if (headers.includes('content-length')) continue
-      headers.push('content-length', raw[i + 1])
-      continue
+      if (lengthSent) continue
+      lengthSent = true
     }
     headers.push(raw[i], raw[i + 1])
   }
@@ -144,7 +158,16 @@ export function upstreamRequestHead(
     'x-request-id',
     requestId,
   )
-  return { headers, requestId, host: hostValue, idempotencyKey, expectContinue }
+  return {
+    headers,
+    requestId,
+    host: hostValue,
+    idempotencyKey,
+    expectContinue,
+    contentLength,
+    chunked,
+    upgrade,
+  }
 }
 
 /**

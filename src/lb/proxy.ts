@@ -59,17 +59,6 @@ export function proxyRequest(
     )
     return
   }
-  const te = req.headers['transfer-encoding']
-  if (te !== undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
-    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; never reuse the connection.
-    ctx.respondError(
-      res,
-      new BadRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request'),
-      undefined,
-      true,
-    )
-    return
-  }
   let head: ReturnType<typeof upstreamRequestHead>
   try {
     head = upstreamRequestHead(req.rawHeaders, req.socket.remoteAddress ?? '', `${req.httpVersion}`, ctx.via)
@@ -77,13 +66,18 @@ export function proxyRequest(
     ctx.respondError(res, err as FleetError, undefined, true)
     return
   }
-  const cl = req.headers['content-length']
-  const length = cl === undefined ? -1 : Number(cl)
+  if (head.chunked && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
+    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; never reuse the connection.
+    const err = new BadRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request')
+    ctx.respondError(res, err, undefined, true)
+    return
+  }
+  const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
   if (length > ctx.options.maxBodySize) {
     ctx.respondError(res, new BodyTooLargeError(ctx.options.maxBodySize), head.requestId, true)
     return
   }
-  const hasBody = length > 0 || te !== undefined
+  const hasBody = length > 0 || head.chunked
   const upstream = ctx.upstreams.pick(ctx.now())
   if (!upstream) {
     ctx.respondError(res, new NoUpstreamError(), head.requestId, hasBody)
