@@ -5,7 +5,12 @@
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify'
 import { FleetError, isFleetError } from '../errors.js'
 import type { AppDeps } from './deps.js'
 import {
@@ -17,6 +22,7 @@ import {
 } from './errors.js'
 import { type Readiness, registerHealth } from './health.js'
 import { registerHttpMetrics } from './metrics.js'
+import { installValidation } from './validation.js'
 
 export type App = FastifyInstance
 /**
@@ -49,12 +55,12 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    requestIdLogLabel: 'reqId',
-    disableRequestLogging: true,
+    // One access log line per request is written by the onResponse hook below, with the fields we want.
+    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   })
 
+  installValidation(app)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     reply.header('x-served-by', instanceId)
@@ -110,8 +116,9 @@ export function toFleetError(err: FastifyError | FleetError): FleetError {
   if (e.validation) {
     const first = e.validation[0]
     const where = e.validationContext ?? 'body'
-    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty
-    const path = [first?.instancePath?.replace(/^\//, '').replace(/\//g, '.'), missing]
+    const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined
+    const named = params?.missingProperty ?? params?.additionalProperty
+    const path = [first?.instancePath?.replace(/^\//, '').replace(/\//g, '.'), named]
       .filter(Boolean)
       .join('.')
     const field = path || where
