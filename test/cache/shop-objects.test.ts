@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ProductPage, RelatedProducts, worstStatus } from '../../src/cache/shop-objects.js'
+import { createFixture, type Fixture, seed } from './support.js'
+
+let f: Fixture
+beforeEach(async () => {
+  f = await createFixture()
+})
+afterEach(async () => {
+  await f.cleanup()
+})
+
+describe('shop objects', () => {
+  it('ProductPage comes back as an instance; a review of one product invalidates its page only', async () => {
+    const { products } = await seed(f.admin, 3)
+    const [a, b] = products
+    const s = await f.server({ listen: false })
+    expect((await s.cache.get(ProductPage, a)).status).toBe('MISS')
+    const hit = await s.cache.get(ProductPage, a)
+    expect(hit.status).toBe('HIT')
+    expect(hit.value).toBeInstanceOf(ProductPage)
+    expect(hit.value.inStock()).toBe(false)
+    expect(hit.value.category.name).toBe('Cat')
+    expect(hit.value.createdAt).toBeInstanceOf(Date)
+    const etag = hit.value.etag()
+    await s.cache.get(ProductPage, b)
+    const u = await f.admin.query<{ id: number }>(
+      `INSERT INTO users (email, password_hash) VALUES ('r@x.y', 'x') RETURNING id`,
+    )
+    await s.db.query('INSERT INTO reviews (product_id, user_id, rating, body) VALUES ($1, $2, 5, $3)', [
+      a,
+      u.rows[0].id,
+      'great',
+    ])
+    const after = await s.cache.get(ProductPage, a)
+    expect(after.status).toBe('MISS')
+    expect(after.value.rating.count).toBe(1)
+    expect(after.value.reviews[0].body).toBe('great')
+    expect(after.value.etag()).not.toBe(etag)
+    expect((await s.cache.get(ProductPage, b)).status).toBe('HIT')
+    expect(JSON.parse(JSON.stringify(after.value)).reviews[0].rating).toBe(5)
+  })
+
+  it('RelatedProducts follows any product of the category; the page does not', async () => {
+    const { products } = await seed(f.admin, 3)
+    const [a, b] = products
+    const s = await f.server({ listen: false })
+    const r1 = await s.cache.get(RelatedProducts, a)
+    expect(r1.value.items.map((p) => p.id).sort()).toEqual([b, products[2]].sort())
+    await s.cache.get(ProductPage, a)
+    await s.db.query(`UPDATE products SET name = 'renamed' WHERE id = $1`, [b])
+    const r2 = await s.cache.get(RelatedProducts, a)
+    expect(r2.status).toBe('MISS')
+    expect(r2.value.items.find((p) => p.id === b)?.name).toBe('renamed')
+    expect((await s.cache.get(ProductPage, a)).status).toBe('HIT')
+    expect(worstStatus('HIT', 'MISS')).toBe('MISS')
+    expect(worstStatus('HIT', 'HIT')).toBe('HIT')
+    expect(worstStatus('STALE', 'HIT')).toBe('STALE')
+  })
+
+  it('a missing product is a 404, not cached', async () => {
+    const s = await f.server({ listen: false })
+    await expect(s.cache.get(ProductPage, 999_999)).rejects.toMatchObject({
+      code: 'FLEET_E_SHOP_PRODUCT_NOT_FOUND',
+    })
+  })
+})
