@@ -73,7 +73,7 @@ async function fromJob(read: Job<JobData>, queue: Queue): Promise<JobView> {
     startedAt: iso(job.processedOn),
     finishedAt: iso(job.finishedOn),
   }
-  if (raw === 'completed') return { ...base, state: 'completed', result: job.returnvalue }
+  if (raw === 'completed') return { ...base, state: 'completed', progress: 100, result: job.returnvalue }
   if (raw === 'failed') {
     const state = isCancelledReason(job.failedReason) ? 'cancelled' : 'failed'
     return { ...base, state, error: decodeReason(job.failedReason) }

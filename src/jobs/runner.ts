@@ -191,7 +191,9 @@ export class JobRunner {
       db,
       redis: this.#redis,
       config,
-      logger: logger.child({ job: id }),
+      get logger() {
+        return logger.child({ job: id }) // made on first use: most attempts never log
+      },
       progress: (value) => job.updateProgress(value),
       cpu: async <I, O>(input: I, transferList?: readonly ArrayBuffer[]) => {
         if (!type.cpu || !this.#deps.cpu) throw new Error(`${type.name} declares no cpu function`)
