@@ -1,12 +1,15 @@
 /**
  * The children of the local stack and how each is run: every one is `node dist/cli.js <role>` with the
  * resolved config in its environment, a stable name (`lb-1`, `web-1`, `worker-1`, also its instance id) and
- * a readiness probe: the LB's public port accepts connections, a web server's or a worker's /readyz answers 200.
+ * a readiness probe: a web server's or a worker's /readyz answers 200; the LB's public port accepts
+ * connections and its admin /status lists an eligible upstream.
  */
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../config/index.js'
 import type { BackoffOptions } from './backoff.js'
 import type { ChildSpec } from './child.js'
+import { tcpOpen } from './probe.js'
+import { getJson, lbRoutesToAny } from './settle.js'
 
 /** Absolute path of the CLI entry (dist/cli.js next to dist/stack/), so `fleet up` works from any cwd. */
 export const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url))
@@ -99,7 +102,17 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
     ...common('lb-1'),
     env: { ...layout.env, FLEET_INSTANCE_ID: 'lb-1' },
     port: layout.lbPort,
-    readiness: { kind: 'tcp', port: layout.lbPort, host: layout.lbProbeHost },
+    // Ready: its public port accepts connections and, when there are web servers, it routes to one of them
+    // (so "fleet is up" means a request through it gets an answer).
+    readiness:
+      layout.webPorts.length === 0
+        ? { kind: 'tcp', port: layout.lbPort, host: layout.lbProbeHost }
+        : {
+            kind: 'custom',
+            check: async () =>
+              (await tcpOpen(layout.lbPort, layout.lbProbeHost)) &&
+              lbRoutesToAny(await getJson(`http://127.0.0.1:${layout.adminPort}/status`)),
+          },
   })
   return specs
 }

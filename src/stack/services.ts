@@ -108,8 +108,7 @@ export async function startStores(config: Config, o: StartStoresOptions): Promis
     o.onStarted(s)
     if (o.stopping()) throw new StartAbandoned('the stack is stopping')
   }
-  let databaseUrl = config.databaseUrl
-  if (!databaseUrl) {
+  const startPostgres = async (): Promise<string> => {
     const dir = path.join(o.dataDir, 'postgres')
     const fresh = !existsSync(path.join(dir, 'PG_VERSION'))
     o.say(
@@ -133,11 +132,20 @@ export async function startStores(config: Config, o: StartStoresOptions): Promis
       pid: () => pg.pid,
       stop: (ms) => pg.stop(ms),
     })
-    databaseUrl = pg.url
+    return pg.url
   }
-  const redisUrl = config.redisUrl ?? (await startRedis(config, o, 'store', config.redisPort, started))
-  const cacheRedisUrl =
-    config.cacheRedisUrl ?? (await startRedis(config, o, 'cache', config.cacheRedisPort, started))
+  // The three start side by side; all have settled (started or failed) before this returns or throws, so
+  // a shutdown after a failure finds every one that started.
+  const results = await Promise.allSettled([
+    config.databaseUrl ?? startPostgres(),
+    config.redisUrl ?? startRedis(config, o, 'store', config.redisPort, started),
+    config.cacheRedisUrl ?? startRedis(config, o, 'cache', config.cacheRedisPort, started),
+  ])
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+  const [databaseUrl, redisUrl, cacheRedisUrl] = results.map(
+    (r) => (r as PromiseFulfilledResult<string>).value,
+  )
   return { databaseUrl, redisUrl, cacheRedisUrl, services }
 }
 

@@ -8,7 +8,8 @@ import type { ChildSnapshot } from './child.js'
 
 const SETTLE_LIMIT_MS = 15_000
 
-function getJson(url: string): Promise<unknown> {
+/** GET `url` and parse its JSON body; undefined on any failure. */
+export function getJson(url: string): Promise<unknown> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false, timeout: 1_000 }, (res) => {
       let text = ''
@@ -58,6 +59,12 @@ export function lbRoutesTo(status: unknown, port: number): boolean {
     return Object.values(o).some(visit)
   }
   return visit(status)
+}
+
+/** True when the LB's `/status` lists at least one upstream that takes requests (`eligible: true`). */
+export function lbRoutesToAny(status: unknown): boolean {
+  const upstreams = (status as { upstreams?: unknown } | undefined)?.upstreams
+  return Array.isArray(upstreams) && upstreams.some((u) => (u as { eligible?: unknown }).eligible === true)
 }
 
 /** Waits until the LB on `adminPort` routes to the child (or a bound passes); returns a note for progress. */

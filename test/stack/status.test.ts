@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { lbRoutesTo } from '../../src/stack/settle.js'
+import { lbRoutesTo, lbRoutesToAny } from '../../src/stack/settle.js'
 import {
   formatBytes,
   formatDuration,
@@ -116,6 +116,13 @@ describe('lbRoutesTo', () => {
     expect(lbRoutesTo(status({ url: 'http://127.0.0.1:8082', eligible: true }), 808)).toBe(false)
     expect(lbRoutesTo({ backends: [{ address: '127.0.0.1:8082', state: 'UP' }] }, 8082)).toBe(true)
     expect(lbRoutesTo(undefined, 8082)).toBe(false)
+  })
+
+  it('lbRoutesToAny: true once one upstream is eligible', () => {
+    expect(lbRoutesToAny({ upstreams: [{ url: 'http://127.0.0.1:1', eligible: false }] })).toBe(false)
+    expect(lbRoutesToAny({ upstreams: [] })).toBe(false)
+    expect(lbRoutesToAny(undefined)).toBe(false)
+    expect(lbRoutesToAny(status({ url: 'http://127.0.0.1:8082', eligible: false }))).toBe(true)
   })
 })
 

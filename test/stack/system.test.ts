@@ -121,6 +121,10 @@ beforeAll(async () => {
     FLEET_SEED_REVIEWS: '500',
     FLEET_LOG_LEVEL: 'warn',
     FLEET_SHUTDOWN_TIMEOUT: '5s',
+    // Quicker turns of the LB and the drain, to keep the test short; the behaviour checked is the same.
+    FLEET_DRAIN_DELAY: '500ms',
+    FLEET_LB_DISCOVERY_INTERVAL: '250ms',
+    FLEET_LB_HEALTH_INTERVAL: '250ms',
   })
 })
 
