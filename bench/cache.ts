@@ -4,11 +4,14 @@
  * (b) getOrSet-style hits and misses against bentocache (Redis driver only, no memory tier) and
  *     cache-manager (Keyv + @keyv/redis, no memory tier) on the same Redis;
  * (d) Fleet's serializer (msgpackr + class extension) against JSON on a ProductPage-like object.
- * (c), the cached product page through the load balancer, is not here yet: it needs the shop's routes.
+ * (c) GET /api/products/:id-like pages through Fleet's load balancer, cached (ProductPage + RelatedProducts
+ *     objects) against uncached (the shop's getProductPage on PostgreSQL), with wrk: one Fastify server
+ *     built here (the shop's route does not use the cache yet), the same JSON either way.
  *
  * Run: `npx tsx bench/cache.ts` (or `npm run bench -- cache`). PostgreSQL: DATABASE_URL when set, else an
  * embedded one in a temporary folder. Env: BENCH_ROUNDS (3), BENCH_OPS (4000), BENCH_CONCURRENCY (32).
  */
+import { execFile } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,15 +19,20 @@ import KeyvRedis from '@keyv/redis'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { createCache as createCacheManager } from 'cache-manager'
+import Fastify from 'fastify'
 import { Keyv } from 'keyv'
 import type { AssembleContext, ObjectSpec } from '../src/cache/cache.js'
 import { createCache } from '../src/cache/cache.js'
 import { connectCacheRedis } from '../src/cache/connect.js'
 import { pack, registerClass, unpack } from '../src/cache/serializer.js'
+import { ProductPage, RelatedProducts, worstStatus } from '../src/cache/shop-objects.js'
 import { loadConfig } from '../src/config/index.js'
 import { Database } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { createPool } from '../src/db/pool.js'
+import { lbOptionsFromConfig, startLoadBalancer } from '../src/lb/index.js'
+import { createLogger } from '../src/log.js'
+import { getProductPage } from '../src/shop/catalog.js'
 import { freePort } from '../src/stack/ports.js'
 import { EmbeddedPostgres } from '../src/stack/postgres.js'
 import { LocalRedis } from '../src/stack/redis.js'
@@ -331,9 +339,58 @@ async function main(): Promise<void> {
     log(row('encode fleet pack', mpEnc, jsonEnc))
     log(row('decode JSON.parse (anchor; plain objects, no Dates)', jsonDec))
     log(row('decode fleet unpack (instances, Dates, Map)', mpDec, jsonDec))
-    log(
-      '\n(c) GET /api/products/:id through the LB, cached vs uncached: not measured yet (needs the shop routes)',
+    // ---------- (c) the product page through the load balancer ----------
+    log('\n(c) product page through the load balancer (wrk, 32 connections), cached vs uncached')
+    const app = Fastify({ logger: false })
+    const db = new Database(pool)
+    app.get('/readyz', async () => ({ ok: true }))
+    app.get<{ Params: { id: string } }>('/cached/:id', async (req, reply) => {
+      const id = Number(req.params.id)
+      const [p, r] = await Promise.all([cache.get(ProductPage, id), cache.get(RelatedProducts, id)])
+      reply.header('x-cache', worstStatus(p.status, r.status))
+      return { ...p.value.toJSON(), related: r.value.items }
+    })
+    app.get<{ Params: { id: string } }>('/uncached/:id', async (req) =>
+      getProductPage(db, Number(req.params.id)),
     )
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    stops.push(() => app.close())
+    const webPort = (app.server.address() as { port: number }).port
+    const lb = await startLoadBalancer({
+      ...lbOptionsFromConfig(config),
+      port: 0,
+      adminPort: 0,
+      host: '127.0.0.1',
+      upstreams: [`http://127.0.0.1:${webPort}`],
+      healthPath: '/readyz',
+      logger: createLogger({ logLevel: 'silent' }),
+    })
+    stops.push(() => lb.close())
+    // wrk runs as a child while this process serves (the web server and the LB live here).
+    const wrk = (urlPath: string): Promise<number> =>
+      new Promise((resolve, reject) =>
+        execFile('wrk', ['-t1', '-c32', '-d4s', `http://127.0.0.1:${lb.port}${urlPath}`], (err, out) =>
+          err ? reject(err) : resolve(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
+        ),
+      )
+    const relatedOf = async (urlPath: string) =>
+      JSON.stringify(
+        ((await (await fetch(`http://127.0.0.1:${lb.port}${urlPath}`)).json()) as { related: unknown })
+          .related,
+      )
+    const same = (await relatedOf('/cached/1')) === (await relatedOf('/uncached/1'))
+    const cached: number[] = []
+    const uncached: number[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      uncached.push(await wrk('/uncached/1'))
+      cached.push(await wrk('/cached/1'))
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
+    const rounds = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ')
+    log(`same related products either way: ${same}`)
+    log(`uncached (anchor)  ${med(uncached).toFixed(0).padStart(8)} req/s   (rounds: ${rounds(uncached)})`)
+    log(`cached             ${med(cached).toFixed(0).padStart(8)} req/s   (rounds: ${rounds(cached)})`)
+    log(`  cached / uncached: ${(med(cached) / med(uncached)).toFixed(2)}x`)
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`))
   }
