@@ -297,7 +297,9 @@ export class Stack {
       },
       ...(this.#supervisor?.snapshots() ?? []).map((s) => ({ ...s, rss: rssOf(s.pid) })),
     ]
-    for (const s of this.#services) {
+    const order = ['postgres', 'redis-store', 'redis-cache']
+    const services = [...this.#services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+    for (const s of services) {
       const pid = s.pid()
       const up = pid !== undefined && running(pid)
       // The stores are not restarted by the supervisor: one that died shows as crashed until the stop.
