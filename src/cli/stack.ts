@@ -23,7 +23,7 @@ export function registerStack(program: Command): void {
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('up', opts)
     // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
-    const { runUp } = await import('../stack/up.js')
+    const { runUp } = await import('../stack/run-up.js')
     const code = await runUp(config)
     process.exit(code)
   })
