@@ -139,6 +139,22 @@ interface WrkResult {
   rps: number
   p50: number
   p99: number
+  /** Requests per CPU-second of the proxy (its user + system time): robust when other load shares the CPU. */
+  perCpu: number
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
+
+/** User + system CPU seconds of `pid` and its children. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0
+  for (const p of tree(pid)) {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')
+      ticks += Number(f[11]) + Number(f[12])
+    } catch {}
+  }
+  return ticks / CLK_TCK
 }
 
 function parseMs(v: string): number {
@@ -147,7 +163,8 @@ function parseMs(v: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-function wrk(port: number, seconds: number, connections: number, script?: string): WrkResult {
+function wrk(port: number, seconds: number, connections: number, script?: string, pid?: number): WrkResult {
+  const cpu0 = pid ? cpuSeconds(pid) : 0
   const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency']
   if (script) args.push('-s', script)
   args.push(`http://127.0.0.1:${port}/`)
@@ -157,7 +174,9 @@ function wrk(port: number, seconds: number, connections: number, script?: string
   const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)
   if (errors) log(`    (port ${port}: ${errors[0]})`)
-  return { rps, p50, p99 }
+  const total = Number(/(\d+) requests in/.exec(out)?.[1])
+  const perCpu = pid ? total / Math.max(0.01, cpuSeconds(pid) - cpu0) : Number.NaN
+  return { rps, p50, p99, perCpu }
 }
 
 function median(xs: number[]): number {
@@ -391,7 +410,8 @@ backend be
   const full: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
   const single: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
   for (let r = 0; r < ROUNDS; r++) {
-    for (const name of names) full[name].push(wrk(ports[name], SECONDS, CONNECTIONS))
+    for (const name of names)
+      full[name].push(wrk(ports[name], SECONDS, CONNECTIONS, undefined, procs[name]?.pid))
     for (const name of names) single[name].push(wrk(ports[name], Math.max(3, SECONDS / 2), 1))
     log(`round ${r + 1}/${ROUNDS}: ${names.map((n) => `${n} ${fmt(full[n][r].rps, 0)}/s`).join(', ')}`)
   }
@@ -412,16 +432,19 @@ backend be
 
   log('')
   log(
-    '| proxy | req/s | p50 ms | p99 ms | vs HAProxy | added p50 ms (1 conn) | p99 ms at half HAProxy rate | RSS, 1,000 idle conns | RSS growth, 1 GB upload |',
+    '| proxy | req/s | p50 ms | p99 ms | vs HAProxy | req per CPU-s (vs HAProxy) | added p50 ms (1 conn) | p99 ms at half HAProxy rate | RSS, 1,000 idle conns | RSS growth, 1 GB upload |',
   )
-  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  const haCpu = med(full.haproxy, 'perCpu')
   const direct50 = med(single.direct, 'p50')
   for (const name of names) {
     const isProxy = name !== 'direct'
     log(
       `| ${name === 'direct' ? 'backend direct' : name} | ${fmt(med(full[name], 'rps'), 0)} | ${fmt(med(full[name], 'p50'))} | ${fmt(
         med(full[name], 'p99'),
-      )} | ${fmt(med(full[name], 'rps') / haRps)}x | ${isProxy ? fmt(med(single[name], 'p50') - direct50, 3) : `(${fmt(direct50, 3)})`} | ${
+      )} | ${fmt(med(full[name], 'rps') / haRps)}x | ${
+        isProxy ? `${fmt(med(full[name], 'perCpu'), 0)} (${fmt(med(full[name], 'perCpu') / haCpu)}x)` : ''
+      } | ${isProxy ? fmt(med(single[name], 'p50') - direct50, 3) : `(${fmt(direct50, 3)})`} | ${
         isProxy ? fmt(med(half[name], 'p99')) : ''
       } | ${isProxy ? mb(rss[name].idle) : ''} | ${isProxy ? mb(rss[name].upload) : ''} |`,
     )
@@ -435,6 +458,11 @@ backend be
   const peer = med(full.fastify, 'rps')
   const checks: [string, boolean, string][] = [
     ['throughput >= 0.7x HAProxy', fleetRps >= 0.7 * haRps, `${fmt(fleetRps / haRps)}x`],
+    [
+      'requests per CPU-second >= 0.7x HAProxy (the same, without other load on the CPU)',
+      med(full.fleet, 'perCpu') >= 0.7 * haCpu,
+      `${fmt(med(full.fleet, 'perCpu') / haCpu)}x`,
+    ],
     ['throughput >= 1.5x the fastest Node peer', fleetRps >= 1.5 * peer, `${fmt(fleetRps / peer)}x`],
     [
       'p99 at half HAProxy peak <= 2x HAProxy p99',

@@ -121,8 +121,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#ctx.upstreams.record(upstream, statusCode >= 500)
     if (this.#done) return false
     const res = this.#res
-    res.statusCode = statusCode
-    res.statusMessage = statusText
     const headers = clientResponseHeaders(rawHeaders, this.#ctx.via, this.requestId)
     if (this.#ctx.closing || !this.#req.complete) res.shouldKeepAlive = false
     res.writeHead(statusCode, statusText, headers)
