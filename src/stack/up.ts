@@ -67,6 +67,8 @@ export class Stack {
   /** Set once the shutdown went through the services: one that finishes starting later stops at once. */
   #stopsDone = false
   readonly #lateStops: Promise<void>[] = []
+  /** Node warnings already shown (each is shown once for the whole stack, not once per process). */
+  readonly #warned = new Set<string>()
   readonly #serviceLogs = new Map<string, WriteStream>()
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
@@ -212,7 +214,7 @@ export class Stack {
       logFile: (name) => path.join(dir, 'logs', `${name}.log`),
       backoff: { initialMs: 250, maxMs: c.restartBackoffMax, resetAfterMs: 30_000 },
       onLine: (name, line) => {
-        const echo = echoLine(name, line)
+        const echo = echoLine(name, line, this.#warned)
         if (echo) this.#say(echo)
       },
     })

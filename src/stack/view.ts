@@ -17,9 +17,18 @@ const LEVELS: Record<number, string> = {
 
 /**
  * The line to echo for one line a child wrote, or undefined to keep it in the log file only: pino JSON lines
- * at warn or above, and every line that is not JSON (a crash's stack trace, a program's own output).
+ * at warn or above, and every line that is not JSON (a crash's stack trace, a program's own output). Node's
+ * own warnings (`(node:1234) [DEP0040] ...`) are shown once for the whole stack when `seen` is given.
  */
-export function echoLine(name: string, line: string): string | undefined {
+export function echoLine(name: string, line: string, seen?: Set<string>): string | undefined {
+  if (seen) {
+    const warning = /^\(node:\d+\) (.*)$/.exec(line)
+    const key = warning ? warning[1] : line.startsWith('(Use `node --trace-') ? line : undefined
+    if (key !== undefined) {
+      if (seen.has(key)) return undefined
+      seen.add(key)
+    }
+  }
   if (line.startsWith('{')) {
     try {
       const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } }

@@ -97,6 +97,18 @@ describe('echoLine', () => {
     expect(echoLine('web-1', 'TypeError: x is not a function')).toBe('web-1 | TypeError: x is not a function')
     expect(echoLine('web-1', '{not json')).toBe('web-1 | {not json')
   })
+
+  it("shows each of Node's warnings once for the whole stack", () => {
+    const seen = new Set<string>()
+    const warn = (pid: number) =>
+      `(node:${pid}) [FSTDEP024] FastifyDeprecation: requestIdLogLabel is deprecated.`
+    expect(echoLine('web-1', warn(11), seen)).toBe(`web-1 | ${warn(11)}`)
+    expect(echoLine('web-2', warn(12), seen)).toBeUndefined()
+    expect(echoLine('web-1', '(Use `node --trace-warnings ...` to show where)', seen)).toBeDefined()
+    expect(echoLine('web-2', '(Use `node --trace-warnings ...` to show where)', seen)).toBeUndefined()
+    expect(echoLine('web-2', 'Error: boom', seen)).toBe('web-2 | Error: boom')
+    expect(echoLine('web-2', 'Error: boom', seen)).toBe('web-2 | Error: boom')
+  })
 })
 
 describe('lbRoutesTo', () => {
