@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ProductPage, RelatedProducts, worstStatus } from '../../src/cache/shop-objects.js'
+import { listCategories, listProducts } from '../../src/shop/catalog.js'
 import { createFixture, type Fixture, seed } from './support.js'
 
 let f: Fixture
@@ -56,6 +57,26 @@ describe('shop objects', () => {
     expect(worstStatus('HIT', 'MISS')).toBe('MISS')
     expect(worstStatus('HIT', 'HIT')).toBe('HIT')
     expect(worstStatus('STALE', 'HIT')).toBe('STALE')
+  })
+
+  it('reader() runs Queryable code (the shop catalog) through the query cache and reports X-Cache', async () => {
+    await seed(f.admin, 2)
+    const s = await f.server({ listen: false })
+    const first = s.cache.reader()
+    const cats = await listCategories(first.db)
+    expect(cats[0].productCount).toBe(2)
+    expect(first.status()).toBe('MISS')
+    const second = s.cache.reader()
+    expect((await listProducts(second.db, { sort: 'price' })).items).toHaveLength(2)
+    expect(second.status()).toBe('MISS')
+    const third = s.cache.reader()
+    await listCategories(third.db)
+    await listProducts(third.db, { sort: 'price' })
+    expect(third.status()).toBe('HIT')
+    await s.db.query(`UPDATE categories SET name = 'New'`)
+    const fourth = s.cache.reader()
+    expect((await listCategories(fourth.db))[0].name).toBe('New')
+    expect(fourth.status()).toBe('MISS')
   })
 
   it('a missing product is a 404, not cached', async () => {
