@@ -26,11 +26,23 @@ export interface RunningWorker {
   stop(): Promise<void>
 }
 
+export interface WorkerOptions {
+  /** Runs once connections are open and migrations applied, before jobs are taken (e.g. start the cache). */
+  beforeStart?: (deps: AppDeps) => Promise<void>
+  /** Runs after the runner stopped, before the connections close (release what beforeStart opened). */
+  afterStop?: (deps: AppDeps) => Promise<void>
+}
+
 /** Starts a worker for `types`; resolves once it takes jobs and is announced. */
-export async function startWorker(config: Config, types: readonly AnyJobType[]): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  types: readonly AnyJobType[],
+  options: WorkerOptions = {},
+): Promise<RunningWorker> {
   const deps = openDeps(config, 'worker')
   const { logger } = deps
   await migrate(deps.db.pool, config.dbSchema, { logger })
+  await options.beforeStart?.(deps)
   const cpu = types.some((t) => t.cpu) ? new CpuPool(config.workerThreads) : undefined
   const runner = new JobRunner(types, {
     config,
@@ -103,6 +115,7 @@ export async function startWorker(config: Config, types: readonly AnyJobType[]):
       if (handedBack > 0) logger.warn({ handedBack }, 'handed active jobs back to the queue')
       await registration.stop()
       await cpu?.close()
+      await options.afterStop?.(deps)
       server.closeAllConnections()
       await new Promise<void>((r) => server.close(() => r()))
       await closeDeps(deps)
