@@ -273,7 +273,9 @@ async function main(): Promise<void> {
     log('(b) POST /api/admin/recommendations -> 202 through the LB, 1000 requests, 4 at once')
     log(`    POST -> 202        p50 ${ms(pct(post, 0.5))}   p99 ${ms(pct(post, 0.99))}`)
     log(`    GET /readyz floor  p50 ${ms(pct(floor, 0.5))}   p99 ${ms(pct(floor, 0.99))}`)
-    const client = new JobClient({ config, redis: connectRedis(redisServer.url), db })
+    const clientRedis = connectRedis(redisServer.url)
+    stops.push(async () => clientRedis.disconnect())
+    const client = new JobClient({ config, redis: clientRedis, db })
     await client.queues.get('shop.recommendations').obliterate({ force: true })
 
     // (c) web p99 idle vs a thumbnail storm
@@ -324,13 +326,15 @@ async function main(): Promise<void> {
     await queue.obliterate({ force: true })
     await client.close()
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-    await Promise.all(
-      children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)),
+    const exits = children.map((c) =>
+      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
     )
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+    await Promise.all(exits)
     for (const stop of stops.reverse()) await stop().catch(() => {})
     await fs.rm(dir, { recursive: true, force: true })
   }
 }
 
 await main()
+process.exit(0) // every connection is closed; do not wait for stray timers
