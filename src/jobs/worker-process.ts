@@ -12,7 +12,7 @@ import { migrate } from '../db/migrate.js'
 import { Registration } from '../registry/registration.js'
 import { Registry } from '../registry/registry.js'
 import type { AppDeps } from '../web/deps.js'
-import { closeDeps, openDeps } from '../web/main.js'
+import { closeDeps, openDeps, prepareDeps } from '../web/main.js'
 import { CpuPool } from './cpu-pool.js'
 import type { AnyJobType } from './define.js'
 import { JobRunner } from './runner.js'
@@ -41,7 +41,7 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const deps = openDeps(config, 'worker')
   const { logger } = deps
-  await migrate(deps.db.pool, config.dbSchema, { logger })
+  await prepareDeps(deps)
   await options.beforeStart?.(deps)
   const cpu = types.some((t) => t.cpu) ? new CpuPool(config.workerThreads) : undefined
   const runner = new JobRunner(types, {

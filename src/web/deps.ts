@@ -3,6 +3,7 @@
  * a connection or a stateless helper: no user data lives in the process between requests.
  */
 import type { Registry as MetricsRegistry } from 'prom-client'
+import type { Cache } from '../cache/cache.js'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
 import type { Logger } from '../log.js'
@@ -15,8 +16,10 @@ export interface AppDeps {
   db: Database
   /** The store Redis: sessions, queues, registry. */
   redis: Redis
-  /** The cache Redis (may be the same server as `redis`, under the same key prefix). */
+  /** The cache Redis (CACHE_REDIS_URL, else the store's server): fails fast, for the cache's breaker. */
   cacheRedis: Redis
+  /** Cached queries and objects; its write observer is installed on `db`. Started by `prepareDeps`. */
+  cache: Cache
   /** Prometheus registry of this process; components register their metrics here. */
   metrics: MetricsRegistry
   /** This process's id (X-Served-By). */

@@ -5,6 +5,8 @@
  */
 import os from 'node:os'
 import type { FastifyInstance } from 'fastify'
+import { Cache } from '../cache/cache.js'
+import { connectCacheRedis } from '../cache/connect.js'
 import { type Config, makeInstanceId } from '../config/index.js'
 import { Database } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
@@ -34,7 +36,10 @@ export interface RunningWebServer {
   stop(): Promise<void>
 }
 
-/** Opens the connections an instance needs: PostgreSQL, the store Redis and the cache Redis. */
+/**
+ * Opens the connections an instance needs: PostgreSQL, the store Redis and the cache Redis, and makes the
+ * cache (its write observer is on `db` from here on). Call `prepareDeps` before serving.
+ */
 export function openDeps(config: Config, role: string, logger?: Logger): AppDeps {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required')
   if (!config.redisUrl) throw new Error('REDIS_URL is required')
@@ -43,25 +48,27 @@ export function openDeps(config: Config, role: string, logger?: Logger): AppDeps
   const onError = (which: string) => (err: Error) =>
     log.warn({ err: err.message, redis: which }, 'redis error')
   const redis = connectRedis(config.redisUrl, { name: instanceId, onError: onError('store') })
-  const cacheRedis = config.cacheRedisUrl
-    ? connectRedis(config.cacheRedisUrl, { name: instanceId, failFast: true, onError: onError('cache') })
-    : redis
-  return {
-    config,
-    logger: log,
-    instanceId,
-    db: new Database(createPool(config, { applicationName: instanceId })),
-    redis,
-    cacheRedis,
-    metrics: createMetricsRegistry({ role, instance: instanceId }),
-  }
+  // Its own connection even when it is the store's server: the cache fails fast and times out commands,
+  // so that its breaker, not a request, absorbs a dead Redis.
+  const cacheRedis = connectCacheRedis(config, { name: instanceId, onError: onError('cache') })
+  const db = new Database(createPool(config, { applicationName: instanceId }))
+  const metrics = createMetricsRegistry({ role, instance: instanceId })
+  const cache = new Cache({ redis: cacheRedis, db, config, logger: log, metrics })
+  return { config, logger: log, instanceId, db, redis, cacheRedis, cache, metrics }
+}
+
+/** Applies pending migrations (under the advisory lock) and starts the cache: triggers, catalog, LISTEN. */
+export async function prepareDeps(deps: AppDeps): Promise<void> {
+  await migrate(deps.db.pool, deps.config.dbSchema, { logger: deps.logger })
+  await deps.cache.start()
 }
 
 /** Closes what openDeps opened. */
 export async function closeDeps(deps: AppDeps): Promise<void> {
+  await deps.cache.close().catch((err: Error) => deps.logger.warn({ err }, 'cache close failed'))
   await deps.db.pool.end().catch(() => {})
   deps.redis.disconnect()
-  if (deps.cacheRedis !== deps.redis) deps.cacheRedis.disconnect()
+  deps.cacheRedis.disconnect()
 }
 
 /** Starts a web server instance and returns once it listens and is announced. */
@@ -71,7 +78,7 @@ export async function startWebServer(
 ): Promise<RunningWebServer> {
   const deps = openDeps(config, 'web')
   const { logger } = deps
-  await migrate(deps.db.pool, config.dbSchema, { logger })
+  await prepareDeps(deps)
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }
   const app = await buildServer(deps, { routes: options.routes, readiness })

@@ -4,10 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../src/config/index.js'
-import { migrate } from '../../src/db/migrate.js'
 import type { AppDeps } from '../../src/web/deps.js'
 import type { Readiness } from '../../src/web/health.js'
-import { closeDeps, openDeps } from '../../src/web/main.js'
+import { closeDeps, openDeps, prepareDeps } from '../../src/web/main.js'
 import { buildServer, type Routes } from '../../src/web/server.js'
 import { deleteKeys, isolatedEnv } from './context.js'
 
@@ -26,7 +25,7 @@ export async function createTestApp(
   const env = isolatedEnv({ FLEET_INSTANCE_ID: 'web-test', ...options.env })
   const config = loadConfig({ env })
   const deps = openDeps(config, 'web')
-  await migrate(deps.db.pool, config.dbSchema)
+  await prepareDeps(deps)
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }
   const app = await buildServer(deps, { routes, readiness })
