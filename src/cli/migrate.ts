@@ -1,7 +1,4 @@
 import type { Command } from 'commander'
-import { migrate } from '../db/migrate.js'
-import { createPool } from '../db/pool.js'
-import { createLogger } from '../log.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet migrate`: applies pending migrations once, under a lock, and exits. */
@@ -13,6 +10,11 @@ export function registerMigrate(program: Command): void {
     'migrate',
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('migrate', opts)
+    const [{ migrate }, { createPool }, { createLogger }] = await Promise.all([
+      import('../db/migrate.js'),
+      import('../db/pool.js'),
+      import('../log.js'),
+    ])
     const logger = createLogger(config, { role: 'migrate' })
     const pool = createPool(config, { applicationName: 'fleet-migrate' })
     try {

@@ -1,10 +1,4 @@
-import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
-import { Database } from '../db/database.js'
-import { migrate } from '../db/migrate.js'
-import { createPool } from '../db/pool.js'
-import { createLogger } from '../log.js'
-import { catalogIsEmpty, resetCatalog, seedCatalog } from '../shop/seed.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet seed`: loads the deterministic catalog (migrating first), with a progress bar on a TTY. */
@@ -20,6 +14,16 @@ export function registerSeed(program: Command): void {
     'seed',
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('seed', opts)
+    const [{ SingleBar }, { Database }, { migrate }, { createPool }, { createLogger }, seed] =
+      await Promise.all([
+        import('cli-progress'),
+        import('../db/database.js'),
+        import('../db/migrate.js'),
+        import('../db/pool.js'),
+        import('../log.js'),
+        import('../shop/seed.js'),
+      ])
+    const { catalogIsEmpty, resetCatalog, seedCatalog } = seed
     const logger = createLogger(config, { role: 'seed' })
     const db = new Database(createPool(config, { applicationName: 'fleet-seed' }))
     const out = process.stdout
