@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { cacheReport, flushCache } from '../cache/admin.js'
 import { type Config, loadConfig } from '../config/index.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 
@@ -43,6 +42,7 @@ export function registerCache(program: Command): void {
       .option('--json', 'print JSON'),
   ).action(async (opts: Record<string, unknown>) => {
     const config = configOf(opts)
+    const { cacheReport } = await import('../cache/admin.js')
     const report = await withRedis(config, (r) => cacheReport(r, config.redisPrefix))
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report)}\n`)
@@ -76,6 +76,7 @@ export function registerCache(program: Command): void {
   ).action(async (opts: Record<string, unknown>) => {
     const config = configOf(opts)
     const tag = typeof opts.tag === 'string' ? opts.tag : undefined
+    const { flushCache } = await import('../cache/admin.js')
     const deleted = await withRedis(config, (r) => flushCache(r, config.redisPrefix, tag))
     process.stdout.write(
       tag === undefined

@@ -1,11 +1,5 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../config/index.js'
-import { Database } from '../db/database.js'
-import { createPool } from '../db/pool.js'
-import { builtinJobTypes, loadJobModules } from '../jobs/catalog.js'
-import { formatJobStats, jobStats } from '../jobs/stats.js'
-import { connectRedis } from '../redis/connect.js'
-import { shopJobTypes } from './worker-types.js'
 
 /** `fleet jobs stats`: queue depths and recent durations per job type, across every worker. */
 export function registerJobs(program: Command): void {
@@ -26,6 +20,23 @@ export function registerJobs(program: Command): void {
         if (typeof opts[k] === 'string') flags[k] = opts[k] as string
       }
       const config = loadConfig({ flags })
+      const [
+        { Database },
+        { createPool },
+        { builtinJobTypes, loadJobModules },
+        stats_,
+        { connectRedis },
+        shop,
+      ] = await Promise.all([
+        import('../db/database.js'),
+        import('../db/pool.js'),
+        import('../jobs/catalog.js'),
+        import('../jobs/stats.js'),
+        import('../redis/connect.js'),
+        import('./worker-types.js'),
+      ])
+      const { formatJobStats, jobStats } = stats_
+      const { shopJobTypes } = shop
       const redis = connectRedis(config.redisUrl ?? 'redis://127.0.0.1:6380', {
         name: 'fleet-jobs-cli',
         extra: { retryStrategy: () => null, maxRetriesPerRequest: 1 },

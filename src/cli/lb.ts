@@ -1,6 +1,4 @@
 import type { Command } from 'commander'
-import { lbOptionsFromConfig, startLoadBalancer } from '../lb/index.js'
-import { createLogger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
 import type { Registry } from '../registry/registry.js'
 import { addSettingOptions, configFromOptions } from './options.js'
@@ -17,6 +15,11 @@ export function registerLb(program: Command): void {
     'lb',
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('lb', opts)
+    // Loaded here so that the LB process carries only the LB's code.
+    const [{ lbOptionsFromConfig, startLoadBalancer }, { createLogger }] = await Promise.all([
+      import('../lb/index.js'),
+      import('../log.js'),
+    ])
     const logger = createLogger(config, { role: 'lb' })
     const options = lbOptionsFromConfig(config)
     let redis: Redis | undefined
