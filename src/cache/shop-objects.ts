@@ -1,13 +1,20 @@
 /**
  * The shop's cached objects, for `GET /api/products/:id`. The page is split in two so that invalidation stays
- * precise: `ProductPage` (the product, its category, rating and latest reviews) changes only with product
- * `id`, its reviews or its category; `RelatedProducts` (other products of the category) changes with any
- * product of the category. The route reads both in parallel (two concurrent round trips).
+ * precise: `ProductPage` (the product, its category, rating, latest reviews and thumbnail URLs) changes only
+ * with product `id`, its reviews, its thumbnails or its category; `RelatedProducts` (other products of the
+ * category) changes with any product of the category. The route reads both in parallel (two concurrent
+ * round trips).
+ *
+ * A product that does not exist is cached too, as an instance with `exists === false` (tagged by the
+ * product's row, so creating product `id` later invalidates it): a flood of requests for a missing id costs
+ * one query, and "not found" is not a loader error.
  * @example
  * const [page, related] = await Promise.all([cache.get(ProductPage, id), cache.get(RelatedProducts, id)])
- * reply.header('x-cache', worstStatus(page.status, related.status)).header('etag', page.value.etag())
- * return { ...page.value.toJSON(), related: related.value.items }
+ * if (!page.value.exists) throw new ProductNotFoundError(id)
+ * reply.header('x-cache', worstStatus(page.status, related.status)).header('etag', page.value.etag(related.value))
+ * return page.value.toBody(related.value)
  */
+import { createHash } from 'node:crypto'
 import type { Queryable } from '../db/database.js'
 import {
   getCategory,
@@ -15,10 +22,15 @@ import {
   getRatingSummary,
   latestReviews,
   type Product,
+  productImageUrls,
   relatedProducts,
 } from '../shop/catalog.js'
-import { ProductNotFoundError } from '../shop/errors.js'
 import type { AssembleContext, CacheStatus, ObjectSpec } from './cache.js'
+
+/** A short digest of what a cached object shows (for the ETag), computed once when it is assembled. */
+function digestOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('base64url').slice(0, 12)
+}
 
 /** One review on the product page. */
 export class PageReview {
@@ -32,6 +44,8 @@ export class PageReview {
 
 /** The product page (without related products): an instance comes back from the cache with its methods. */
 export class ProductPage {
+  /** False for a product that does not exist (a cached "not found"); the other fields are then defaults. */
+  exists = true
   id = 0
   slug = ''
   name = ''
@@ -46,43 +60,66 @@ export class ProductPage {
   category = { id: 0, slug: '', name: '' }
   rating: { count: number; average: number | null } = { count: 0, average: null }
   reviews: PageReview[] = []
+  /** Thumbnail URLs by size (`"64"`, `"256"`, `"1024"`), once the thumbnails job wrote them. */
+  images: Record<string, string> = {}
+  /** Digest of everything above, set when assembled. */
+  digest = ''
 
-  /** The ETag of the page: the product's version plus the review count (a new review changes the page). */
-  etag(): string {
-    return `"${this.version}.${this.rating.count}.${this.reviews[0]?.id ?? 0}"`
+  /** The cached answer for a product that does not exist. */
+  static notFound(id: number): ProductPage {
+    return Object.assign(new ProductPage(), { exists: false, id })
+  }
+
+  /**
+   * The strong ETag of the response: `"<version>-<digest>"`, where the digest covers the page (reviews,
+   * rating, images, category) and the related products. The version comes first, so the same value works as
+   * `If-Match` on an admin write (which compares the version).
+   */
+  etag(related?: RelatedProducts): string {
+    return `"${this.version}-${this.digest}${related?.digest ?? ''}"`
   }
 
   inStock(): boolean {
     return this.stock > 0
   }
 
-  /** The plain object the API answers with (the route adds `related`). */
-  toJSON(): Omit<ProductPage, 'etag' | 'inStock' | 'toJSON'> {
-    return { ...this }
+  /** The plain object the API answers with, without `related`. */
+  toJSON(): Omit<ProductPage, 'etag' | 'inStock' | 'toJSON' | 'toBody' | 'exists' | 'digest'> {
+    const { exists: _e, digest: _d, ...page } = this
+    return page
+  }
+
+  /** The body of `GET /api/products/:id`: the page and its related products. */
+  toBody(related: RelatedProducts): ReturnType<ProductPage['toJSON']> & { related: Product[] } {
+    return { ...this.toJSON(), related: related.items }
   }
 
   static cache: ObjectSpec<ProductPage, number> = {
-    name: 'shop.ProductPage',
+    name: 'shop.ProductPage@2', // @2: exists, images, digest (entries of the old shape are not read)
     key: (id) => String(id),
-    // Known before loading: the product row and the reviews that reference it.
-    tags: (id) => [`products:${id}`, `reviews.product_id:${id}`],
+    // Known before loading: the product row and the rows that reference it (reviews, thumbnails).
+    tags: (id) => [`products:${id}`, `reviews.product_id:${id}`, `product_thumbnails.product_id:${id}`],
     nested: [PageReview],
     async assemble(ctx: AssembleContext, id: number): Promise<ProductPage> {
       const db: Queryable = ctx.db
       const product = await getProduct(db, id)
-      if (!product) throw new ProductNotFoundError(id)
+      if (!product) return ProductPage.notFound(id)
       await ctx.depend([`categories:${product.categoryId}`]) // before reading the category
-      const [category, rating, reviews] = await Promise.all([
+      const [category, rating, reviews, images] = await Promise.all([
         getCategory(db, product.categoryId),
         getRatingSummary(db, id),
         latestReviews(db, id, 5),
+        productImageUrls(db, id),
       ])
-      if (!category) throw new ProductNotFoundError(id) // deleted between the two reads
-      return Object.assign(new ProductPage(), product, {
+      if (!category) return ProductPage.notFound(id) // deleted between the two reads
+      const page = Object.assign(new ProductPage(), product, {
         category,
         rating,
         reviews: reviews.map((r) => Object.assign(new PageReview(), r)),
+        images,
       })
+      page.digest = digestOf(page.toJSON())
+      return page
     },
   }
 }
@@ -91,17 +128,20 @@ export class ProductPage {
 export class RelatedProducts {
   productId = 0
   items: Product[] = []
+  /** Digest of `items`, set when assembled (part of the page's ETag). */
+  digest = ''
 
   static cache: ObjectSpec<RelatedProducts, number> = {
-    name: 'shop.RelatedProducts',
+    name: 'shop.RelatedProducts@2',
     key: (id) => String(id),
     tags: (id) => [`products:${id}`], // its category and price choose the list
     async assemble(ctx: AssembleContext, id: number): Promise<RelatedProducts> {
       const product = await getProduct(ctx.db, id)
-      if (!product) throw new ProductNotFoundError(id)
+      // Not found: empty, tagged by the product's row like the page (a later creation invalidates it).
+      if (!product) return Object.assign(new RelatedProducts(), { productId: id })
       await ctx.depend([`products.category_id:${product.categoryId}`]) // any product of the category
       const items = await relatedProducts(ctx.db, product, 5)
-      return Object.assign(new RelatedProducts(), { productId: id, items })
+      return Object.assign(new RelatedProducts(), { productId: id, items, digest: digestOf(items) })
     },
   }
 }

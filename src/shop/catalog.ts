@@ -42,6 +42,8 @@ export interface ProductPage extends Product {
   rating: { count: number; average: number | null }
   reviews: Review[]
   related: Product[]
+  /** Thumbnail URLs by size, once they exist. */
+  images: Record<string, string>
 }
 
 export const SORTS = ['price', '-price', 'name', '-created'] as const
@@ -245,16 +247,31 @@ export async function relatedProducts(db: Queryable, product: Product, limit = 5
   return rows.map(toProduct)
 }
 
+/**
+ * URLs of a product's thumbnails by size (`{ "64": "/api/products/42/image/64?v=..." }`), once the
+ * thumbnails job wrote them; `{}` before. The `v` names the thumbnail's content, so a URL never changes meaning.
+ */
+export async function productImageUrls(db: Queryable, productId: number): Promise<Record<string, string>> {
+  const { rows } = await db.query<{ size: number; etag: string }>(
+    'SELECT size, etag FROM product_thumbnails WHERE product_id = $1 ORDER BY size',
+    [productId],
+  )
+  return Object.fromEntries(
+    rows.map((r) => [String(r.size), `/api/products/${productId}/image/${r.size}?v=${r.etag}`]),
+  )
+}
+
 /** Everything the product page shows, or undefined when the product does not exist. */
 export async function getProductPage(db: Queryable, id: number): Promise<ProductPage | undefined> {
   const product = await getProduct(db, id)
   if (!product) return undefined
-  const [category, rating, reviews, related] = await Promise.all([
+  const [category, rating, reviews, related, images] = await Promise.all([
     getCategory(db, product.categoryId),
     getRatingSummary(db, id),
     latestReviews(db, id, 5),
     relatedProducts(db, product, 5),
+    productImageUrls(db, id),
   ])
   if (!category) return undefined // deleted between the two reads
-  return { ...product, category, rating, reviews, related }
+  return { ...product, category, rating, reviews, related, images }
 }

@@ -10,14 +10,16 @@ import { createHash } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import sharp from 'sharp'
-import type { Queryable } from '../db/database.js'
 import { FleetError } from '../errors.js'
 import { defineJob } from '../jobs/define.js'
 import { JobPermanentError } from '../jobs/errors.js'
 import { accepted, idempotencyKey, jobClient } from '../jobs/routes.js'
 import type { AppDeps } from '../web/deps.js'
 import { requireAdmin, sessionPlugin } from '../web/session.js'
+import { productImageUrls } from './catalog.js'
 import { ProductNotFoundError } from './errors.js'
+
+export { productImageUrls }
 
 export const THUMBNAIL_SIZES = [64, 256, 1024] as const
 const FORMATS = new Set(['jpeg', 'png', 'webp'])
@@ -134,17 +136,6 @@ export const thumbnailsJob = defineJob({
     )
   },
 })
-
-/** URLs of a product's thumbnails, by size, once they exist (for the product page). */
-export async function productImageUrls(db: Queryable, productId: number): Promise<Record<string, string>> {
-  const { rows } = await db.query<{ size: number; etag: string }>(
-    'SELECT size, etag FROM product_thumbnails WHERE product_id = $1 ORDER BY size',
-    [productId],
-  )
-  return Object.fromEntries(
-    rows.map((r) => [String(r.size), `/api/products/${productId}/image/${r.size}?v=${r.etag}`]),
-  )
-}
 
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) })
 const SizeParams = Type.Object({

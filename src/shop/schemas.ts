@@ -64,7 +64,7 @@ export const Product = Type.Object({
   categoryId: Type.Integer(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
-  version: Type.Integer({ description: 'Incremented by every change; the ETag is its quoted value' }),
+  version: Type.Integer({ description: 'Incremented by every change; If-Match names it' }),
 })
 
 export const Review = Type.Object({
@@ -84,6 +84,9 @@ export const ProductPage = Type.Object({
     average: Type.Union([Type.Number(), Type.Null()], { description: 'null without reviews' }),
   }),
   reviews: Type.Array(Review, { description: 'The five latest reviews, newest first' }),
+  images: Type.Record(Type.String({ pattern: '^(64|256|1024)$' }), Type.String(), {
+    description: 'Thumbnail URLs by size in px ("64", "256", "1024"), once rendered; {} before',
+  }),
   related: Type.Array(Product, {
     description: 'Up to five products of the same category, closest price first',
   }),

@@ -79,10 +79,31 @@ describe('shop objects', () => {
     expect(fourth.status()).toBe('MISS')
   })
 
-  it('a missing product is a 404, not cached', async () => {
+  it('a missing product is cached as not found until a product with that id is created', async () => {
+    const { category, products } = await seed(f.admin, 1)
     const s = await f.server({ listen: false })
-    await expect(s.cache.get(ProductPage, 999_999)).rejects.toMatchObject({
-      code: 'FLEET_E_SHOP_PRODUCT_NOT_FOUND',
-    })
+    const next = products[0] + 1
+    const miss = await s.cache.get(ProductPage, next)
+    expect(miss.status).toBe('MISS')
+    expect(miss.value).toBeInstanceOf(ProductPage)
+    expect(miss.value.exists).toBe(false)
+    expect((await s.cache.get(RelatedProducts, next)).value.items).toEqual([])
+    const again = await s.cache.get(ProductPage, next)
+    expect(again).toMatchObject({ status: 'HIT', value: { exists: false } })
+    const { rows } = await s.db.query<{ id: number }>(
+      `INSERT INTO products (slug, name, price_cents, category_id) VALUES ('late', 'Late', 100, $1) RETURNING id`,
+      [category],
+    )
+    expect(rows[0].id).toBe(next)
+    const found = await s.cache.get(ProductPage, next)
+    expect(found.status).toBe('MISS')
+    expect(found.value).toMatchObject({ exists: true, id: next, name: 'Late', images: {} })
+    expect(found.value.etag()).toMatch(/^"1-[\w-]{12}"$/)
+    const related = await s.cache.get(RelatedProducts, next)
+    expect(related.status).toBe('MISS')
+    expect(related.value.items.map((p) => p.id)).toEqual([products[0]])
+    expect(found.value.toBody(related.value).related).toHaveLength(1)
+    expect(found.value.toJSON()).not.toHaveProperty('exists')
+    expect(found.value.toJSON()).not.toHaveProperty('digest')
   })
 })

@@ -19,10 +19,13 @@ import {
   ProductPatchBody,
 } from '../schemas.js'
 
-/** The version an `If-Match` header names: `"3"`, `W/"3"` or `3`; undefined for none or `*`. */
+/**
+ * The version an `If-Match` header names: `"3"`, `W/"3"`, `3`, or the product page's ETag `"3-<digest>"`
+ * (its version part: a write changes the product row, whose version that is); undefined for none or `*`.
+ */
 export function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined
-  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header)
+  const m = /^\s*(?:W\/)?"?(\d{1,9})(?:-[A-Za-z0-9_-]{1,64})?"?\s*$/.exec(header)
   if (!m || Number(m[1]) < 1) throw new InvalidIfMatchError(header)
   return Number(m[1])
 }
