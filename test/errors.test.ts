@@ -10,7 +10,10 @@ async function errorClasses(): Promise<(typeof FleetError)[]> {
     .filter((f) => path.basename(f) === 'errors.ts')
   const out: (typeof FleetError)[] = []
   for (const f of files) {
-    const mod = (await import(`../src/${f}`)) as Record<string, unknown>
+    const mod = (await import(/* @vite-ignore */ new URL(`../src/${f}`, import.meta.url).href)) as Record<
+      string,
+      unknown
+    >
     for (const v of Object.values(mod)) {
       if (typeof v === 'function' && v.prototype instanceof FleetError) out.push(v as typeof FleetError)
     }
