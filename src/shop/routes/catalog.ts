@@ -86,7 +86,11 @@ export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
       if (!page.value.exists) throw new ProductNotFoundError(id)
       const etag = page.value.etag(related.value)
       reply.header('etag', etag)
-      if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+      if (matches(request.headers['if-none-match'], etag))
+        return reply
+          .code(304)
+          .serializer(() => '')
+          .send(null) // no body
       return page.value.toBody(related.value)
     },
   )
