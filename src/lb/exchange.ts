@@ -29,10 +29,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #makeBody: () => Body
   #body: Body = null
   #upstream: Upstream | undefined
-  #tried: Upstream[] = []
+  /** The first upstream tried; `#tried` lists every one, built only when there is a retry. */
+  #first: Upstream | undefined
+  #tried: Upstream[] | undefined
   #stage: FailureStage = 'connect'
   #abort: ((err?: Error) => void) | undefined
   #resume: (() => void) | undefined
+  /** Resumes the upstream body once the client socket drained (made on the first backpressure). */
+  #onDrain: (() => void) | undefined
   #done = false
   #retries = 0
 
@@ -40,7 +44,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     ctx: ProxyContext,
     req: IncomingMessage,
     res: ServerResponse,
-    head: { headers: string[]; requestId: string; continuePending: boolean; retry: RetryContext },
+    head: { readonly headers: string[]; readonly requestId: string },
+    continuePending: boolean,
+    retry: RetryContext,
     makeBody: () => Body,
   ) {
     this.#ctx = ctx
@@ -48,11 +54,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#res = res
     this.#headers = head.headers
     this.requestId = head.requestId
-    this.#continuePending = head.continuePending
-    this.#retry = head.retry
+    this.#continuePending = continuePending
+    this.#retry = retry
     this.#makeBody = makeBody
     this.#startedAt = performance.now()
-    res.once('close', this.#onClientClose)
+    // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
+    res.on('close', this.#onClientClose)
   }
 
   /** Sends the request to `upstream` (the first attempt). */
@@ -62,7 +69,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #send(upstream: Upstream): void {
     this.#upstream = upstream
-    this.#tried.push(upstream)
+    if (this.#first === undefined) this.#first = upstream
+    else {
+      this.#tried ??= [this.#first]
+      this.#tried.push(upstream)
+    }
     this.#stage = 'connect'
     this.#abort = undefined
     this.#body = this.#makeBody()
@@ -130,12 +141,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.#done) return false
     const ok = this.#res.write(chunk)
-    if (!ok) this.#res.once('drain', this.#onDrain)
+    if (!ok) {
+      this.#onDrain ??= () => this.#resume?.()
+      this.#res.once('drain', this.#onDrain)
+    }
     return ok
-  }
-
-  readonly #onDrain = (): void => {
-    this.#resume?.()
   }
 
   onComplete(): void {
@@ -180,7 +190,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     if (this.#retries < this.#ctx.options.retries && mayRetry(this.#retry, stage)) {
-      const next = this.#ctx.upstreams.pick(this.#ctx.now(), this.#tried)
+      const next = this.#ctx.upstreams.pick(this.#ctx.now(), this.#tried ?? [upstream])
       if (next && this.#ctx.budget.tryRetry()) {
         this.#retries++
         this.#ctx.metrics.retries.labels(stage).inc()

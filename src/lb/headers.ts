@@ -32,6 +32,9 @@ const REPLACED_UP = new Set([
 /** Never removed because `Connection` names them: they frame or route the message. */
 const PROTECTED = new Set(['host', 'content-length'])
 
+/** Scratch list of lower-case request header names (see upstreamRequestHead). */
+const LOWER_NAMES: string[] = []
+
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 const ID_PREFIX = randomBytes(4).toString('hex')
 let idCounter = 0
@@ -46,6 +49,11 @@ export function newRequestId(): string {
 function connectionTokens(values: string[]): Set<string> | undefined {
   let out: Set<string> | undefined
   for (const v of values) {
+    // The common values name no header: skip the split (most upstream responses carry one of them).
+    if (v.length <= 10) {
+      const l = v.toLowerCase()
+      if (l === 'keep-alive' || l === 'close') continue
+    }
     for (const t of v.split(',')) {
       const name = t.trim().toLowerCase()
       if (name && !PROTECTED.has(name) && name !== 'close' && name !== 'keep-alive') {
@@ -92,8 +100,12 @@ export function upstreamRequestHead(
   let expectContinue = false
   let chunked = false
   let upgrade: string | undefined
+  // Lower-case names, computed once for both passes (reused array: this function never re-enters).
+  const lower = LOWER_NAMES
+  lower.length = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
+    lower.push(name)
     switch (name) {
       case 'transfer-encoding':
         chunked = true
@@ -135,7 +147,7 @@ export function upstreamRequestHead(
   const headers: string[] = []
   let lengthSent = false
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
+    const name = lower[i >> 1]
     if (HOP_BY_HOP.has(name) || REPLACED_UP.has(name) || drop?.has(name)) continue
     if (name === 'content-length') {
       // Duplicates with the same value were checked above; send one.

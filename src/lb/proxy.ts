@@ -38,6 +38,8 @@ export interface ProxyContext {
 
 const NOT_FORWARDED = new Set(['CONNECT', 'TRACE'])
 
+const noBody = (): null => null
+
 /** Handles one client request (`continuePending`: the client waits for `100 Continue`). */
 export function proxyRequest(
   ctx: ProxyContext,
@@ -78,12 +80,13 @@ export function proxyRequest(
     return
   }
   const hasBody = length > 0 || head.chunked
-  const upstream = ctx.upstreams.pick(ctx.now())
+  const now = ctx.now()
+  const upstream = ctx.upstreams.pick(now)
   if (!upstream) {
     ctx.respondError(res, new NoUpstreamError(), head.requestId, hasBody)
     return
   }
-  ctx.budget.request()
+  ctx.budget.request(now)
   const retry = {
     method,
     hasBody,
@@ -91,7 +94,7 @@ export function proxyRequest(
     idempotencyKey: head.idempotencyKey,
   }
   if (!hasBody) {
-    new Exchange(ctx, req, res, { ...head, continuePending: false, retry }, () => null).start(upstream)
+    new Exchange(ctx, req, res, head, false, retry, noBody).start(upstream)
     return
   }
   if (retry.replayable) {
@@ -105,7 +108,7 @@ export function proxyRequest(
           ctx.respondError(res, new NoUpstreamError(), head.requestId)
           return
         }
-        new Exchange(ctx, req, res, { ...head, continuePending: false, retry }, () => body).start(next)
+        new Exchange(ctx, req, res, head, false, retry, () => body).start(next)
       },
       (err: Error) => {
         if (isFleetError(err)) ctx.respondError(res, err, head.requestId, true)
@@ -119,7 +122,9 @@ export function proxyRequest(
     ctx,
     req,
     res,
-    { ...head, continuePending, retry },
+    head,
+    continuePending,
+    retry,
     () => new BodyMeter(maxBodySize, clientBodyTimeoutMs),
   ).start(upstream)
 }

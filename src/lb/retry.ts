@@ -50,8 +50,8 @@ export class RetryBudget {
     this.#now = now
   }
 
-  #rotate(): number {
-    const s = Math.floor(this.#now() / 1000)
+  #rotate(now: number): number {
+    const s = Math.floor(now / 1000)
     if (s !== this.#second) {
       const gap = Math.min(10, Math.max(0, s - this.#second))
       for (let i = 1; i <= gap; i++) {
@@ -64,14 +64,14 @@ export class RetryBudget {
     return s % 10
   }
 
-  /** Counts one client request. */
-  request(): void {
-    this.#requests[this.#rotate()]++
+  /** Counts one client request (`now`: the caller's clock reading, to spare another). */
+  request(now: number = this.#now()): void {
+    this.#requests[this.#rotate(now)]++
   }
 
   /** Takes one retry from the budget; false when it is spent. */
   tryRetry(): boolean {
-    const idx = this.#rotate()
+    const idx = this.#rotate(this.#now())
     let requests = 0
     let retries = 0
     for (let i = 0; i < 10; i++) {
