@@ -12,9 +12,7 @@
  * embedded one in a temporary folder. Env: BENCH_ROUNDS (3), BENCH_OPS (4000), BENCH_CONCURRENCY (32).
  */
 import { execFile } from 'node:child_process'
-import fs from 'node:fs/promises'
 import os from 'node:os'
-import path from 'node:path'
 import KeyvRedis from '@keyv/redis'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
@@ -33,9 +31,7 @@ import { createPool } from '../src/db/pool.js'
 import { lbOptionsFromConfig, startLoadBalancer } from '../src/lb/index.js'
 import { createLogger } from '../src/log.js'
 import { getProductPage } from '../src/shop/catalog.js'
-import { freePort } from '../src/stack/ports.js'
-import { EmbeddedPostgres } from '../src/stack/postgres.js'
-import { LocalRedis } from '../src/stack/redis.js'
+import { startScratchServices } from '../src/stack/scratch.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const OPS = Number(process.env.BENCH_OPS ?? 4000)
@@ -172,28 +168,15 @@ function row(name: string, f: Figures, anchor?: Figures): string {
 }
 
 async function main(): Promise<void> {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bench-cache-'))
-  await fs.chmod(work, 0o755)
-  const stops: (() => Promise<void>)[] = [() => fs.rm(work, { recursive: true, force: true })]
+  const services = await startScratchServices({
+    name: 'bench-cache',
+    redisRole: 'cache',
+    databaseUrl: process.env.DATABASE_URL,
+  })
+  const stops: (() => Promise<void>)[] = [() => services.stop()]
   try {
-    const redisServer = new LocalRedis({
-      role: 'cache',
-      dataDir: path.join(work, 'redis'),
-      port: await freePort(),
-    })
-    await redisServer.start()
-    stops.push(() => redisServer.stop())
-    let databaseUrl = process.env.DATABASE_URL
-    if (!databaseUrl) {
-      const pg = new EmbeddedPostgres({
-        dataDir: path.join(work, 'pg'),
-        port: await freePort(),
-        database: 'bench',
-      })
-      await pg.start()
-      stops.push(() => pg.stop())
-      databaseUrl = pg.url
-    }
+    const { databaseUrl } = services
+    const redisServer = { url: services.redisUrl }
     const schema = `bench_${process.pid}`
     const config = loadConfig({
       env: {

@@ -13,9 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import fs from 'node:fs/promises'
 import os from 'node:os'
-import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Registry as MetricsRegistry } from 'prom-client'
@@ -33,8 +31,7 @@ import { createLogger } from '../src/log.js'
 import { connectRedis } from '../src/redis/connect.js'
 import { thumbnailsJob } from '../src/shop/images.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
-import { EmbeddedPostgres } from '../src/stack/postgres.js'
-import { LocalRedis } from '../src/stack/redis.js'
+import { startScratchServices } from '../src/stack/scratch.js'
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -161,28 +158,12 @@ async function load(pool: Pool, path: string, seconds: number, c: number, header
 }
 
 async function main(): Promise<void> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bench-jobs-'))
+  const services = await startScratchServices({ name: 'bench-jobs', databaseUrl: process.env.DATABASE_URL })
   const stops: (() => Promise<void>)[] = []
   const children: ChildProcess[] = []
   try {
-    const redisServer = new LocalRedis({
-      role: 'store',
-      dataDir: path.join(dir, 'redis'),
-      port: await freePort(),
-    })
-    await redisServer.start()
-    stops.push(() => redisServer.stop())
-    let databaseUrl = process.env.DATABASE_URL
-    if (!databaseUrl) {
-      const pg = new EmbeddedPostgres({
-        dataDir: path.join(dir, 'pg'),
-        port: await freePort(),
-        database: 'bench',
-      })
-      await pg.start()
-      stops.push(() => pg.stop())
-      databaseUrl = pg.url
-    }
+    const { databaseUrl } = services
+    const redisServer = { url: services.redisUrl }
     const id = randomBytes(4).toString('hex')
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -332,7 +313,7 @@ async function main(): Promise<void> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(exits)
     for (const stop of stops.reverse()) await stop().catch(() => {})
-    await fs.rm(dir, { recursive: true, force: true })
+    await services.stop()
   }
 }
 
