@@ -1,0 +1,121 @@
+/**
+ * Start-up and idle memory of the local stack (issue 2's figures), medians of ROUNDS runs:
+ * - time from `fleet up` to the first 200 through the LB, on a fresh data folder (initdb + full default
+ *   seed of 10,000 products / 50,000 reviews) and on a warm one;
+ * - resident memory of each process at idle (from `fleet status --json`);
+ * - anchor: the same PostgreSQL and Redis started bare (scratch services), so the ratio shows what Fleet
+ *   adds on top of its stores.
+ * Run: `npm run build && npx tsx bench/startup.ts` (or `npm run bench -- startup`).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort } from '../src/stack/ports.js'
+import { startScratchServices } from '../src/stack/scratch.js'
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`
+
+async function envFor(dir: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('FLEET_') && !k.endsWith('_URL')) env[k] = v
+  }
+  return {
+    ...env,
+    FLEET_DATA_DIR: path.join(dir, 'data'),
+    FLEET_PORT: String(await freePort()),
+    FLEET_LB_ADMIN_PORT: String(await freePort()),
+    FLEET_PG_PORT: String(await freePort()),
+    FLEET_REDIS_PORT: String(await freePort()),
+    FLEET_CACHE_REDIS_PORT: String(await freePort()),
+    FLEET_WEB_BASE_PORT: '0',
+    FLEET_LOG_LEVEL: 'warn',
+  }
+}
+
+/** Starts `fleet up`, resolves with the ms until the first 200 from the LB. */
+async function upUntil200(env: Record<string, string>): Promise<{ child: ChildProcess; ms: number }> {
+  const t0 = performance.now()
+  const child = spawn(process.execPath, [CLI, 'up'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`fleet up exited with ${child.exitCode}`)
+    const ok = await fetch(`http://127.0.0.1:${env.FLEET_PORT}/api/categories`)
+      .then((r) => r.status === 200)
+      .catch(() => false)
+    if (ok) return { child, ms: performance.now() - t0 }
+    if (Date.now() > deadline) throw new Error('no 200 within 180 s')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  await exited
+}
+
+interface Row {
+  name: string
+  rss?: number
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `startup bench: ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n`,
+  )
+  const fresh: number[] = []
+  const warm: number[] = []
+  const bare: number[] = []
+  const rss = new Map<string, number[]>()
+  for (let round = 0; round < ROUNDS; round++) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bench-startup-'))
+    await fs.chmod(dir, 0o755)
+    try {
+      const t0 = performance.now()
+      const scratch = await startScratchServices({ name: 'bench-startup-bare' })
+      bare.push(performance.now() - t0)
+      await scratch.stop()
+
+      const env = await envFor(dir)
+      const first = await upUntil200(env)
+      fresh.push(first.ms)
+      await new Promise((r) => setTimeout(r, 5_000)) // idle
+      const report = JSON.parse(
+        execFileSync(process.execPath, [CLI, 'status', '--json'], { env, encoding: 'utf8' }),
+      ) as { rows: Row[] }
+      for (const row of report.rows) {
+        if (row.rss !== undefined) rss.set(row.name, [...(rss.get(row.name) ?? []), row.rss])
+      }
+      await stop(first.child)
+      const second = await upUntil200(env)
+      warm.push(second.ms)
+      await stop(second.child)
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
+    process.stdout.write(
+      `  round ${round + 1}: fresh ${(fresh[round] / 1000).toFixed(1)} s, warm ${(warm[round] / 1000).toFixed(1)} s\n`,
+    )
+  }
+  const b = median(bare)
+  process.stdout.write(
+    '\nfirst 200 through the LB (median)          time     vs bare PostgreSQL+Redis start\n',
+  )
+  process.stdout.write(`  anchor: bare PostgreSQL initdb + Redis      ${(b / 1000).toFixed(1)} s    1.00x\n`)
+  process.stdout.write(
+    `  fleet up, fresh data folder (with seed)   ${(median(fresh) / 1000).toFixed(1)} s    ${(median(fresh) / b).toFixed(2)}x\n`,
+  )
+  process.stdout.write(
+    `  fleet up, warm data folder                ${(median(warm) / 1000).toFixed(1)} s    ${(median(warm) / b).toFixed(2)}x\n`,
+  )
+  process.stdout.write('\nresident memory at idle (median)\n')
+  for (const [name, values] of rss) process.stdout.write(`  ${name.padEnd(12)} ${mb(median(values))}\n`)
+}
+
+await main()
