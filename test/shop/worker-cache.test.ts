@@ -5,16 +5,25 @@
  */
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { jobRoutes } from '../../src/jobs/routes.js'
+import { ensureAdmin, shopRoutes } from '../../src/shop/index.js'
+import { seedCatalog } from '../../src/shop/seed.js'
 import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
-import type { TestApp } from '../support/app.js'
-import { admin, type Client, createShop } from './helpers.js'
+import { createTestApp, type TestApp } from '../support/app.js'
+import { ADMIN, admin, type Client } from './helpers.js'
 
 let shop: TestApp
 let boss: Client
 let worker: WorkerChild | undefined
 
 beforeAll(async () => {
-  shop = await createShop({ products: 12, reviews: 60, env: fastJobEnv })
+  shop = await createTestApp([shopRoutes, jobRoutes], {
+    env: { ...fastJobEnv, FLEET_ADMIN_EMAIL: ADMIN.email, FLEET_ADMIN_PASSWORD: ADMIN.password },
+    beforeListen: async (deps) => {
+      await ensureAdmin(deps.db, deps.config)
+    },
+  })
+  await seedCatalog(shop.deps.db, { products: 12, reviews: 60, users: 20 })
   boss = await admin(shop.app)
   // Started before any page is cached: a starting process replaces the cache's epoch (everything misses once).
   worker = await spawnWorker({ ...shop.env, FLEET_INSTANCE_ID: 'worker-shop-cache' })
@@ -25,13 +34,14 @@ afterAll(async () => {
   await shop?.close()
 })
 
+/**
+ * The job's final state as the API reports it: a job is `completed` there once the worker acknowledged it,
+ * that is after its commit invalidated the cache (and after the recommendations job's warmer ran).
+ */
 async function jobEnded(id: string): Promise<string> {
   return waitFor(`job ${id} to end`, async () => {
-    const { rows } = await shop.deps.db.query<{ state: string }>(
-      'SELECT state FROM fleet_jobs WHERE id = $1',
-      [id],
-    )
-    return rows[0]?.state
+    const { state } = (await boss.request('GET', `/api/jobs/${id}`)).json() as { state: string }
+    return ['completed', 'failed', 'cancelled'].includes(state) ? state : undefined
   })
 }
 
