@@ -97,6 +97,9 @@ export class ProductPage {
   static cache: ObjectSpec<ProductPage, number> = {
     name: 'shop.ProductPage@2', // @2: exists, images, digest (entries of the old shape are not read)
     key: (id) => String(id),
+    // Invalidation is exact (row tags from triggers), so a page may live a day: the nightly
+    // recommendations run warms every recommended page, and a write replaces it at once.
+    ttl: 24 * 3_600_000,
     // Known before loading: the product row and the rows that reference it (reviews, thumbnails).
     tags: (id) => [`products:${id}`, `reviews.product_id:${id}`, `product_thumbnails.product_id:${id}`],
     nested: [PageReview],
@@ -134,6 +137,7 @@ export class RelatedProducts {
   static cache: ObjectSpec<RelatedProducts, number> = {
     name: 'shop.RelatedProducts@2',
     key: (id) => String(id),
+    ttl: 24 * 3_600_000, // as ProductPage: exact invalidation, warmed nightly
     tags: (id) => [`products:${id}`], // its category and price choose the list
     async assemble(ctx: AssembleContext, id: number): Promise<RelatedProducts> {
       const product = await getProduct(ctx.db, id)
