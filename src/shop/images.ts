@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import sharp from 'sharp'
 import { FleetError } from '../errors.js'
 import { defineJob } from '../jobs/define.js'
 import { JobPermanentError } from '../jobs/errors.js'
@@ -18,6 +17,11 @@ import type { AppDeps } from '../web/deps.js'
 import { requireAdmin, sessionPlugin } from '../web/session.js'
 import { productImageUrls } from './catalog.js'
 import { ProductNotFoundError } from './errors.js'
+
+/** sharp (~20 MB of native code) is loaded on first use, not by every web server at start. */
+async function loadSharp(): Promise<typeof import('sharp')> {
+  return (await import('sharp')).default
+}
 
 export { productImageUrls }
 
@@ -71,6 +75,7 @@ export const thumbnailsJob = defineJob({
       [productId],
     )
     if (!rows[0] || rows[0].version !== version) return null // replaced by a newer upload meanwhile
+    const sharp = await loadSharp()
     const out: Rendered[] = []
     for (const size of THUMBNAIL_SIZES) {
       ctx.signal.throwIfAborted()
@@ -167,6 +172,7 @@ export async function productImageRoutes(app: FastifyInstance, deps: AppDeps): P
         const id = request.params.id
         const body = request.body
         if (!Buffer.isBuffer(body) || body.length === 0) throw new ImageFormatError('empty')
+        const sharp = await loadSharp()
         const meta = await sharp(body)
           .metadata()
           .catch(() => undefined)
