@@ -295,7 +295,11 @@ export class JobRunner {
 
 /** Resolves like `work`, or rejects with the signal's reason as soon as it aborts (work keeps running). */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
+  if (signal.aborted) {
+    // The work was started already and will end with the abort too: nobody awaits it any more.
+    work.catch(() => {})
+    return Promise.reject(signal.reason)
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
