@@ -12,7 +12,7 @@ import { Breaker } from './breaker.js'
 import { Catalog } from './catalog.js'
 import { InvalidTagError } from './errors.js'
 import { type CacheStatus, type Depend, Filler, type FillOptions, withWildcards } from './fill.js'
-import { NotifyListener, WriteInvalidator } from './invalidator.js'
+import { NotifyListener, OwnWrites, WriteInvalidator } from './invalidator.js'
 import { type CacheKind, CacheMetrics } from './metrics.js'
 import { type AnyClass, isRegistered, pack, registerClass, unpack } from './serializer.js'
 import { SqlTables } from './sql-tables.js'
@@ -139,6 +139,7 @@ export class Cache {
       catalog: this.#catalog,
       bump: (tags: readonly string[], source: 'write' | 'notify') => this.#bump(tags, source),
       logger: deps.logger,
+      own: new OwnWrites(),
     }
     deps.db.observe(new WriteInvalidator(invalidatorDeps))
     if (deps.listen !== false && c.databaseUrl) {

@@ -10,12 +10,14 @@
  * become `<tag prefix>:*`; TRUNCATE gives every `<tag prefix>:*`. Since PostgreSQL fires
  * them for rows changed by foreign-key cascades and by other triggers too, those writes are captured exactly.
  * Each trigger appends its tags to the transaction-local setting `fleet.cache_tags` (read before COMMIT by
- * Fleet's database layer) and sends them with pg_notify('fleet_cache', '<schema> <tags...>') for writes made
- * outside Fleet.
+ * Fleet's database layer) and sends them with pg_notify('fleet_cache', '<schema> @<txid> <tags...>') for writes
+ * made outside Fleet (the txid lets the writing process skip the echo of its own, already invalidated, write).
  */
 import type { Pool } from '../db/pool.js'
 
 export const NOTIFY_CHANNEL = 'fleet_cache'
+/** Marker inside the capture function's source: an older function (without it) is replaced at start. */
+const FUNCTION_VERSION = 'fleet_cache_capture v2'
 
 const FUNCTION_SQL = `
 CREATE OR REPLACE FUNCTION fleet_cache_capture() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -57,7 +59,8 @@ BEGIN
     payload := array_to_string(ARRAY(SELECT DISTINCT unnest(wide)), ' ') || ' ' || TG_TABLE_NAME;
   END IF;
   PERFORM set_config('fleet.cache_tags', coalesce(current_setting('fleet.cache_tags', true), '') || ' ' || payload, true);
-  PERFORM pg_notify('${NOTIFY_CHANNEL}', TG_TABLE_SCHEMA || ' ' || payload);
+  -- ${FUNCTION_VERSION}: '@<txid>' lets the writing Fleet process recognise the echo of its own write.
+  PERFORM pg_notify('${NOTIFY_CHANNEL}', TG_TABLE_SCHEMA || ' @' || txid_current() || ' ' || payload);
   RETURN NULL;
 END
 $fn$`
@@ -94,7 +97,7 @@ export class Catalog {
       const fn = await client.query(
         `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
           WHERE n.nspname = $1 AND p.proname = 'fleet_cache_capture' AND p.prosrc LIKE '%' || $2 || '%'`,
-        [this.#schema, NOTIFY_CHANNEL],
+        [this.#schema, FUNCTION_VERSION],
       )
       if (fn.rowCount === 0) await client.query(FUNCTION_SQL)
       for (const t of await this.#tableInfo(client)) {

@@ -5,7 +5,8 @@
  *    are read on the same connection; after COMMIT and before the caller's promise resolves, their tokens are
  *    replaced. A table without the triggers is invalidated wholesale (`<table>` and `<table>:*`).
  * 2. Writes made outside Fleet: the triggers pg_notify the same tags; a LISTEN connection in every process
- *    replaces their tokens (well within a second). Whenever that connection is (re)established, notifications
+ *    replaces their tokens (well within a second). The NOTIFY carries the txid: the echo of this process's
+ *    own write, already bumped by path 1, is skipped (see OwnWrites); other processes apply it too. Whenever that connection is (re)established, notifications
  *    may have been missed, so the epoch token is replaced (the whole cache becomes a miss once). A bump that
  *    fails marks the store dirty (see store.ts).
  */
@@ -23,6 +24,46 @@ export interface InvalidatorDeps {
   /** Replaces the tokens of `tags`; rejects when the cache Redis is unreachable. */
   bump: (tags: readonly string[], source: 'write' | 'notify') => Promise<void>
   logger?: Logger
+  /** This process's own transactions, whose NOTIFY echo the write path already covered. */
+  own: OwnWrites
+}
+
+/**
+ * Transactions this process wrote, by txid: registered before COMMIT, settled after the write-path bump.
+ * The echo of a settled transaction is skipped (tokens live in the shared Redis: one bump is enough); the
+ * echo of one whose acknowledgement never came (COMMIT failed ambiguously, bump failed) is applied.
+ */
+export class OwnWrites {
+  readonly #pending = new Map<string, { at: number; done: Promise<boolean>; settle: (ok: boolean) => void }>()
+
+  register(txid: string): void {
+    const now = Date.now()
+    for (const [k, v] of this.#pending) if (now - v.at > 60_000) this.#pending.delete(k)
+    let settle: (ok: boolean) => void = () => {}
+    const done = new Promise<boolean>((r) => {
+      settle = r
+    })
+    this.#pending.set(txid, { at: now, done, settle })
+  }
+
+  settle(txid: string, bumped: boolean): void {
+    this.#pending.get(txid)?.settle(bumped)
+  }
+
+  /** Whether the echo of `txid` needs no bump: waits (at most 500 ms) for the write path to settle it. */
+  async covered(txid: string): Promise<boolean> {
+    const p = this.#pending.get(txid)
+    if (!p) return false
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), 500)
+    })
+    try {
+      return await Promise.race([p.done, late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 }
 
 /** The WriteObserver the cache installs on Database. */
@@ -41,15 +82,23 @@ export class WriteInvalidator implements WriteObserver {
   }
 
   async beforeCommit(tx: Queryable): Promise<readonly string[]> {
-    const r = await tx.query<{ tags: string | null }>(
-      `SELECT current_setting('fleet.cache_tags', true) AS tags`,
+    const r = await tx.query<{ tags: string | null; txid: string }>(
+      `SELECT current_setting('fleet.cache_tags', true) AS tags, txid_current()::text AS txid`,
     )
-    return (r.rows[0]?.tags ?? '').split(' ').filter(Boolean)
+    const txid = r.rows[0]?.txid
+    if (txid) this.#d.own.register(txid)
+    // The txid travels to committed() inside `written`, marked by '@' (no tag starts with it).
+    return [...(r.rows[0]?.tags ?? '').split(' ').filter(Boolean), ...(txid ? [`@${txid}`] : [])]
   }
 
   async committed(written: ReadonlySet<string>): Promise<void> {
     const tags = new Set<string>()
+    const txids: string[] = []
     for (const w of written) {
+      if (w.startsWith('@')) {
+        txids.push(w.slice(1))
+        continue
+      }
       if (w.includes(':')) {
         tags.add(w)
         continue
@@ -61,7 +110,9 @@ export class WriteInvalidator implements WriteObserver {
     }
     try {
       await this.#d.bump([...tags], 'write')
+      for (const t of txids) this.#d.own.settle(t, true)
     } catch (err) {
+      for (const t of txids) this.#d.own.settle(t, false)
       // The write is committed and cannot be undone; the store is now dirty, so no entry older than this
       // write is served by this process until the epoch token is replaced.
       this.#d.logger?.warn(
@@ -97,9 +148,14 @@ export class NotifyListener {
     client.on('end', () => this.#lost())
     client.on('notification', (msg) => {
       if (msg.channel !== NOTIFY_CHANNEL || !msg.payload) return
-      const [schema, ...tags] = msg.payload.split(' ')
-      if (schema !== this.#schema || tags.length === 0) return
-      this.#d.bump(tags, 'notify').catch(() => this.#onGap())
+      const [schema, ...words] = msg.payload.split(' ')
+      if (schema !== this.#schema) return
+      const txid = words[0]?.startsWith('@') ? words.shift()?.slice(1) : undefined
+      const tags = words.filter(Boolean)
+      if (tags.length === 0) return
+      void (txid ? this.#d.own.covered(txid) : Promise.resolve(false)).then((covered) => {
+        if (!covered) this.#d.bump(tags, 'notify').catch(() => this.#onGap())
+      })
     })
     await client.connect()
     await client.query(`LISTEN ${NOTIFY_CHANNEL}`)

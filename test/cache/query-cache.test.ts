@@ -116,6 +116,39 @@ describe('query cache', () => {
     expect(seen).toBe(true)
   })
 
+  it('one Fleet write bumps each tag once in its own process; other processes and outside writes still apply', async () => {
+    const { products } = await seed(f.admin, 1)
+    const s1 = await f.server()
+    const s2 = await f.server()
+    const count = async (s: typeof s1, source: string) =>
+      (await s.cache.metrics.invalidations.get()).values.find((v) => v.labels.source === source)?.value ?? 0
+    const w0 = await count(s1, 'write')
+    const n1 = await count(s1, 'notify')
+    const n2 = await count(s2, 'notify')
+    await s2.cache.query(BY_ID, [products[0]])
+    expect((await s2.cache.query(BY_ID, [products[0]])).status).toBe('HIT')
+    await s1.db.query(`UPDATE products SET name = 'inside' WHERE id = $1`, [products[0]])
+    const written = (await count(s1, 'write')) - w0
+    expect(written).toBeGreaterThan(0)
+    // Another Fleet process sees the write at once (the tokens are shared in Redis).
+    const other = await s2.cache.query<{ name: string }>(BY_ID, [products[0]])
+    expect(other.status).toBe('MISS')
+    expect(other.rows[0].name).toBe('inside')
+    // An outside write after it: once s1 heard that one, it has handled (skipped) its own echo before it.
+    await f.admin.query(`UPDATE products SET name = 'outside' WHERE id = $1`, [products[0]])
+    const heard = await eventually(
+      async () =>
+        (await count(s1, 'notify')) > n1 &&
+        (await count(s2, 'notify')) - n2 >= (await count(s1, 'notify')) - n1 + written,
+      2_000,
+    )
+    expect(heard).toBe(true)
+    // s2 applied both notifications; s1 only the outside one: its own write was bumped once, by the write path.
+    expect((await count(s2, 'notify')) - n2 - ((await count(s1, 'notify')) - n1)).toBe(written)
+    expect((await count(s1, 'write')) - w0).toBe(written)
+    expect((await s1.cache.query<{ name: string }>(BY_ID, [products[0]])).rows[0].name).toBe('outside')
+  })
+
   it('statements that are not plain SELECTs, or read no table, bypass the cache', async () => {
     const s = await f.server()
     expect((await s.cache.query('SELECT 1 AS one')).status).toBe('BYPASS')
