@@ -33,22 +33,3 @@ export function createPool(
   pool.on('error', () => {})
   return pool
 }
-
-/**
- * Runs `fn` in a transaction: COMMIT when it resolves, ROLLBACK when it throws.
- * @example await withTransaction(pool, (c) => c.query('UPDATE products SET stock = stock - 1 WHERE id = $1', [id]))
- */
-export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await fn(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
-}

@@ -70,7 +70,6 @@ const idParams = {
 
 /** Registers the jobs API on a web server. */
 export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  if (app.hasRoute({ method: 'GET', url: '/api/jobs/:id' })) return // registered already (idempotent)
   await loadJobModules(deps.config.jobModules) // their types become known here too
   await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
   const client = jobClient(deps)

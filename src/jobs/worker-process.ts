@@ -6,10 +6,8 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import os from 'node:os'
 import type { Config } from '../config/index.js'
-import { Registration } from '../registry/registration.js'
-import { Registry } from '../registry/registry.js'
+import { listenerUrl, registerProcess } from '../registry/registration.js'
 import type { AppDeps } from '../web/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../web/main.js'
 import { CpuPool } from './cpu-pool.js'
@@ -84,21 +82,8 @@ export async function startWorker(
     server.listen(config.workerPort, config.workerHost, () => resolve())
   })
   const { port } = server.address() as AddressInfo
-  const url = `http://${config.workerHost === '0.0.0.0' ? os.hostname() : config.workerHost}:${port}`
-
-  const registration = new Registration(
-    new Registry(deps.redis, config.redisPrefix),
-    {
-      id: deps.instanceId,
-      role: 'worker',
-      url,
-      host: os.hostname(),
-      pid: process.pid,
-      state: 'starting',
-      startedAt: Date.now(),
-    },
-    { ttlMs: config.registryTtl, heartbeatMs: config.registryHeartbeat, logger },
-  )
+  const url = listenerUrl(config.workerHost, port)
+  const registration = registerProcess(deps, 'worker', url, 'starting')
   await registration.start()
   await runner.start()
   await upsertSchedules(types, runner.queues, config, logger)

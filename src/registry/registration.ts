@@ -3,8 +3,11 @@
  * new state at once (draining, for example); `stop` removes the entry. A failed heartbeat (Redis away) is
  * retried on the next tick; the entry simply expires if the process is gone.
  */
+import os from 'node:os'
+import type { Config } from '../config/index.js'
 import type { Logger } from '../log.js'
-import type { InstanceInfo, InstanceState, Registry } from './registry.js'
+import type { Redis } from '../redis/connect.js'
+import { type InstanceInfo, type InstanceRole, type InstanceState, Registry } from './registry.js'
 
 export class Registration {
   readonly #registry: Registry
@@ -68,4 +71,31 @@ export class Registration {
       this.#logger?.warn({ err }, 'registry heartbeat failed; retrying on the next beat')
     }
   }
+}
+
+/** The URL other machines reach a listener at: the host's name when it listens on every interface. */
+export function listenerUrl(host: string, port: number): string {
+  return `http://${host === '0.0.0.0' ? os.hostname() : host}:${port}`
+}
+
+/**
+ * The registration of this process under `role`, renewed with the registry settings of `config`.
+ * @example const reg = registerProcess(deps, 'web', url, 'ready'); await reg.start()
+ */
+export function registerProcess(
+  deps: {
+    redis: Redis
+    config: Pick<Config, 'redisPrefix' | 'registryTtl' | 'registryHeartbeat'>
+    instanceId: string
+    logger?: Logger
+  },
+  role: InstanceRole,
+  url: string,
+  state: InstanceState,
+): Registration {
+  return new Registration(
+    new Registry(deps.redis, deps.config.redisPrefix),
+    { id: deps.instanceId, role, url, host: os.hostname(), pid: process.pid, state, startedAt: Date.now() },
+    { ttlMs: deps.config.registryTtl, heartbeatMs: deps.config.registryHeartbeat, logger: deps.logger },
+  )
 }

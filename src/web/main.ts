@@ -3,7 +3,6 @@
  * on SIGTERM turn unready, keep serving for the drain delay, deregister, finish in-flight requests (bounded),
  * close the pools, exit 0.
  */
-import os from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import { Cache } from '../cache/cache.js'
 import { connectCacheRedis } from '../cache/connect.js'
@@ -13,8 +12,7 @@ import { migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
 import { createLogger, type Logger } from '../log.js'
 import { connectRedis } from '../redis/connect.js'
-import { Registration } from '../registry/registration.js'
-import { Registry } from '../registry/registry.js'
+import { listenerUrl, registerProcess } from '../registry/registration.js'
 import type { AppDeps } from './deps.js'
 import type { Readiness } from './health.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -84,22 +82,8 @@ export async function startWebServer(
   const app = await buildServer(deps, { routes: options.routes, readiness })
   await app.listen({ host: config.webHost, port: config.webPort })
   const { port } = app.server.address() as { port: number }
-  const url =
-    config.webAdvertiseUrl ??
-    `http://${config.webHost === '0.0.0.0' ? os.hostname() : config.webHost}:${port}`
-  const registration = new Registration(
-    new Registry(deps.redis, config.redisPrefix),
-    {
-      id: deps.instanceId,
-      role: 'web',
-      url,
-      host: os.hostname(),
-      pid: process.pid,
-      state: 'ready',
-      startedAt: Date.now(),
-    },
-    { ttlMs: config.registryTtl, heartbeatMs: config.registryHeartbeat, logger },
-  )
+  const url = config.webAdvertiseUrl ?? listenerUrl(config.webHost, port)
+  const registration = registerProcess(deps, 'web', url, 'ready')
   await registration.start()
   logger.info({ url }, 'web server ready')
 

@@ -1,16 +1,14 @@
 /**
- * The application as `fleet web` serves it has the jobs API, the image and recommendation routes, once
- * each (the job routes may be registered twice without harm).
+ * The application as `fleet web` serves it has the jobs API, the image and recommendation routes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { appRoutes } from '../../src/app.js'
-import { jobRoutes } from '../../src/jobs/routes.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 
 describe('the application routes', () => {
   let t: TestApp
   beforeAll(async () => {
-    t = await createTestApp([...appRoutes, jobRoutes])
+    t = await createTestApp(appRoutes)
   })
   afterAll(async () => {
     await t?.close()
