@@ -59,12 +59,12 @@ function postgresUser(): Ids | undefined {
 
 /**
  * PostgreSQL refuses to run as root, so under root the server runs as `postgres`, which must be able to
- * reach its data folder: grant the search (x) bit to others on each ancestor that lacks it (a mktemp folder
- * is 0700). Only traversal is granted, never reading a folder's listing.
+ * reach its data folder and its binaries: grant the search (x) bit to others on each ancestor of `file` that
+ * lacks it (a mktemp folder is 0700). Only traversal is granted, never reading a folder's listing.
  */
-function grantTraversal(dir: string): string[] {
+function grantTraversal(file: string): string[] {
   const granted: string[] = []
-  let cur = path.dirname(path.resolve(dir))
+  let cur = path.dirname(path.resolve(file))
   for (;;) {
     const st = statSync(cur)
     if ((st.mode & fsc.S_IXOTH) === 0) {
@@ -104,7 +104,8 @@ export class EmbeddedPostgres {
     const ids = postgresUser()
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 })
     if (ids) {
-      for (const dir of grantTraversal(dataDir))
+      // Its data folder and its binaries (inside node_modules, e.g. of a checkout in a 0700 mktemp folder).
+      for (const dir of [...grantTraversal(dataDir), ...grantTraversal(bin.postgres)])
         onLog?.(`granted traversal (o+x) on ${dir} to the postgres user`)
       await fs.chown(dataDir, ids.uid, ids.gid)
       await fs.chmod(dataDir, 0o700)
