@@ -14,7 +14,7 @@ import { InvalidTagError } from './errors.js'
 import { type CacheStatus, type Depend, Filler, type FillOptions, withWildcards } from './fill.js'
 import { NotifyListener, OwnWrites, WriteInvalidator } from './invalidator.js'
 import { type CacheKind, CacheMetrics } from './metrics.js'
-import { type AnyClass, isRegistered, pack, registerClass, unpack } from './serializer.js'
+import { type AnyClass, isRegistered, pack, RowSet, registerClass, unpack } from './serializer.js'
 import { SqlTables } from './sql-tables.js'
 import { CacheStore, EPOCH_TAG } from './store.js'
 
@@ -210,10 +210,10 @@ export class Cache {
       'query',
       key,
       tags,
-      async () => (await db.query<R>(sql, params)).rows,
+      async () => new RowSet((await db.query<R>(sql, params)).rows),
       this.#options(options),
     )
-    const rows = r.value !== undefined ? (r.value as R[]) : unpack<R[]>(r.payload)
+    const rows = r.value !== undefined ? ((r.value as RowSet).rows as R[]) : unpack<R[]>(r.payload)
     return { rows, status: r.status }
   }
 

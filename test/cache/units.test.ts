@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Breaker } from '../../src/cache/breaker.js'
 import { ClassRegistrationError } from '../../src/cache/errors.js'
-import { pack, registerClass, unpack } from '../../src/cache/serializer.js'
+import { pack, RowSet, registerClass, unpack } from '../../src/cache/serializer.js'
 import { SqlTables } from '../../src/cache/sql-tables.js'
 
 describe('table detection (libpg-query)', () => {
@@ -83,6 +83,59 @@ describe('serializer (msgpackr)', () => {
   it('refuses two classes under one name', () => {
     class Other {}
     expect(() => registerClass(Other, 'UnitMoney')).toThrow(ClassRegistrationError)
+  })
+  it('writes a subclass under its own name whatever the registration order; refuses an unregistered one', () => {
+    class Base {
+      kind(): string {
+        return 'base'
+      }
+    }
+    class Derived extends Base {
+      extra = 1
+      override kind(): string {
+        return 'derived'
+      }
+    }
+    class Unknown extends Base {}
+    registerClass(Derived, 'UnitDerived') // the subclass first: msgpackr tries the latest extension first
+    registerClass(Base, 'UnitBase')
+    const back = unpack<Base[]>(pack([new Derived(), new Base()]))
+    expect(back.map((b) => b.kind())).toEqual(['derived', 'base'])
+    expect(back[0]).toBeInstanceOf(Derived)
+    expect(() => pack(new Unknown())).toThrow(/Unknown extends a cached class but is not registered/)
+  })
+  it('reads instances written in the older [name, fields] form', () => {
+    class Old {
+      n = 0
+      twice(): number {
+        return this.n * 2
+      }
+    }
+    registerClass(Old, 'UnitOld')
+    // the older form: msgpackr's tag (fixext1, type 0x46) then [name, { fields }]
+    const older = Buffer.concat([Buffer.from([0xd4, 0x46, 0]), pack(['UnitOld', { n: 21 }])])
+    expect(unpack<Old>(older).twice()).toBe(42)
+  })
+  it('round-trips query rows by columns, with fallbacks for rows that differ or odd column names', () => {
+    const rows = [
+      { id: 1, name: 'a', at: new Date(5), n: 10n, j: { deep: [1] }, nil: null },
+      { id: 2, name: 'b', at: new Date(6), n: -3n, j: null, nil: null },
+    ]
+    const back = unpack<typeof rows>(pack(new RowSet(rows)))
+    expect(back).toEqual(rows)
+    expect(Object.getPrototypeOf(back[0])).toBe(Object.prototype)
+    expect(back[1].at).toBeInstanceOf(Date)
+    expect(unpack(pack(new RowSet([])))).toEqual([])
+    const ragged = [{ a: 1 }, { a: 2, b: 3 }, { b: 4, a: 5 }]
+    expect(unpack(pack(new RowSet(ragged)))).toEqual(ragged)
+    const odd = [{ 'a,b': 1, __proto__x: 2, '': 3, '"quoted"': 4 }]
+    expect(unpack(pack(new RowSet(odd)))).toEqual(odd)
+    const weird = [{ '"); process.exit(1); ("': 1, '2': 'two', 'with space': true }]
+    expect(unpack(pack(new RowSet(weird)))).toEqual(weird)
+    const proto = JSON.parse('[{"__proto__": {"polluted": true}, "x": 1}]') as object[]
+    const p = unpack<Record<string, unknown>[]>(pack(new RowSet(proto)))[0]
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(p.x).toBe(1)
   })
 })
 
