@@ -1,41 +1,45 @@
 /**
  * The cache against its anchors, in one run, on one redis-server this script starts (cache role, its own port):
- * (a) a cache hit (query and object) against a plain Redis GET of the same bytes, with round trips per hit;
+ * (a) a cache hit (query and object) against a plain Redis GET of the same bytes, and against that GET plus
+ *     decoding the bytes with Fleet's `unpack` (what any cache that returns values must also do); round
+ *     trips per hit;
  * (b) getOrSet-style hits and misses against bentocache (Redis driver only, no memory tier) and
  *     cache-manager (Keyv + @keyv/redis, no memory tier) on the same Redis;
- * (d) Fleet's serializer (msgpackr + class extension) against JSON on a ProductPage-like object.
- * (c) GET /api/products/:id-like pages through Fleet's load balancer, cached (ProductPage + RelatedProducts
- *     objects) against uncached (the shop's getProductPage on PostgreSQL), with wrk: one Fastify server
- *     built here (the shop's route does not use the cache yet), the same JSON either way.
+ * (d) Fleet's serializer (msgpackr + class extension) against JSON on a ProductPage-like object;
+ * (c) the shop's real `GET /api/products/:id` through real processes, as Fleet runs: `fleet lb` in front of
+ *     one `fleet web`, cached (FLEET_CACHE=true) against uncached (FLEET_CACHE=false: X-Cache BYPASS, the
+ *     page assembled from PostgreSQL), one LB and one web server per configuration, on a seeded catalog;
+ *     wrk requests random ids over a range, rounds alternating (bench/lib/product-page.ts).
  *
- * Run: `npx tsx bench/cache.ts` (or `npm run bench -- cache`). PostgreSQL: DATABASE_URL when set, else an
- * embedded one in a temporary folder. Env: BENCH_ROUNDS (3), BENCH_OPS (4000), BENCH_CONCURRENCY (32).
+ * Run: `npx tsx bench/cache.ts` (or `npm run bench -- cache`); installs wrk with apt-get when missing.
+ * PostgreSQL: DATABASE_URL when set, else an embedded one in a temporary folder. Env: BENCH_ROUNDS (3),
+ * BENCH_OPS (4000), BENCH_CONCURRENCY (32), BENCH_SECONDS (4, per wrk run), BENCH_PRODUCTS (2000 seeded),
+ * BENCH_RANGE (1000: (c) requests ids 1..BENCH_RANGE).
  */
-import { execFile } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import os from 'node:os'
 import KeyvRedis from '@keyv/redis'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { createCache as createCacheManager } from 'cache-manager'
-import Fastify from 'fastify'
 import { Keyv } from 'keyv'
 import type { AssembleContext, ObjectSpec } from '../src/cache/cache.js'
 import { createCache } from '../src/cache/cache.js'
 import { connectCacheRedis } from '../src/cache/connect.js'
 import { pack, registerClass, unpack } from '../src/cache/serializer.js'
-import { ProductPage, RelatedProducts, worstStatus } from '../src/cache/shop-objects.js'
 import { loadConfig } from '../src/config/index.js'
 import { Database } from '../src/db/database.js'
-import { migrate } from '../src/db/migrate.js'
 import { createPool } from '../src/db/pool.js'
-import { lbOptionsFromConfig, startLoadBalancer } from '../src/lb/index.js'
-import { createLogger } from '../src/log.js'
-import { getProductPage } from '../src/shop/catalog.js'
 import { startScratchServices } from '../src/stack/scratch.js'
+import { productPageThroughLb, startFleet, stopChildren } from './lib/product-page.js'
+import { ensureTools } from './lib/tools.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const OPS = Number(process.env.BENCH_OPS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
+const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 2000)
+const RANGE = Math.min(PRODUCTS, Number(process.env.BENCH_RANGE ?? 1000))
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const pct = (xs: number[], p: number) =>
@@ -167,17 +171,41 @@ function row(name: string, f: Figures, anchor?: Figures): string {
   return `${name.padEnd(44)} ${f.opsPerSec.toFixed(0).padStart(8)} ops/s  p50 ${f.p50.toFixed(0).padStart(5)} µs  p99 ${f.p99.toFixed(0).padStart(6)} µs${ratio}`
 }
 
+/** The lines that judge a hit against its two anchors: the bare GET and the GET plus decoding. */
+function hitLines(label: string, hit: Figures, get: Figures, getDecode: Figures): string[] {
+  const time = (anchor: Figures) => anchor.opsPerSec / hit.opsPerSec
+  const p50 = (anchor: Figures) => hit.p50 / anchor.p50
+  const target = time(getDecode)
+  return [
+    `  ${label} / (GET + decode): ${target.toFixed(2)}x the time per op, p50 ${p50(getDecode).toFixed(2)}x   ` +
+      `target <= 1.3x  ${target <= 1.3 ? 'OK' : 'MISSED'}`,
+    `  ${label} / bare GET:       ${time(get).toFixed(2)}x the time per op, p50 ${p50(get).toFixed(2)}x   ` +
+      '(the bare GET returns bytes, not values: it is a floor, not a peer)',
+  ]
+}
+
 async function main(): Promise<void> {
+  ensureTools(['wrk'])
   const services = await startScratchServices({
     name: 'bench-cache',
     redisRole: 'cache',
     databaseUrl: process.env.DATABASE_URL,
   })
   const stops: (() => Promise<void>)[] = [() => services.stop()]
+  const children: ChildProcess[] = []
   try {
     const { databaseUrl } = services
     const redisServer = { url: services.redisUrl }
     const schema = `bench_${process.pid}`
+    // The web servers and LBs of (c) share the schema; their keys live under their own prefix.
+    const childEnv: Record<string, string> = {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisServer.url,
+      CACHE_REDIS_URL: redisServer.url,
+      FLEET_DB_SCHEMA: schema,
+      FLEET_REDIS_PREFIX: 'benchweb:',
+      FLEET_LOG_LEVEL: 'warn',
+    }
     const config = loadConfig({
       env: {
         DATABASE_URL: databaseUrl,
@@ -193,12 +221,14 @@ async function main(): Promise<void> {
       await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
       await pool.end()
     })
-    await migrate(pool, schema)
-    await pool.query(`INSERT INTO categories (slug, name) VALUES ('tools', 'Tools')`)
-    await pool.query(
-      `INSERT INTO products (slug, name, description, price_cents, category_id)
-       SELECT 'p-' || i, 'Product ' || i, repeat('words ', 40), 1000 + i, 1 FROM generate_series(1, 20) i`,
+    // The deterministic catalog (migrates first): products 1..PRODUCTS, two reviews per product on average.
+    const seed = startFleet(
+      ['seed', '--products', String(PRODUCTS), '--reviews', String(2 * PRODUCTS)],
+      childEnv,
     )
+    children.push(seed)
+    const seeded = await new Promise<number | null>((r) => seed.once('exit', r))
+    if (seeded !== 0) throw new Error(`fleet seed exited with ${seeded}`)
     const redis = connectCacheRedis(config)
     stops.push(async () => redis.disconnect())
     const cache = await createCache({ redis, db: new Database(pool), config })
@@ -212,7 +242,7 @@ async function main(): Promise<void> {
     log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`)
 
     // ---------- (a) a hit against a plain GET of the same bytes ----------
-    log('\n(a) hit vs plain Redis GET of the same bytes')
+    log('\n(a) hit vs plain Redis GET of the same bytes, and vs that GET + decoding them (interleaved)')
     const QUERY =
       'SELECT id, slug, name, description, price_cents, created_at FROM products WHERE id <= $1 ORDER BY id'
     await cache.query(QUERY, [10])
@@ -221,6 +251,9 @@ async function main(): Promise<void> {
     const queryKey = (await redis.keys('bench:{cache}:e:q:*'))[0].slice('bench:{cache}:e:'.length)
     const queryBytes = (await entry(queryKey)) as Buffer
     const pageBytes = (await entry('o:BenchPage:1')) as Buffer
+    const decodedPage = unpack(pageBytes)
+    if (!(decodedPage instanceof BenchPage))
+      throw new Error('unpack of the cached BenchPage bytes did not give a BenchPage back')
     await redis.set('bench:plain:q', queryBytes)
     await redis.set('bench:plain:o', pageBytes)
     let sent = 0
@@ -234,27 +267,30 @@ async function main(): Promise<void> {
       for (let i = 0; i < 100; i++) await fn()
       return sent / 100
     }
+    const trips = (label: string, n: number) =>
+      `  round trips per hit: ${label} ${n}   target 1  ${n === 1 ? 'OK' : 'MISSED'}`
     const a1 = await compare({
       get: () => redis.getBuffer('bench:plain:q'),
       getDecode: async () => unpack((await redis.getBuffer('bench:plain:q')) as Buffer),
       hit: () => cache.query(QUERY, [10]),
     })
-    const [getQ, getQDecode, hitQ] = [a1.get, a1.getDecode, a1.hit]
     log(`query result: ${queryBytes.length} bytes (10 rows)`)
-    log(row('plain GET (anchor)', getQ))
-    log(row('plain GET + msgpack decode', getQDecode, getQ))
-    log(row('cache.query hit', hitQ, getQ))
-    log(`  round trips per hit: cache.query ${await perHit(() => cache.query(QUERY, [10]))}`)
+    log(row('plain GET (anchor: floor)', a1.get))
+    log(row('plain GET + fleet unpack (anchor: target)', a1.getDecode))
+    log(row('cache.query hit (rows back)', a1.hit))
+    for (const l of hitLines('hit', a1.hit, a1.get, a1.getDecode)) log(l)
+    log(trips('cache.query', await perHit(() => cache.query(QUERY, [10]))))
     const a2 = await compare({
       get: () => redis.getBuffer('bench:plain:o'),
+      getDecode: async () => unpack((await redis.getBuffer('bench:plain:o')) as Buffer),
       hit: () => cache.get(BenchPage, 1),
     })
-    const [getO, hitO] = [a2.get, a2.hit]
     log(`product page object: ${pageBytes.length} bytes`)
-    log(row('plain GET (anchor)', getO))
-    log(row('cache.get(BenchPage) hit (an instance back)', hitO, getO))
-    log(`  round trips per hit: cache.get ${await perHit(() => cache.get(BenchPage, 1))}`)
-
+    log(row('plain GET (anchor: floor)', a2.get))
+    log(row('plain GET + fleet unpack (anchor: target)', a2.getDecode))
+    log(row('cache.get(BenchPage) hit (an instance back)', a2.hit))
+    for (const l of hitLines('hit', a2.hit, a2.get, a2.getDecode)) log(l)
+    log(trips('cache.get', await perHit(() => cache.get(BenchPage, 1))))
     // ---------- (b) getOrSet against bentocache and cache-manager ----------
     log('\n(b) getOrSet hits and misses, Redis only (no in-process tier), same Redis')
     const bento = new BentoCache({
@@ -322,61 +358,26 @@ async function main(): Promise<void> {
     log(row('encode fleet pack', mpEnc, jsonEnc))
     log(row('decode JSON.parse (anchor; plain objects, no Dates)', jsonDec))
     log(row('decode fleet unpack (instances, Dates, Map)', mpDec, jsonDec))
+
     // ---------- (c) the product page through the load balancer ----------
-    log('\n(c) product page through the load balancer (wrk, 32 connections), cached vs uncached')
-    const app = Fastify({ logger: false })
-    const db = new Database(pool)
-    app.get('/readyz', async () => ({ ok: true }))
-    app.get<{ Params: { id: string } }>('/cached/:id', async (req, reply) => {
-      const id = Number(req.params.id)
-      const [p, r] = await Promise.all([cache.get(ProductPage, id), cache.get(RelatedProducts, id)])
-      reply.header('x-cache', worstStatus(p.status, r.status))
-      return { ...p.value.toJSON(), related: r.value.items }
-    })
-    app.get<{ Params: { id: string } }>('/uncached/:id', async (req) =>
-      getProductPage(db, Number(req.params.id)),
+    log(
+      `\n(c) GET /api/products/:id through \`fleet lb\` -> \`fleet web\` (separate processes), cached vs uncached;` +
+        ` random ids 1..${RANGE} of ${PRODUCTS} seeded (cached side warmed), wrk -t1 -c${CONCURRENCY} -d${SECONDS}s,` +
+        ` ${ROUNDS} rounds alternating (medians); load average ${os.loadavg()[0].toFixed(1)}`,
     )
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    stops.push(() => app.close())
-    const webPort = (app.server.address() as { port: number }).port
-    const lb = await startLoadBalancer({
-      ...lbOptionsFromConfig(config),
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
-      upstreams: [`http://127.0.0.1:${webPort}`],
-      healthPath: '/readyz',
-      logger: createLogger({ logLevel: 'silent' }),
+    await productPageThroughLb({
+      env: childEnv,
+      children,
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      connections: CONCURRENCY,
+      range: RANGE,
     })
-    stops.push(() => lb.close())
-    // wrk runs as a child while this process serves (the web server and the LB live here).
-    const wrk = (urlPath: string): Promise<number> =>
-      new Promise((resolve, reject) =>
-        execFile('wrk', ['-t1', '-c32', '-d4s', `http://127.0.0.1:${lb.port}${urlPath}`], (err, out) =>
-          err ? reject(err) : resolve(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
-        ),
-      )
-    const relatedOf = async (urlPath: string) =>
-      JSON.stringify(
-        ((await (await fetch(`http://127.0.0.1:${lb.port}${urlPath}`)).json()) as { related: unknown })
-          .related,
-      )
-    const same = (await relatedOf('/cached/1')) === (await relatedOf('/uncached/1'))
-    const cached: number[] = []
-    const uncached: number[] = []
-    for (let r = 0; r < ROUNDS; r++) {
-      uncached.push(await wrk('/uncached/1'))
-      cached.push(await wrk('/cached/1'))
-    }
-    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
-    const rounds = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ')
-    log(`same related products either way: ${same}`)
-    log(`uncached (anchor)  ${med(uncached).toFixed(0).padStart(8)} req/s   (rounds: ${rounds(uncached)})`)
-    log(`cached             ${med(cached).toFixed(0).padStart(8)} req/s   (rounds: ${rounds(cached)})`)
-    log(`  cached / uncached: ${(med(cached) / med(uncached)).toFixed(2)}x`)
   } finally {
+    await stopChildren(children)
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`))
   }
 }
 
 await main()
+process.exit(0) // every connection is closed; do not wait for stray timers

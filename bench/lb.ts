@@ -18,6 +18,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { freePort, waitForPort } from '../src/stack/ports.js'
+import { ensureTools } from './lib/tools.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -31,24 +32,6 @@ const LOAD_CPU = multiCore ? '1' : '0'
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`)
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
-}
-
-/** Installs haproxy, nginx and wrk with apt-get when one is missing (apt-get update once first). */
-function ensureTools(): void {
-  const missing = ['haproxy', 'nginx', 'wrk'].filter((c) => !has(c))
-  if (missing.length === 0) return
-  if (!has('apt-get')) throw new Error(`missing ${missing.join(', ')} and no apt-get to install them`)
-  log(`installing ${missing.join(', ')} with apt-get ...`)
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
-    stdio: 'inherit',
-    env,
-  })
 }
 
 function pinned(
@@ -258,7 +241,7 @@ const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 const mb = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MB`
 
 async function main(): Promise<void> {
-  ensureTools()
+  ensureTools(['haproxy', 'nginx', 'wrk'])
   // Compiled JavaScript, through the light entry (the same command as `fleet lb`, without the other commands).
   log('building (npm run build) ...')
   spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
