@@ -5,8 +5,10 @@
  * tags the entry records (same hash tag, same slot; the caller does not know an object's tags before reading).
  *
  * An entry is a hash: d = payload (msgpack), f = fresh-until (ms since epoch), t = tags (newline separated),
- * g = the token each tag had when the load began (same order). A token is an opaque unique string; a
- * missing token never equals anything, so a lost or evicted token turns its entries into misses.
+ * g = the token each tag had when the load began (same order), k = the token keys of the tags (same order),
+ * each packed by cmsgpack and concatenated, so that `read` passes them to MGET with one C call instead of
+ * splitting and prefixing strings in Lua (a quarter of the script's time). A token is an opaque unique
+ * string; a missing token never equals anything, so a lost or evicted token turns its entries into misses.
  */
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -25,19 +27,17 @@ end
  * read-1: validates an entry against the current tokens. Read-only but for deleting an invalid entry; the
  * token list is compared as one string (the tokens joined by newlines, as the fill stored them).
  * KEYS[1] entry key
- * ARGV[1] token key prefix, ARGV[2] now (ms since epoch)
- * Returns {0} absent, {1} invalid (a token changed or is missing; the entry is deleted),
- * {2, payload} fresh, {3, payload} expired but inside its grace period (valid, may be served stale).
+ * ARGV[1] now (ms since epoch)
+ * Returns {0} absent, {1} invalid (a token changed or is missing, or the entry predates field k; the entry is
+ * deleted), {2, payload} fresh, {3, payload} expired but inside its grace period (valid, may be served stale).
  */
 export const READ = `
-local e = redis.call('HMGET', KEYS[1], 'd', 'f', 't', 'g')
+local e = redis.call('HMGET', KEYS[1], 'd', 'f', 'k', 'g')
 if not e[1] then return {0} end
-local keys = {}
-for tag in string.gmatch(e[3], '[^\\n]+') do keys[#keys + 1] = ARGV[1] .. tag end
-local valid = #keys > 0
+local valid = e[3] and e[3] ~= ''
 if valid then
-  local cur = redis.call('MGET', unpack(keys))
-  for i = 1, #keys do
+  local cur = redis.call('MGET', cmsgpack.unpack(e[3]))
+  for i = 1, #cur do
     if not cur[i] then valid = false end
   end
   valid = valid and table.concat(cur, '\\n') == e[4]
@@ -46,7 +46,7 @@ if not valid then
   redis.call('DEL', KEYS[1])
   return {1}
 end
-if tonumber(e[2]) > tonumber(ARGV[2]) then return {2, e[1]} end
+if tonumber(e[2]) > tonumber(ARGV[1]) then return {2, e[1]} end
 return {3, e[1]}
 `
 
@@ -117,7 +117,9 @@ if ok and #KEYS > 3 then
 end
 local stored = 0
 if ok then
-  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'f', ARGV[3], 't', ARGV[5], 'g', ARGV[6])
+  local k = {}
+  for i = 4, #KEYS do k[#k + 1] = cmsgpack.pack(KEYS[i]) end
+  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'f', ARGV[3], 't', ARGV[5], 'g', ARGV[6], 'k', table.concat(k))
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('HINCRBY', KEYS[3], 'fill', 1)
   stored = 1
