@@ -5,8 +5,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { TSchema } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
-import { Job, type Queue } from 'bullmq'
+import { Job, type JobsOptions, type Queue } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
 import type { Redis } from '../redis/connect.js'
@@ -39,6 +40,38 @@ export interface JobView {
   error?: JobError
   /** True after DELETE on an active job, until the worker stops it. */
   cancelRequested?: boolean
+}
+
+/** ioredis errors that mean the store Redis is unreachable (answered as 503). */
+const CONNECTION_LOST = /Connection is closed|ECONNREFUSED|max retries|Stream isn't writeable/i
+
+/** Payload checkers, compiled once per schema (Value.Check interprets the schema on every call). */
+const checkers = new WeakMap<TSchema, (value: unknown) => boolean>()
+
+function checkerOf(schema: TSchema): (value: unknown) => boolean {
+  let check = checkers.get(schema)
+  if (!check) {
+    try {
+      const compiled = TypeCompiler.Compile(schema)
+      check = (value) => compiled.Check(value)
+    } catch {
+      check = (value) => Value.Check(schema, value) // a kind the compiler does not know
+    }
+    checkers.set(schema, check)
+  }
+  return check
+}
+
+/** `new Date().toISOString()`, made once per millisecond (submit answers thousands of jobs a second). */
+let isoMs = 0
+let isoText = ''
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== isoMs) {
+    isoMs = now
+    isoText = new Date(now).toISOString()
+  }
+  return isoText
 }
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null)
@@ -92,6 +125,8 @@ export class JobClient {
   readonly #queues: QueueSet
   readonly #store: JobStore
   readonly #timeoutMs: number
+  /** BullMQ options per type, resolved once (they follow from the declaration and the config). */
+  readonly #options = new WeakMap<AnyJobType, JobsOptions>()
 
   constructor(deps: { config: Config; redis: Redis; db: Database }, options: { timeoutMs?: number } = {}) {
     this.#config = deps.config
@@ -120,7 +155,7 @@ export class JobClient {
     owner: string,
     options: SubmitOptions = {},
   ): Promise<JobView> {
-    if (!Value.Check(type.payload, payload)) {
+    if (!checkerOf(type.payload)(payload)) {
       const problems = [...Value.Errors(type.payload, payload)]
         .slice(0, 10)
         .map((e) => ({ path: e.path, message: e.message }))
@@ -139,11 +174,14 @@ export class JobClient {
     }
     const data: JobData = { payload, owner, ...(hash ? { hash } : {}) }
     const queue = this.#queues.get(type as AnyJobType)
-    await this.#bounded(
-      queue.add(type.name, data, { ...jobOptions(type as AnyJobType, this.#config), jobId: id }),
-    )
+    let opts = this.#options.get(type as AnyJobType)
+    if (!opts) {
+      opts = jobOptions(type as AnyJobType, this.#config)
+      this.#options.set(type as AnyJobType, opts)
+    }
+    await this.#bounded(queue.add(type.name, data, { ...opts, jobId: id }))
     if (!key) {
-      const now = new Date().toISOString()
+      const now = isoNow()
       return {
         id,
         type: type.name,
@@ -231,23 +269,24 @@ export class JobClient {
   }
 
   /** Redis calls that would wait for a reconnect answer 503 after the bound instead. */
-  async #bounded<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new JobsUnavailableError()), this.#timeoutMs)
-    })
-    try {
-      return await Promise.race([p, timeout])
-    } catch (err) {
-      if (err instanceof JobsUnavailableError) throw err
-      if (
-        /Connection is closed|ECONNREFUSED|max retries|Stream isn't writeable/i.test((err as Error).message)
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new JobsUnavailableError()), this.#timeoutMs)
+      p.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(v)
+        },
+        (err: unknown) => {
+          clearTimeout(timer)
+          reject(
+            CONNECTION_LOST.test((err as Error)?.message ?? '')
+              ? new JobsUnavailableError({ cause: err })
+              : err,
+          )
+        },
       )
-        throw new JobsUnavailableError({ cause: err })
-      throw err
-    } finally {
-      clearTimeout(timer)
-    }
+    })
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,8 @@ export type Outcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'handed
 export class JobMetrics {
   readonly #finished: Counter<'type' | 'outcome'>
   readonly #duration: Histogram<'type' | 'outcome'>
+  /** One label object per type and outcome, made once (observe() runs once per attempt). */
+  readonly #labels = new Map<string, Partial<Record<Outcome, { type: string; outcome: Outcome }>>>()
 
   constructor(registry: Registry, queues: QueueSet, types: readonly string[]) {
     this.#finished = new Counter({
@@ -51,7 +53,17 @@ export class JobMetrics {
 
   /** Records one attempt's end. */
   observe(type: string, outcome: Outcome, seconds: number): void {
-    this.#finished.inc({ type, outcome })
-    this.#duration.observe({ type, outcome }, seconds)
+    let byOutcome = this.#labels.get(type)
+    if (!byOutcome) {
+      byOutcome = {}
+      this.#labels.set(type, byOutcome)
+    }
+    let labels = byOutcome[outcome]
+    if (!labels) {
+      labels = Object.freeze({ type, outcome })
+      byOutcome[outcome] = labels
+    }
+    this.#finished.inc(labels)
+    this.#duration.observe(labels, seconds)
   }
 }

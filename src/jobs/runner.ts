@@ -9,9 +9,10 @@ import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
 import type { Logger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
+import { Attempt, type AttemptDeps, Lane } from './attempt.js'
 import type { CpuPool } from './cpu-pool.js'
-import { type AnyJobType, type JobContext, runOptions } from './define.js'
-import { JobCancelledError, JobPermanentError, JobTimeoutError } from './errors.js'
+import { type AnyJobType, runOptions } from './define.js'
+import { JobCancelledError, JobPermanentError } from './errors.js'
 import { JobMetrics, type Outcome } from './metrics.js'
 import { encodeReason, toJobError } from './outcome.js'
 import { bullPrefix, cancelChannel, connectQueueRedis, QueueSet } from './queues.js'
@@ -52,7 +53,9 @@ export class JobRunner {
   readonly #store: JobStore
   readonly #metrics: JobMetrics
   readonly #workers: Worker<JobData>[] = []
-  readonly #active = new Map<string, AbortController>()
+  /** One per type: its active attempts (for cancellation, timeouts and hand-back). */
+  readonly #lanes: Lane[]
+  readonly #attemptDeps: AttemptDeps
   readonly #recentCancels = new Map<string, number>()
   #sweep: NodeJS.Timeout | undefined
   #closing = false
@@ -72,6 +75,14 @@ export class JobRunner {
       this.#queues,
       types.map((t) => t.name),
     )
+    this.#lanes = types.map((t) => new Lane(t, runOptions(t, deps.config)))
+    this.#attemptDeps = {
+      config: deps.config,
+      logger: deps.logger,
+      db: deps.db,
+      redis: this.#redis,
+      cpu: deps.cpu,
+    }
   }
 
   /** The queues this runner works on (for schedulers and stats). */
@@ -81,7 +92,18 @@ export class JobRunner {
 
   /** Attempts running now. */
   get activeCount(): number {
-    return this.#active.size
+    let n = 0
+    for (const lane of this.#lanes) n += lane.active.size
+    return n
+  }
+
+  /** The attempt of job `id` running here, if any. */
+  #activeAttempt(id: string): Attempt | undefined {
+    for (const lane of this.#lanes) {
+      const a = lane.active.get(id)
+      if (a) return a
+    }
+    return undefined
   }
 
   /** True while connected to the store Redis and taking jobs. */
@@ -94,8 +116,8 @@ export class JobRunner {
     const { config, logger } = this.#deps
     const deps = this.#deps
     this.#sub.on('message', (_channel: string, id: string) => {
-      const ac = this.#active.get(id)
-      if (ac) return ac.abort(new JobCancelledError())
+      const active = this.#activeAttempt(id)
+      if (active) return active.abort(new JobCancelledError())
       // Not running here (yet): remember it briefly, in case this worker is about to start it.
       this.#recentCancels.set(id, Date.now())
       for (const [old, at] of this.#recentCancels) {
@@ -108,13 +130,14 @@ export class JobRunner {
     // once a second, in one round trip, so a cancellation lands within about a second regardless.
     this.#sweep = setInterval(() => void this.#sweepCancels(), 1_000)
     this.#sweep.unref()
-    for (const type of this.#types) {
+    for (const lane of this.#lanes) {
+      const { type } = lane
       if (type.cpu && !this.#deps.cpu) throw new Error(`${type.name} is CPU-heavy but no CPU pool was given`)
-      const worker = new Worker<JobData>(type.name, (job, token) => this.#attempt(type, job, token), {
+      const worker = new Worker<JobData>(type.name, (job, token) => this.#attempt(lane, job, token), {
         connection: this.#redis,
         name: deps.instanceId,
         prefix: bullPrefix(config),
-        concurrency: runOptions(type, config).concurrency,
+        concurrency: lane.run.concurrency,
         lockDuration: config.jobLockDuration,
         stalledInterval: config.jobStalledInterval,
         maxStalledCount: 2,
@@ -124,7 +147,7 @@ export class JobRunner {
       worker.on('error', (err) => logger.warn({ err, type: type.name }, 'job worker error (it retries)'))
       worker.on('failed', (job, err) => {
         // A job that stalled too often is failed by BullMQ without our wrapper: record it too.
-        if (job && !this.#active.has(job.id ?? '') && /stalled/i.test(err.message)) {
+        if (job && !lane.active.has(job.id ?? '') && /stalled/i.test(err.message)) {
           void this.#recordEnd(type, job, 'failed', toJobError(err)).catch(() => {})
         }
       })
@@ -145,11 +168,14 @@ export class JobRunner {
     const closing = Promise.all(this.#workers.map((w) => w.close()))
     let handedBack = 0
     const timer = setTimeout(() => {
-      handedBack = this.#active.size
-      for (const ac of this.#active.values()) ac.abort(new HandBack('worker shutting down'))
+      handedBack = this.activeCount
+      for (const lane of this.#lanes) {
+        for (const a of lane.active.values()) a.abort(new HandBack('worker shutting down'))
+      }
     }, timeoutMs)
     await closing
     clearTimeout(timer)
+    for (const lane of this.#lanes) lane.close()
     await this.#queues.close()
     this.#sub.disconnect()
     await this.#redis.quit().catch(() => this.#redis.disconnect())
@@ -157,53 +183,22 @@ export class JobRunner {
   }
 
   async #sweepCancels(): Promise<void> {
-    const ids = [...this.#active.keys()]
-    if (ids.length === 0 || this.#redis.status !== 'ready') return
-    const marks = await this.#redis.mget(ids.map((id) => cancelKey(this.#deps.config, id))).catch(() => [])
+    const active = this.#lanes.flatMap((lane) => [...lane.active.values()])
+    if (active.length === 0 || this.#redis.status !== 'ready') return
+    const marks = await this.#redis
+      .mget(active.map((a) => cancelKey(this.#deps.config, a.id)))
+      .catch(() => [])
     marks.forEach((m, i) => {
-      if (m) this.#active.get(ids[i])?.abort(new JobCancelledError())
+      if (m) active[i].abort(new JobCancelledError())
     })
   }
 
-  async #attempt(type: AnyJobType, job: Job<JobData>, token: string | undefined): Promise<unknown> {
-    const { config, logger, db } = this.#deps
-    const id = job.id ?? ''
-    const run = runOptions(type, config)
-    const ac = new AbortController()
-    this.#active.set(id, ac)
-    const timer = setTimeout(() => ac.abort(new JobTimeoutError(type.name, run.timeout)), run.timeout)
-    const started = Date.now()
-    const record: RecordInput = {
-      id,
-      type: type.name,
-      owner: job.data.owner,
-      hash: job.data.hash,
-      attempts: job.attemptsMade + 1,
-      createdAt: job.timestamp,
-      startedAt: job.processedOn ?? started,
-    }
-    const ctx: JobContext<unknown> = {
-      id,
-      payload: job.data.payload,
-      owner: job.data.owner,
-      attempt: job.attemptsMade + 1,
-      signal: ac.signal,
-      db,
-      redis: this.#redis,
-      config,
-      get logger() {
-        return logger.child({ job: id }) // made on first use: most attempts never log
-      },
-      progress: (value) => job.updateProgress(value),
-      cpu: async <I, O>(input: I, transferList?: readonly ArrayBuffer[]) => {
-        if (!type.cpu || !this.#deps.cpu) throw new Error(`${type.name} declares no cpu function`)
-        return this.#deps.cpu.run<O>(type.cpu, input, {
-          signal: ac.signal,
-          transferList,
-          onProgress: (p) => void job.updateProgress(p as number).catch(() => {}),
-        })
-      },
-    }
+  async #attempt(lane: Lane, job: Job<JobData>, token: string | undefined): Promise<unknown> {
+    const { type } = lane
+    const { logger, db } = this.#deps
+    const ctx = new Attempt(lane, job, this.#attemptDeps)
+    const { id } = ctx
+    lane.add(ctx)
     let outcome: Outcome = 'failed'
     try {
       if (this.#recentCancels.has(id)) throw new JobCancelledError()
@@ -211,17 +206,17 @@ export class JobRunner {
         // The marker covers a cancel message this worker missed (e.g. while reconnecting); durable types
         // read it beside their record, so it costs no extra wait.
         const [marked, done] = await Promise.all([
-          this.#redis.exists(cancelKey(config, id)),
+          this.#redis.exists(cancelKey(this.#deps.config, id)),
           this.#store.get(id),
         ])
         if (done) return this.#replay(done.state, done.result, done.error)
         if (marked) throw new JobCancelledError()
       }
-      const output = await untilAborted(type.process(ctx), ac.signal)
-      if (ac.signal.aborted) throw ac.signal.reason
+      const output = await ctx.run()
+      if (ctx.aborted) throw ctx.reason
       let result: unknown
       if (type.durable) {
-        const c = await this.#store.complete(record, (tx) =>
+        const c = await this.#store.complete(recordOf(type, job, ctx), (tx) =>
           type.commit ? type.commit(tx, output, ctx) : Promise.resolve(output),
         )
         result = c.applied ? c.result : this.#replay(c.record.state, c.record.result, c.record.error)
@@ -236,7 +231,7 @@ export class JobRunner {
       outcome = 'completed'
       return result
     } catch (thrown) {
-      const err: unknown = ac.signal.aborted ? ac.signal.reason : thrown
+      const err: unknown = ctx.aborted ? ctx.reason : thrown
       if (err instanceof HandBack) {
         outcome = 'handed_back'
         await job.moveToWait(token)
@@ -245,21 +240,20 @@ export class JobRunner {
       if (err instanceof UnrecoverableError) throw err
       const coded = toJobError(err)
       const cancelled = err instanceof JobCancelledError
-      const final = cancelled || err instanceof JobPermanentError || job.attemptsMade + 1 >= run.attempts
+      const final = cancelled || err instanceof JobPermanentError || ctx.attempt >= lane.run.attempts
       outcome = cancelled ? 'cancelled' : final ? 'failed' : 'retried'
       if (final) {
-        await this.#recordEnd(type, job, cancelled ? 'cancelled' : 'failed', coded, record)
+        await this.#recordEnd(type, job, cancelled ? 'cancelled' : 'failed', coded, ctx)
         await type
           .failed?.(db, coded, ctx)
           .catch((e: unknown) => logger.warn({ err: e, job: id }, 'failed hook threw'))
         throw new UnrecoverableError(encodeReason(coded))
       }
-      logger.info({ job: id, attempt: record.attempts, err: coded }, 'job attempt failed; it will be retried')
+      logger.info({ job: id, attempt: ctx.attempt, err: coded }, 'job attempt failed; it will be retried')
       throw new Error(encodeReason(coded))
     } finally {
-      clearTimeout(timer)
-      this.#active.delete(id)
-      this.#metrics.observe(type.name, outcome, (Date.now() - started) / 1000)
+      lane.delete(ctx)
+      this.#metrics.observe(type.name, outcome, (performance.now() - ctx.started) / 1000)
     }
   }
 
@@ -274,44 +268,23 @@ export class JobRunner {
     job: Job<JobData>,
     state: 'failed' | 'cancelled',
     error: { code: string; message: string },
-    record?: RecordInput,
+    attempt?: Attempt,
   ): Promise<void> {
     if (!type.durable) return
-    await this.#store.end(
-      record ?? {
-        id: job.id ?? '',
-        type: type.name,
-        owner: job.data.owner,
-        hash: job.data.hash,
-        attempts: job.attemptsMade,
-        createdAt: job.timestamp,
-        startedAt: job.processedOn,
-      },
-      state,
-      error,
-    )
+    await this.#store.end(recordOf(type, job, attempt), state, error)
   }
 }
 
-/** Resolves like `work`, or rejects with the signal's reason as soon as it aborts (work keeps running). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    // The work was started already and will end with the abort too: nobody awaits it any more.
-    work.catch(() => {})
-    return Promise.reject(signal.reason)
+/** The PostgreSQL record of a job, as of `attempt` (or, without one, as BullMQ last left it). */
+function recordOf(type: AnyJobType, job: Job<JobData>, attempt?: Attempt): RecordInput {
+  return {
+    id: job.id ?? '',
+    type: type.name,
+    owner: job.data.owner,
+    hash: job.data.hash,
+    attempts: attempt ? attempt.attempt : job.attemptsMade,
+    createdAt: job.timestamp,
+    startedAt:
+      job.processedOn ?? (attempt ? Math.round(performance.timeOrigin + attempt.started) : undefined),
   }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(e)
-      },
-    )
-  })
 }
