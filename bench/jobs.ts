@@ -1,7 +1,10 @@
 /**
  * Jobs against their anchors, in one run, on a redis-server this script starts (store role, its own port):
  * (a) no-op jobs enqueued and completed through Fleet's layer (JobClient.submit + JobRunner) against raw
- *     BullMQ (Queue.add + Worker) with the same concurrency, rounds alternating; target >= 0.9x;
+ *     BullMQ (Queue.add + Worker) with the same concurrency and job options, after one uncounted warm-up
+ *     round of each, rounds alternating which side goes first; both stop the clock when their processor has
+ *     run for the last job; also prints the CPU each side spent per job here and in redis-server (steadier
+ *     than jobs/s on a shared machine); target >= 0.9x;
  * (b) `POST /api/admin/recommendations` -> 202 latency through the load balancer (p50, p99), against
  *     `GET /readyz` through the same LB as the floor;
  * (c) the web tier's p99 on `GET /api/products/:id` through the LB with the worker idle and during a storm
@@ -25,6 +28,7 @@ import { migrate } from '../src/db/migrate.js'
 import { createPool } from '../src/db/pool.js'
 import { noopJob } from '../src/jobs/catalog.js'
 import { JobClient } from '../src/jobs/client.js'
+import { defineJob } from '../src/jobs/define.js'
 import { bullPrefix, connectQueueRedis, jobOptions } from '../src/jobs/queues.js'
 import { JobRunner } from '../src/jobs/runner.js'
 import { createLogger } from '../src/log.js'
@@ -56,7 +60,21 @@ async function pooled(n: number, c: number, fn: (i: number) => Promise<void>): P
   )
 }
 
-async function rawBullmq(redisUrl: string, prefix: string, opts: JobsOptions): Promise<number> {
+/** One side's figures for one round: throughput, and CPU per job in this process and in redis-server. */
+interface Round {
+  rate: number
+  nodeUs: number
+  redisUs: number
+}
+
+/** redis-server's CPU time so far, in µs (user + sys, from INFO). */
+async function redisCpu(redis: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await redis.info('cpu')
+  const get = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0)
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1e6
+}
+
+async function rawBullmq(redisUrl: string, prefix: string, opts: JobsOptions): Promise<Round> {
   const conn = connectQueueRedis(redisUrl, 'bench-raw')
   const queue = new Queue('bench.raw', { connection: conn, prefix })
   let done = 0
@@ -73,25 +91,45 @@ async function rawBullmq(redisUrl: string, prefix: string, opts: JobsOptions): P
     { connection: conn, prefix, concurrency: CONCURRENCY },
   )
   await worker.waitUntilReady()
+  const r0 = await redisCpu(conn)
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   await pooled(JOBS, 32, async () => {
     await queue.add('bench.raw', { payload: {}, owner: 'bench' }, opts)
   })
   await all
   const rate = JOBS / ((performance.now() - t0) / 1000)
+  const c = process.cpuUsage(c0)
+  const redisUs = (await redisCpu(conn)) - r0
   await worker.close()
   await queue.obliterate({ force: true })
   await queue.close()
   conn.disconnect()
-  return rate
+  return { rate, nodeUs: (c.user + c.system) / JOBS, redisUs: redisUs / JOBS }
 }
 
-async function fleetLayer(env: Record<string, string>, db: Database): Promise<number> {
+/**
+ * noopJob's declaration, except that its processor also counts completions, as the raw side's does: both
+ * sides stop the clock when their processor has run JOBS times.
+ */
+let fleetDone = 0
+let fleetFinish: () => void = () => {}
+const countedNoop = defineJob({
+  ...noopJob,
+  name: 'bench.noop',
+  process: async (ctx) => {
+    const out = await noopJob.process(ctx)
+    if (++fleetDone === JOBS) fleetFinish()
+    return out
+  },
+})
+
+async function fleetLayer(env: Record<string, string>, db: Database): Promise<Round> {
   const config = loadConfig({ env: { ...env, FLEET_WORKER_CONCURRENCY: String(CONCURRENCY) } })
   const redis = connectRedis(config.redisUrl!)
   const client = new JobClient({ config, redis, db })
   const metrics = new MetricsRegistry()
-  const runner = new JobRunner([noopJob], {
+  const runner = new JobRunner([countedNoop], {
     config,
     logger: createLogger({ logLevel: 'silent' }),
     db,
@@ -99,29 +137,26 @@ async function fleetLayer(env: Record<string, string>, db: Database): Promise<nu
     instanceId: 'bench',
   })
   await runner.start()
-  const queue = client.queues.get(noopJob)
-  let finish: () => void = () => {}
+  const queue = client.queues.get(countedNoop)
+  fleetDone = 0
   const all = new Promise<void>((r) => {
-    finish = r
+    fleetFinish = r
   })
-  // Completions are counted from the runner's own metric (no extra Redis traffic).
-  const poll = setInterval(async () => {
-    const m = await metrics.getSingleMetric('fleet_jobs_processed_total')?.get()
-    const done = (m?.values ?? []).reduce((n, v) => n + v.value, 0)
-    if (done >= JOBS) finish()
-  }, 10)
+  const r0 = await redisCpu(redis)
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   await pooled(JOBS, 32, async () => {
-    await client.submit(noopJob, {}, 'bench')
+    await client.submit(countedNoop, {}, 'bench')
   })
   await all
   const rate = JOBS / ((performance.now() - t0) / 1000)
-  clearInterval(poll)
+  const c = process.cpuUsage(c0)
+  const redisUs = (await redisCpu(redis)) - r0
   await runner.stop(5_000)
   await queue.obliterate({ force: true })
   await client.close()
   redis.disconnect()
-  return rate
+  return { rate, nodeUs: (c.user + c.system) / JOBS, redisUs: redisUs / JOBS }
 }
 
 function start(args: string[], env: Record<string, string>, nice?: number): ChildProcess {
@@ -186,19 +221,31 @@ async function main(): Promise<void> {
     // (a) throughput
     if (PARTS.includes('a')) {
       log(`(a) ${JOBS} no-op jobs, worker concurrency ${CONCURRENCY}, ${ROUNDS} rounds (jobs/s, median)`)
-      const raw: number[] = []
-      const fleet: number[] = []
+      const raw: Round[] = []
+      const fleet: Round[] = []
+      const opts = jobOptions(noopJob, config)
+      // One round of each first, not counted (JIT warm-up); then the order alternates between rounds.
+      await rawBullmq(redisServer.url, bullPrefix(config), opts)
+      await fleetLayer(env, db)
       for (let r = 0; r < ROUNDS; r++) {
-        raw.push(await rawBullmq(redisServer.url, bullPrefix(config), jobOptions(noopJob, config)))
-        fleet.push(await fleetLayer(env, db))
+        const sides = [
+          async () => raw.push(await rawBullmq(redisServer.url, bullPrefix(config), opts)),
+          async () => fleet.push(await fleetLayer(env, db)),
+        ]
+        if (r % 2 === 1) sides.reverse()
+        for (const side of sides) await side()
       }
-      const ratio = median(fleet) / median(raw)
-      log(
-        `    raw BullMQ        ${median(raw).toFixed(0)} jobs/s   (rounds: ${raw.map((x) => x.toFixed(0)).join(', ')})`,
-      )
-      log(
-        `    Fleet's layer     ${median(fleet).toFixed(0)} jobs/s   (rounds: ${fleet.map((x) => x.toFixed(0)).join(', ')})`,
-      )
+      const show = (name: string, rounds: Round[]) => {
+        const rates = rounds.map((x) => x.rate)
+        log(
+          `    ${name.padEnd(17)} ${median(rates).toFixed(0)} jobs/s   (rounds: ${rates.map((x) => x.toFixed(0)).join(', ')})` +
+            `   CPU per job: this process ${median(rounds.map((x) => x.nodeUs)).toFixed(0)} µs, ` +
+            `redis-server ${median(rounds.map((x) => x.redisUs)).toFixed(0)} µs`,
+        )
+      }
+      show('raw BullMQ', raw)
+      show("Fleet's layer", fleet)
+      const ratio = median(fleet.map((x) => x.rate)) / median(raw.map((x) => x.rate))
       log(`    ratio             ${ratio.toFixed(2)}x   target >= 0.90x  ${ratio >= 0.9 ? 'OK' : 'MISSED'}`)
     }
     if (!PARTS.includes('b') && !PARTS.includes('c')) return
