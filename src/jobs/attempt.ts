@@ -14,6 +14,9 @@ import type { AnyJobType, JobContext } from './define.js'
 import { JobTimeoutError } from './errors.js'
 import type { JobData } from './runner.js'
 
+/** setTimeout's longest delay (a longer one fires at once); a longer timeout is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** What every attempt of a runner shares. */
 export interface AttemptDeps {
   config: Config
@@ -55,7 +58,8 @@ export class Lane {
   // oldest attempt only. One that ended meanwhile is simply gone when the timer fires, which then waits for
   // the new oldest: a timer per timeout period, not a timer per attempt.
   #arm(deadline: number): void {
-    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(deadline - performance.now())))
+    const ms = Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - performance.now())))
+    this.#timer = setTimeout(() => this.#expire(), ms)
     this.#timer.unref()
   }
 

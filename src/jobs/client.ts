@@ -172,7 +172,7 @@ export class JobClient {
       if (done && done.hash !== hash) throw new IdempotencyConflictError(id)
       if (done) return fromRecord(done)
     }
-    const data: JobData = { payload, owner, ...(hash ? { hash } : {}) }
+    const data: JobData = hash ? { payload, owner, hash } : { payload, owner }
     const queue = this.#queues.get(type as AnyJobType)
     let opts = this.#options.get(type as AnyJobType)
     if (!opts) {
