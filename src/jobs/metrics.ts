@@ -5,13 +5,18 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { QueueSet } from './queues.js'
 
+interface Series {
+  finished: Counter.Internal
+  duration: Histogram.Internal<'type' | 'outcome'>
+}
+
 export type Outcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'handed_back'
 
 export class JobMetrics {
   readonly #finished: Counter<'type' | 'outcome'>
   readonly #duration: Histogram<'type' | 'outcome'>
-  /** One label object per type and outcome, made once (observe() runs once per attempt). */
-  readonly #labels = new Map<string, Partial<Record<Outcome, { type: string; outcome: Outcome }>>>()
+  /** The labelled series of each type and outcome, looked up once (observe() runs once per attempt). */
+  readonly #series = new Map<string, Partial<Record<Outcome, Series>>>()
 
   constructor(registry: Registry, queues: QueueSet, types: readonly string[]) {
     this.#finished = new Counter({
@@ -53,17 +58,18 @@ export class JobMetrics {
 
   /** Records one attempt's end. */
   observe(type: string, outcome: Outcome, seconds: number): void {
-    let byOutcome = this.#labels.get(type)
+    let byOutcome = this.#series.get(type)
     if (!byOutcome) {
       byOutcome = {}
-      this.#labels.set(type, byOutcome)
+      this.#series.set(type, byOutcome)
     }
-    let labels = byOutcome[outcome]
-    if (!labels) {
-      labels = Object.freeze({ type, outcome })
-      byOutcome[outcome] = labels
+    let series = byOutcome[outcome]
+    if (!series) {
+      const labels = { type, outcome }
+      series = { finished: this.#finished.labels(labels), duration: this.#duration.labels(labels) }
+      byOutcome[outcome] = series
     }
-    this.#finished.inc(labels)
-    this.#duration.observe(labels, seconds)
+    series.finished.inc()
+    series.duration.observe(seconds)
   }
 }
