@@ -29,9 +29,21 @@ const ROWS_EXT = 0x47
 const byName = new Map<string, AnyClass>()
 const byClass = new Map<AnyClass, string>()
 
-/** Compiled builders, by "<class name>|<field list>" or "|<column list>"; bounded (shapes are few). */
-const builders = new Map<string, (data: readonly unknown[], at: number) => object>()
-const MAX_BUILDERS = 2_000
+type Build = (data: readonly unknown[], at: number) => object
+
+/**
+ * Compiled builders per owner (a class, or ROWS for query rows), by field list; bounded (shapes are few).
+ * The last shape used is checked first by plain string comparison: most owners have one shape, and a
+ * freshly decoded field list would otherwise be hashed for every instance.
+ */
+interface Shapes {
+  lastFields: string | undefined
+  lastBuild: Build | undefined
+  all: Map<string, Build>
+}
+const shapes = new Map<object, Shapes>()
+const ROWS = {}
+const MAX_SHAPES = 100
 
 /** A name that may be written as a bare or quoted key in generated code without surprises. */
 const ordinary = (key: string) => key !== '__proto__' && key.length > 0 && !key.includes(',')
@@ -40,10 +52,7 @@ const ordinary = (key: string) => key !== '__proto__' && key.length > 0 && !key.
  * A function that builds one object from `data[at..]` in field order: `new F(data, at)` with F's prototype
  * set to the class's (instances), or an object literal (rows).
  */
-function compile(
-  fields: readonly string[],
-  proto: object | null,
-): (data: readonly unknown[], at: number) => object {
+function compile(fields: readonly string[], proto: object | null): Build {
   if (proto) {
     const body = fields.map((f, i) => `this[${JSON.stringify(f)}] = d[a + ${i}];`).join('\n')
     const F = new Function('d', 'a', body) as unknown as new (d: readonly unknown[], a: number) => object
@@ -51,19 +60,27 @@ function compile(
     return (d, a) => new F(d, a)
   }
   const body = `return {${fields.map((f, i) => `${JSON.stringify(f)}: d[a + ${i}]`).join(', ')}}`
-  return new Function('d', 'a', body) as (d: readonly unknown[], a: number) => object
+  return new Function('d', 'a', body) as Build
 }
 
-function builder(key: string, fields: string, proto: object | null) {
-  let build = builders.get(key)
+function builder(owner: object, fields: string, proto: object | null): Build {
+  let own = shapes.get(owner)
+  if (!own) {
+    own = { lastFields: undefined, lastBuild: undefined, all: new Map() }
+    shapes.set(owner, own)
+  }
+  if (own.lastFields === fields && own.lastBuild) return own.lastBuild
+  let build = own.all.get(fields)
   if (!build) {
     const list = fields === '' ? [] : fields.split(',')
     if (!list.every(ordinary))
       throw new ClassRegistrationError('a cached value names a field that cannot be read')
     build = compile(list, proto)
-    if (builders.size >= MAX_BUILDERS) builders.clear()
-    builders.set(key, build)
+    if (own.all.size >= MAX_SHAPES) own.all.clear()
+    own.all.set(fields, build)
   }
+  own.lastFields = fields
+  own.lastBuild = build
   return build
 }
 
@@ -97,7 +114,7 @@ function readInstance(data: unknown): object {
   const Class = classOf(data[0])
   if (typeof data[1] !== 'string')
     return Object.assign(Object.create(Class.prototype) as object, data[1] as object)
-  return builder(`${data[0]}|${data[1]}`, data[1], Class.prototype as object)(data, 2)
+  return builder(Class, data[1], Class.prototype as object)(data, 2)
 }
 
 /** Rows of a query result, as stored: read back as a plain array of plain objects. */
@@ -128,7 +145,7 @@ function readRows(data: unknown): object[] {
   const width = cols.split(',').length
   const count = (data.length - 1) / width
   if (!Number.isInteger(count)) throw new ClassRegistrationError('a cached query result is malformed')
-  const build = builder(`|${cols}`, cols, null)
+  const build = builder(ROWS, cols, null)
   const rows: object[] = new Array(count)
   for (let i = 0, at = 1; i < rows.length; i++, at += width) rows[i] = build(data, at)
   return rows

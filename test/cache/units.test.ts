@@ -104,6 +104,20 @@ describe('serializer (msgpackr)', () => {
     expect(back[0]).toBeInstanceOf(Derived)
     expect(() => pack(new Unknown())).toThrow(/Unknown extends a cached class but is not registered/)
   })
+  it('reads instances of one class with different field lists (shapes) mixed in one value', () => {
+    class Shape {
+      a = 1
+      sum(): number {
+        return Object.values(this).reduce((n: number, v) => n + Number(v), 0)
+      }
+    }
+    registerClass(Shape, 'UnitShape')
+    const wide = Object.assign(new Shape(), { b: 2 })
+    const other = Object.assign(new Shape(), { c: 30, b: 4 })
+    const back = unpack<Shape[]>(pack([wide, new Shape(), other, wide, other]))
+    expect(back.map((s) => s.sum())).toEqual([3, 1, 35, 3, 35])
+    expect(back.map((s) => Object.keys(s).join())).toEqual(['a,b', 'a', 'a,c,b', 'a,b', 'a,c,b'])
+  })
   it('reads instances written in the older [name, fields] form', () => {
     class Old {
       n = 0
