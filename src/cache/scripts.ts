@@ -28,12 +28,13 @@ end
  * token list is compared as one string (the tokens joined by newlines, as the fill stored them).
  * KEYS[1] entry key
  * ARGV[1] now (ms since epoch)
- * Returns {0} absent, {1} invalid (a token changed or is missing, or the entry predates field k; the entry is
- * deleted), {2, payload} fresh, {3, payload} expired but inside its grace period (valid, may be served stale).
+ * Returns the payload when fresh (a bare bulk string: the common case builds no array), 0 absent, 1 invalid (a
+ * token changed or is missing, or the entry predates field k; the entry is deleted), {3, payload} expired but
+ * inside its grace period (valid, may be served stale).
  */
 export const READ = `
 local e = redis.call('HMGET', KEYS[1], 'd', 'f', 'k', 'g')
-if not e[1] then return {0} end
+if not e[1] then return 0 end
 local valid = e[3] and e[3] ~= ''
 if valid then
   local cur = redis.call('MGET', cmsgpack.unpack(e[3]))
@@ -44,9 +45,9 @@ if valid then
 end
 if not valid then
   redis.call('DEL', KEYS[1])
-  return {1}
+  return 1
 end
-if tonumber(e[2]) > tonumber(ARGV[1]) then return {2, e[1]} end
+if tonumber(e[2]) > tonumber(ARGV[1]) then return e[1] end
 return {3, e[1]}
 `
 

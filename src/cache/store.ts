@@ -104,10 +104,21 @@ export class CacheStore {
   /** Reads and validates an entry in one round trip. */
   read(key: string, now: number): Promise<ReadResult> {
     return this.#run(async () => {
-      const r = (await scripts.read.run(this.#redis, [this.entryKey(key)], [now])) as [number, Buffer?]
-      this.#counts[r[0]]++
-      if (r[0] === 2 || r[0] === 3) return { kind: r[0] === 2 ? 'fresh' : 'stale', payload: r[1] as Buffer }
-      return { kind: r[0] === 1 ? 'invalid' : 'absent' }
+      const r = (await scripts.read.run(this.#redis, [this.entryKey(key)], [now])) as
+        | Buffer
+        | 0
+        | 1
+        | [3, Buffer]
+      if (Buffer.isBuffer(r)) {
+        this.#counts[2]++
+        return { kind: 'fresh', payload: r }
+      }
+      if (Array.isArray(r)) {
+        this.#counts[3]++
+        return { kind: 'stale', payload: r[1] }
+      }
+      this.#counts[r]++
+      return { kind: r === 1 ? 'invalid' : 'absent' }
     })
   }
 
