@@ -8,7 +8,7 @@
  * (b) `POST /api/admin/recommendations` -> 202 latency through the load balancer (p50, p99), against
  *     `GET /readyz` through the same LB as the floor;
  * (c) the web tier's p99 on `GET /api/products/:id` through the LB with the worker idle and during a storm
- *     of thumbnail jobs (one `fleet worker` at nice 10, as `fleet up` runs it); target busy p99 <= 2x idle.
+ *     of thumbnail jobs (one `fleet worker` at nice 19, as `fleet up` runs it); target busy p99 <= 2x idle.
  *
  * Run: `npx tsx bench/jobs.ts` (or `npm run bench -- jobs`). PostgreSQL: DATABASE_URL when set, else an
  * embedded one in a temporary folder. Env: BENCH_JOBS (3000), BENCH_ROUNDS (3), BENCH_SECONDS (8),
@@ -16,7 +16,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Registry as MetricsRegistry } from 'prom-client'
@@ -35,6 +34,7 @@ import { createLogger } from '../src/log.js'
 import { connectRedis } from '../src/redis/connect.js'
 import { thumbnailsJob } from '../src/shop/images.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
+import { lowerPriority } from '../src/stack/priority.js'
 import { startScratchServices } from '../src/stack/scratch.js'
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000)
@@ -42,6 +42,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const PARTS = process.env.BENCH_PARTS ?? 'abc'
 const CONCURRENCY = 16
+/** The worker's niceness, as `fleet up` sets it (src/stack/roles.ts). */
+const WORKER_NICE = 19
 const root = fileURLToPath(new URL('../', import.meta.url))
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
@@ -165,12 +167,8 @@ function start(args: string[], env: Record<string, string>, nice?: number): Chil
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
-  if (nice !== undefined && child.pid) {
-    try {
-      os.setPriority(child.pid, nice)
-    } catch {
-      log(`(could not lower the priority of ${args[0]})`)
-    }
+  if (nice !== undefined && child.pid && lowerPriority(child.pid, nice) === 0) {
+    log(`(could not lower the priority of ${args[0]})`)
   }
   return child
 }
@@ -321,7 +319,7 @@ async function main(): Promise<void> {
     const worker = start(
       ['worker'],
       { ...env, FLEET_INSTANCE_ID: 'bench-worker', FLEET_WORKER_PORT: '0' },
-      10,
+      WORKER_NICE,
     )
     children.push(worker)
     const queue = client.queues.get(thumbnailsJob)
@@ -330,6 +328,7 @@ async function main(): Promise<void> {
       if ((c.completed ?? 0) + (c.failed ?? 0) >= 1) break
       await new Promise((r) => setTimeout(r, 100))
     }
+    if (worker.pid) lowerPriority(worker.pid, WORKER_NICE) // threads started before the first call, as fleet up does
     const page = '/api/products/1'
     await load(lb, page, 2, 8) // warm up
     const idle = await load(lb, page, SECONDS, 8)
@@ -340,7 +339,9 @@ async function main(): Promise<void> {
     }
     const busy = await load(lb, page, SECONDS, 8)
     const counts = await queue.getJobCounts('active', 'waiting', 'completed', 'failed')
-    log(`(c) GET /api/products/:id through the LB, 8 clients, ${SECONDS} s each; worker at nice 10`)
+    log(
+      `(c) GET /api/products/:id through the LB, 8 clients, ${SECONDS} s each; worker at nice ${WORKER_NICE}`,
+    )
     log(
       `    workers idle       p50 ${ms(pct(idle, 0.5))}   p99 ${ms(pct(idle, 0.99))}   (${idle.length} requests)`,
     )

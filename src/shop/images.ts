@@ -65,7 +65,7 @@ export const thumbnailsJob = defineJob({
     productId: Type.Integer({ minimum: 1 }),
     version: Type.Integer({ minimum: 1 }),
   }),
-  concurrency: 2,
+  concurrency: 1,
   attempts: 3,
   timeout: 60_000,
   process: async (ctx): Promise<Rendered[] | null> => {

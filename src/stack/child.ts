@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import readline from 'node:readline'
 import { Backoff, type BackoffOptions, defaultBackoff } from './backoff.js'
 import { ChildNotReadyError } from './errors.js'
+import { lowerPriority } from './priority.js'
 import { probe, type Readiness } from './probe.js'
 
 export type ChildState = 'starting' | 'ready' | 'backoff' | 'stopping' | 'stopped' | 'crashed'
@@ -24,7 +24,7 @@ export interface ChildSpec {
   /** The port it serves on, for the status view. */
   port?: number
   readiness: Readiness
-  /** CPU niceness to set after spawning (10: lower priority than the web tier). */
+  /** CPU niceness of the child and all its threads (19: workers, below the web tier). */
   nice?: number
   /** Every line the child writes is appended here. */
   logFile?: string
@@ -226,13 +226,7 @@ export class Child {
         this.#spec.onLine?.(this.name, line, stream)
       })
     }
-    if (proc.pid !== undefined && this.#spec.nice !== undefined) {
-      try {
-        os.setPriority(proc.pid, this.#spec.nice)
-      } catch {
-        // Not permitted here (some containers): the child runs at normal priority.
-      }
-    }
+    if (proc.pid !== undefined && this.#spec.nice !== undefined) lowerPriority(proc.pid, this.#spec.nice)
     this.#setState('starting')
     void this.#probeUntilReady(generation)
   }
@@ -242,6 +236,9 @@ export class Child {
     while (generation === this.#generation && this.#state === 'starting') {
       if (await probe(this.#spec.readiness)) {
         if (generation === this.#generation && this.#state === 'starting') {
+          // Threads Node made before the first call kept the old priority (see priority.ts).
+          const pid = this.#proc?.pid
+          if (pid !== undefined && this.#spec.nice !== undefined) lowerPriority(pid, this.#spec.nice)
           this.#setState('ready')
           const waiters = this.#waiters
           this.#waiters = []

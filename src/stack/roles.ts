@@ -90,8 +90,8 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
       ...common(name),
       env: { ...layout.env, FLEET_INSTANCE_ID: name, FLEET_WORKER_PORT: String(port) },
       port,
-      // Heavy jobs must not starve the web tier of CPU.
-      nice: 10,
+      // Heavy jobs must not starve the web tier of CPU: the lowest priority (bench/jobs.ts part (c)).
+      nice: 19,
       readiness: { kind: 'http', url: `http://127.0.0.1:${port}/readyz` },
     })
   })
