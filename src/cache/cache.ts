@@ -111,6 +111,7 @@ export class Cache {
   #statsTimer: NodeJS.Timeout | undefined
   readonly #plans = new Map<string, { tags: string[]; id: string } | null>()
   #catalogAt = 0
+  #closing: Promise<void> | undefined
 
   constructor(deps: CacheDeps) {
     this.#d = deps
@@ -346,8 +347,16 @@ export class Cache {
     }
   }
 
-  /** Stops listening and waits for background fills; leaves the Redis connection and the pool to their owner. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and waits for background fills; leaves the Redis connection and the pool to their owner.
+   * Idempotent: a second call waits for the first.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#d.db.observe(undefined)
     clearInterval(this.#statsTimer)
     await this.#store.flushCounts()

@@ -8,7 +8,7 @@ import { type Config, loadConfig } from '../../src/config/index.js'
 import { Database } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
-import type { Redis } from '../../src/redis/connect.js'
+import { connectRedis, type Redis } from '../../src/redis/connect.js'
 import { deleteKeys, isolatedEnv } from '../support/context.js'
 
 export interface Server {
@@ -60,6 +60,10 @@ export async function createFixture(env: Record<string, string> = {}): Promise<F
         if (s.redis.status === 'ready') await deleteKeys(s.redis, `${config.redisPrefix}*`).catch(() => {})
         s.redis.disconnect()
       }
+      // Keys written without a server (e.g. the CLI's flush) are under the prefix too.
+      const redis = connectRedis(config.cacheRedisUrl ?? config.redisUrl!) // queues until connected
+      await deleteKeys(redis, `${config.redisPrefix}*`).catch(() => {})
+      redis.disconnect()
       await admin.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
       await admin.end()
     },

@@ -37,6 +37,7 @@ export async function createTestApp(
     readiness,
     async close() {
       await app.close()
+      await deps.cache.close() // it writes its last counters: before the keys are deleted
       await deps.db.pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
       await deleteKeys(deps.redis, `${config.redisPrefix}*`)
       await closeDeps(deps)

@@ -56,6 +56,12 @@ export async function createTestContext(
       await pool.end()
       await deleteKeys(redis, `${config.redisPrefix}*`)
       redis.disconnect()
+      // A test may point REDIS_URL at its own server while the cache Redis stays the shared one.
+      if (config.cacheRedisUrl && config.cacheRedisUrl !== config.redisUrl) {
+        const cache = connectRedis(config.cacheRedisUrl)
+        await deleteKeys(cache, `${config.redisPrefix}*`).catch(() => {})
+        cache.disconnect()
+      }
     },
   }
 }
