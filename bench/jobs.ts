@@ -8,7 +8,9 @@
  * (b) `POST /api/admin/recommendations` -> 202 latency through the load balancer (p50, p99), against
  *     `GET /readyz` through the same LB as the floor;
  * (c) the web tier's p99 on `GET /api/products/:id` through the LB with the worker idle and during a storm
- *     of thumbnail jobs (one `fleet worker` at nice 19, as `fleet up` runs it); target busy p99 <= 2x idle.
+ *     of thumbnail jobs for product 1 (one `fleet worker` at nice 19, as `fleet up` runs it), reading random
+ *     ids over the catalog (the target: busy p99 <= 2x idle) and, apart, product 1's own page, which every
+ *     finished job invalidates.
  *
  * Run: `npx tsx bench/jobs.ts` (or `npm run bench -- jobs`). PostgreSQL: DATABASE_URL when set, else an
  * embedded one in a temporary folder. Env: BENCH_JOBS (3000), BENCH_ROUNDS (3), BENCH_SECONDS (8),
@@ -42,6 +44,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const PARTS = process.env.BENCH_PARTS ?? 'abc'
 const CONCURRENCY = 16
+/** Product ids read in (c): 1..RANGE of the seeded catalog. */
+const RANGE = 1000
 /** The worker's niceness, as `fleet up` sets it (src/stack/roles.ts). */
 const WORKER_NICE = 19
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -174,14 +178,24 @@ function start(args: string[], env: Record<string, string>, nice?: number): Chil
 }
 
 /** A closed loop of `c` clients on `path` for `seconds`; returns the latencies in ms. */
-async function load(pool: Pool, path: string, seconds: number, c: number, headers = {}): Promise<number[]> {
+async function load(
+  pool: Pool,
+  path: string | (() => string),
+  seconds: number,
+  c: number,
+  headers = {},
+): Promise<number[]> {
   const out: number[] = []
   const end = Date.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: c }, async () => {
       while (Date.now() < end) {
         const t = performance.now()
-        const res = await pool.request({ method: 'GET', path, headers })
+        const res = await pool.request({
+          method: 'GET',
+          path: typeof path === 'string' ? path : path(),
+          headers,
+        })
         await res.body.dump()
         out.push(performance.now() - t)
       }
@@ -329,29 +343,44 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100))
     }
     if (worker.pid) lowerPriority(worker.pid, WORKER_NICE) // threads started before the first call, as fleet up does
-    const page = '/api/products/1'
-    await load(lb, page, 2, 8) // warm up
-    const idle = await load(lb, page, SECONDS, 8)
+    // Reads spread over the catalog (the stormed product 1 left out), as a shop's traffic is; and, apart,
+    // the stormed product's own page, which every finished thumbnail job invalidates (cache misses, not CPU).
+    const spread = () => `/api/products/${2 + Math.floor(Math.random() * (RANGE - 1))}`
+    const stormed = '/api/products/1'
+    await pooled(RANGE, 8, async (i) => {
+      const res = await lb.request({ method: 'GET', path: `/api/products/${i + 1}` })
+      await res.body.dump() // every page cached before the idle figures
+    })
+    await load(lb, spread, 2, 8) // warm up
+    const idle = await load(lb, spread, SECONDS, 8)
+    const idleOwn = await load(lb, stormed, SECONDS / 2, 8)
     for (let i = 0; i < 400; i++) await client.submit(thumbnailsJob, { productId: 1, version: 1 }, 'bench')
     for (let i = 0; i < 100; i++) {
       if (((await queue.getJobCounts('active')).active ?? 0) > 0) break // the storm has started
       await new Promise((r) => setTimeout(r, 100))
     }
-    const busy = await load(lb, page, SECONDS, 8)
+    const busy = await load(lb, spread, SECONDS, 8)
+    const busyOwn = await load(lb, stormed, SECONDS / 2, 8)
     const counts = await queue.getJobCounts('active', 'waiting', 'completed', 'failed')
     log(
-      `(c) GET /api/products/:id through the LB, 8 clients, ${SECONDS} s each; worker at nice ${WORKER_NICE}`,
+      `(c) GET /api/products/:id through the LB, 8 clients; worker at nice ${WORKER_NICE}; a storm of thumbnail jobs for product 1`,
     )
-    log(
-      `    workers idle       p50 ${ms(pct(idle, 0.5))}   p99 ${ms(pct(idle, 0.99))}   (${idle.length} requests)`,
-    )
-    log(
-      `    thumbnail storm    p50 ${ms(pct(busy, 0.5))}   p99 ${ms(pct(busy, 0.99))}   (${busy.length} requests; ` +
-        `thumbnail jobs completed ${counts.completed}, failed ${counts.failed}, active ${counts.active}, ` +
-        `queued ${counts.waiting})`,
-    )
+    const line = (label: string, xs: number[]) =>
+      log(
+        `    ${label.padEnd(44)} p50 ${ms(pct(xs, 0.5))}   p99 ${ms(pct(xs, 0.99))}   (${xs.length} requests)`,
+      )
+    line(`random ids 2..${RANGE}, workers idle (${SECONDS} s)`, idle)
+    line(`random ids 2..${RANGE}, thumbnail storm (${SECONDS} s)`, busy)
     const r = pct(busy, 0.99) / pct(idle, 0.99)
     log(`    busy/idle p99      ${r.toFixed(2)}x   target <= 2x  ${r <= 2 ? 'OK' : 'MISSED'}`)
+    line(`product 1 itself, workers idle (${SECONDS / 2} s)`, idleOwn)
+    line(`product 1 itself, thumbnail storm (${SECONDS / 2} s)`, busyOwn)
+    log(
+      `    busy/idle p99      ${(pct(busyOwn, 0.99) / pct(idleOwn, 0.99)).toFixed(2)}x   (its page is invalidated by each finished job: misses)`,
+    )
+    log(
+      `    thumbnail jobs: completed ${counts.completed}, failed ${counts.failed}, active ${counts.active}, queued ${counts.waiting}`,
+    )
     await queue.obliterate({ force: true })
     await client.close()
   } finally {

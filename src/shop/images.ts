@@ -76,6 +76,7 @@ export const thumbnailsJob = defineJob({
     )
     if (!rows[0] || rows[0].version !== version) return null // replaced by a newer upload meanwhile
     const sharp = await loadSharp()
+    sharp.concurrency(ctx.config.imageThreads) // process-wide; the same value for every job
     const out: Rendered[] = []
     for (const size of THUMBNAIL_SIZES) {
       ctx.signal.throwIfAborted()

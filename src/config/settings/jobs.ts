@@ -103,6 +103,16 @@ export const jobsSettings = {
     max: 268_402_689,
     unit: 'pixels',
   }),
+  imageThreads: setting.int({
+    env: 'FLEET_IMAGE_THREADS',
+    doc: 'libvips threads one thumbnail job renders with (0: one per core). 1 keeps an upload storm to about one core per worker process, so web servers on the same machine keep their latency; raise it on a machine of its own.',
+    default: 1,
+    min: 0,
+    max: 256,
+    unit: 'threads',
+    flag: 'image-threads',
+    commands: ['worker'],
+  }),
   imageMaxBytes: setting.bytes({
     env: 'FLEET_IMAGE_MAX_BYTES',
     doc: 'Largest product image upload (PUT /api/products/:id/image); larger: 413.',
