@@ -97,6 +97,11 @@ export class EmbeddedPostgres {
     return this.#child?.pid
   }
 
+  /** Resolves when the server started last exits (for whoever keeps it running). */
+  get exited(): Promise<void> | undefined {
+    return this.#exited
+  }
+
   /** Initialises the cluster when new, starts the server, waits until it accepts queries, creates the database. */
   async start(): Promise<{ initialised: boolean }> {
     const { dataDir, port, onLog } = this.#options

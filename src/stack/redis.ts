@@ -101,6 +101,11 @@ export class LocalRedis {
     return this.#child?.pid
   }
 
+  /** Resolves when the server started last exits (for whoever keeps it running). */
+  get exited(): Promise<void> | undefined {
+    return this.#exited
+  }
+
   /** Starts the server and resolves once it answers PING with its data loaded. */
   async start(): Promise<void> {
     const o = this.#options

@@ -11,6 +11,7 @@ import { PortInUseError } from './errors.js'
 import { freePort } from './ports.js'
 import { EmbeddedPostgres } from './postgres.js'
 import { LocalRedis } from './redis.js'
+import { StoreKeeper } from './store-keeper.js'
 
 /** A port `fleet up` needs, with the setting that chooses it. */
 export interface PortNeed {
@@ -64,15 +65,8 @@ export async function stopLeftoverStores(
   }
 }
 
-/** One store process the stack started (shown in the status table). */
-export interface Service {
-  role: 'postgres' | 'redis'
-  name: string
-  port: number
-  startedAt: number
-  pid(): number | undefined
-  stop(timeoutMs: number): Promise<void>
-}
+/** One store process the stack started and keeps running (shown in the status table). */
+export type Service = StoreKeeper
 
 export interface Stores {
   databaseUrl: string
@@ -124,14 +118,15 @@ export async function startStores(config: Config, o: StartStoresOptions): Promis
     })
     const startedAt = Date.now()
     await pg.start()
-    started({
+    const keeper = new StoreKeeper(pg, {
       role: 'postgres',
       name: 'postgres',
       port: config.pgPort,
       startedAt,
-      pid: () => pg.pid,
-      stop: (ms) => pg.stop(ms),
+      say: o.say,
     })
+    started(keeper)
+    keeper.watch()
     return pg.url
   }
   // The three start side by side; all have settled (started or failed) before this returns or throws, so
@@ -168,6 +163,8 @@ async function startRedis(
   })
   const startedAt = Date.now()
   await redis.start()
-  started({ role: 'redis', name, port, startedAt, pid: () => redis.pid, stop: (ms) => redis.stop(ms) })
+  const keeper = new StoreKeeper(redis, { role: 'redis', name, port, startedAt, say: o.say })
+  started(keeper)
+  keeper.watch()
   return redis.url
 }

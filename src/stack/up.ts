@@ -302,20 +302,20 @@ export class Stack {
     const order = ['postgres', 'redis-store', 'redis-cache']
     const services = [...this.#services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
     for (const s of services) {
+      // Each store is kept running by its StoreKeeper (restarted with backoff when it exits on its own).
       const pid = s.pid()
       const up = pid !== undefined && running(pid)
-      // The stores are not restarted by the supervisor: one that died shows as crashed until the stop.
-      const state = up ? 'ready' : this.#stopsDone ? 'stopped' : 'crashed'
+      const state = this.#stopsDone ? 'stopped' : s.state === 'ready' && !up ? 'backoff' : s.state
       rows.push({
         role: s.role,
         name: s.name,
         pid: up ? pid : undefined,
         port: s.port,
         state,
-        restarts: 0,
+        restarts: s.restarts,
         startedAt: up ? s.startedAt : undefined,
-        lastExit: state === 'crashed' ? 'exited' : undefined,
-        nextStartAt: undefined,
+        lastExit: s.lastExit,
+        nextStartAt: s.nextStartAt,
         rss: rssOf(pid),
       })
     }
