@@ -2,7 +2,7 @@
  * The whole stack, as a user runs it: `node dist/cli.js up` (built by `pretest`) on free ports and a fresh
  * data folder, with the embedded PostgreSQL and two redis-servers it starts itself. Checks the answers come
  * from several web servers, a login session that follows the user across servers, the supervisor bringing
- * back a killed web server, a clean ordered stop, and that a second `fleet up` finds the data of the first.
+ * back a killed web server and a killed PostgreSQL, a clean ordered stop, and that a second `fleet up` finds the data of the first.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -147,7 +147,7 @@ describe('fleet up (system)', () => {
   let cookie = ''
   let productId = 0
 
-  it('starts, serves from several web servers, keeps a session across them, revives a killed server, stops cleanly, and keeps its data', async () => {
+  it('starts, serves from several web servers, keeps a session across them, revives a killed server and a killed PostgreSQL, stops cleanly, and keeps its data', async () => {
     // 1. A fresh start.
     const t0 = Date.now()
     const first = startUp()
@@ -277,6 +277,35 @@ describe('fleet up (system)', () => {
     expect(back.restarts).toBe(1)
     expect(back.lastExit).toBe('signal SIGKILL')
     expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(200)
+
+    // 5b. SIGKILL PostgreSQL: it is started again on its port and data, and the stack serves again.
+    const pgRow = back && (await status()).rows.find((r) => r.name === 'postgres')
+    expect(pgRow?.pid).toBeGreaterThan(0)
+    process.kill(pgRow?.pid as number, 'SIGKILL')
+    const pgBack = await until(
+      'postgres back after SIGKILL',
+      async () => {
+        const row = (await status()).rows.find((r) => r.name === 'postgres')
+        return row && row.state === 'ready' && row.pid !== pgRow?.pid ? row : undefined
+      },
+      60_000,
+      first,
+    )
+    expect(pgBack.restarts).toBe(1)
+    // A login reads the users table: 503 while PostgreSQL is away, then an answer (wrong password: 401).
+    await until(
+      'a login answered by PostgreSQL again',
+      async () => {
+        const res = await fetch(`${base}/api/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'nobody-here@example.com', password: 'not-the-password' }),
+        })
+        return res.status === 401 ? true : undefined
+      },
+      30_000,
+      first,
+    )
 
     // 6. SIGTERM: an ordered stop, exit 0, every process gone.
     const last = await status()
