@@ -3,9 +3,11 @@
  * the scripts in scripts.ts and guarded by the circuit breaker. A call the breaker refuses, or one that
  * fails, rejects with CacheBypass: the caller then goes to PostgreSQL.
  *
- * "Dirty": when an invalidation may have been lost (a bump failed, or the connection dropped and Redis may
- * have restarted from an AOF older than its last writes), the next call first replaces the epoch token `*`
- * that every entry depends on, so no entry written before the loss can be served.
+ * "Dirty": when an invalidation may have been lost (a bump failed, or the LISTEN connection was down), the
+ * next call first replaces the epoch token `*` that every entry depends on, so no entry written before the
+ * loss can be served. After the connection dropped, the next call first asks Redis for its run_id: a Redis
+ * that restarted (a new run_id; it may have reloaded an AOF older than its last writes) or that cannot say
+ * makes the store dirty; the same Redis behind a dropped connection keeps what it held, and the cache with it.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -39,8 +41,16 @@ export class CacheStore {
   #dirty = false
   /** Reads by outcome since the last flush: absent, invalid, fresh, stale (the read script's codes). */
   #counts = [0, 0, 0, 0]
+  /** The run_id of the Redis last talked to ('' when it gives none); undefined until known. */
+  #runId: string | undefined
+  /** The connection dropped since the server was last checked: check it before the next call. */
+  #reconnected = false
+  /** Connection closes so far (a check that overlapped one does not count). */
+  #closes = 0
+  #checking: Promise<void> | undefined
   readonly #onClose = (): void => {
-    this.#dirty = true
+    this.#closes++
+    this.#reconnected = true
     this.#o.breaker.open()
   }
 
@@ -87,6 +97,12 @@ export class CacheStore {
     const breaker = this.#o.breaker
     if (!breaker.allow()) throw new CacheBypass('cache breaker open')
     try {
+      if (this.#reconnected || this.#runId === undefined) {
+        this.#checking ??= this.#checkServer().finally(() => {
+          this.#checking = undefined
+        })
+        await this.#checking
+      }
       if (this.#dirty) {
         await this.#bumpRaw([EPOCH_TAG])
         this.#dirty = false
@@ -99,6 +115,20 @@ export class CacheStore {
       this.#o.onError?.(err)
       throw new CacheBypass('cache Redis failed', { cause: err })
     }
+  }
+
+  /**
+   * Compares Redis's run_id (new at every server start) with the one seen before: a restarted server, or one
+   * that gives no run_id after a reconnect, makes the store dirty. Rejects when Redis cannot be reached (the
+   * check is then made again by the next call).
+   */
+  async #checkServer(): Promise<void> {
+    const closes = this.#closes
+    const info = await this.#redis.info('server')
+    const runId = /^run_id:(\w+)/m.exec(info)?.[1] ?? ''
+    if (this.#runId !== undefined && (runId === '' || runId !== this.#runId)) this.#dirty = true
+    this.#runId = runId
+    if (this.#closes === closes) this.#reconnected = false
   }
 
   /** Reads and validates an entry in one round trip. */
