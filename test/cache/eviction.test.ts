@@ -14,12 +14,16 @@ let f: Fixture | undefined
 let redis: LocalRedis | undefined
 let dir: string | undefined
 afterEach(async () => {
-  await f?.cleanup()
-  await redis?.stop()
-  if (dir) await fs.rm(dir, { recursive: true, force: true })
-  f = undefined
-  redis = undefined
-  dir = undefined
+  try {
+    await f?.cleanup()
+  } finally {
+    // The redis-server this test started is stopped even when the cleanup fails.
+    await redis?.stop()
+    if (dir) await fs.rm(dir, { recursive: true, force: true })
+    f = undefined
+    redis = undefined
+    dir = undefined
+  }
 })
 
 const BY_ID = 'SELECT id, version FROM products WHERE id = $1'

@@ -15,9 +15,12 @@ import { createFixture, eventually, type Fixture, seed } from './support.js'
 const stops: (() => Promise<void>)[] = []
 let f: Fixture | undefined
 afterEach(async () => {
-  await f?.cleanup()
-  f = undefined
-  for (const stop of stops.splice(0).reverse()) await stop()
+  try {
+    await f?.cleanup()
+  } finally {
+    f = undefined // the servers this test started are stopped even when the cleanup fails
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {})
+  }
 })
 
 async function tempDir(): Promise<string> {

@@ -37,11 +37,15 @@ describe('the store Redis restarted under a worker', () => {
 
   afterAll(async () => {
     worker?.child.kill('SIGKILL')
-    await client?.close()
-    redis?.disconnect()
-    await ctx?.cleanup()
-    await server?.stop()
-    if (dir) await fs.rm(dir, { recursive: true, force: true })
+    try {
+      await client?.close()
+      redis?.disconnect()
+      await ctx?.cleanup()
+    } finally {
+      // The redis-server this test started is stopped even when the cleanup fails.
+      await server?.stop()
+      if (dir) await fs.rm(dir, { recursive: true, force: true })
+    }
   })
 
   const final = (id: string, timeoutMs = 30_000) =>
