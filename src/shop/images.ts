@@ -7,6 +7,7 @@
  * error and marks the image failed; the worker goes on.
  */
 import { createHash } from 'node:crypto'
+import os from 'node:os'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { FleetError } from '../errors.js'
@@ -76,7 +77,9 @@ export const thumbnailsJob = defineJob({
     )
     if (!rows[0] || rows[0].version !== version) return null // replaced by a newer upload meanwhile
     const sharp = await loadSharp()
-    sharp.concurrency(ctx.config.imageThreads) // process-wide; the same value for every job
+    // Process-wide, the same value for every job. 0 is resolved here: sharp's concurrency(0) keeps the
+    // current value, and its own default is 1 on glibc Linux without jemalloc, the number of cores elsewhere.
+    sharp.concurrency(ctx.config.imageThreads || os.availableParallelism())
     const out: Rendered[] = []
     for (const size of THUMBNAIL_SIZES) {
       ctx.signal.throwIfAborted()

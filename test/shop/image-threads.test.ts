@@ -1,4 +1,5 @@
 /** The thumbnail job renders with FLEET_IMAGE_THREADS libvips threads (1 by default: one core per worker). */
+import os from 'node:os'
 import sharp from 'sharp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Database } from '../../src/db/database.js'
@@ -7,10 +8,11 @@ import { thumbnailsJob } from '../../src/shop/images.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 
 let ctx: TestContext | undefined
+const initial = sharp.concurrency()
 afterEach(async () => {
   await ctx?.cleanup()
   ctx = undefined
-  sharp.concurrency(0) // back to libvips' default for other tests in this process
+  sharp.concurrency(initial) // as it was, for other tests in this process
 })
 
 async function render(threads: string): Promise<{ sizes: number[]; concurrency: number }> {
@@ -47,13 +49,17 @@ async function render(threads: string): Promise<{ sizes: number[]; concurrency: 
 
 describe('FLEET_IMAGE_THREADS', () => {
   it('renders with one libvips thread by default', async () => {
+    sharp.concurrency(5) // something else, so that a job that ignored the setting would show it
     const r = await render('1')
     expect(r.sizes).toEqual([64, 256, 300]) // never enlarged
     expect(r.concurrency).toBe(1)
   })
   it('0 gives libvips its default, one thread per core', async () => {
+    sharp.concurrency(97) // not a default on any machine this runs on
     const r = await render('0')
     expect(r.concurrency).toBeGreaterThanOrEqual(1)
+    expect(r.concurrency).not.toBe(97)
     expect(r.concurrency).toBe(sharp.concurrency(0))
+    expect(r.concurrency).toBe(os.availableParallelism())
   })
 })

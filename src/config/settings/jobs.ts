@@ -105,7 +105,7 @@ export const jobsSettings = {
   }),
   imageThreads: setting.int({
     env: 'FLEET_IMAGE_THREADS',
-    doc: 'libvips threads one thumbnail job renders with (0: one per core). 1 keeps an upload storm to about one core per worker process, so web servers on the same machine keep their latency; raise it on a machine of its own.',
+    doc: "libvips threads one thumbnail job renders with (0: one per core). 1 (sharp's own default on glibc Linux) keeps an upload storm to about one core per worker process; raise it on a machine of its own.",
     default: 1,
     min: 0,
     max: 256,
