@@ -6,9 +6,9 @@
  *    replaced. A table without the triggers is invalidated wholesale (`<table>` and `<table>:*`).
  * 2. Writes made outside Fleet: the triggers pg_notify the same tags; a LISTEN connection in every process
  *    replaces their tokens (well within a second). The NOTIFY carries the txid: the echo of this process's
- *    own write, already bumped by path 1, is skipped (see OwnWrites); other processes apply it too. Whenever that connection is (re)established, notifications
- *    may have been missed, so the epoch token is replaced (the whole cache becomes a miss once). A bump that
- *    fails marks the store dirty (see store.ts).
+ *    own write, already bumped by path 1, is skipped (see OwnWrites); other processes apply it too.
+ *    Whenever that connection is (re)established, notifications may have been missed, so the epoch token is
+ *    replaced (the whole cache becomes a miss once). A bump that fails marks the store dirty (see store.ts).
  */
 import pg from 'pg'
 import type { Queryable, WriteObserver } from '../db/database.js'

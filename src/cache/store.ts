@@ -43,14 +43,12 @@ export class CacheStore {
   #counts = [0, 0, 0, 0]
   /** The run_id of the Redis last talked to ('' when it gives none); undefined until known. */
   #runId: string | undefined
-  /** The connection dropped since the server was last checked: check it before the next call. */
-  #reconnected = false
-  /** Connection closes so far (a check that overlapped one does not count). */
+  /** Connection closes so far, and as of the last server check (a check that overlapped one does not count). */
   #closes = 0
+  #checkedCloses = -1
   #checking: Promise<void> | undefined
   readonly #onClose = (): void => {
     this.#closes++
-    this.#reconnected = true
     this.#o.breaker.open()
   }
 
@@ -97,7 +95,7 @@ export class CacheStore {
     const breaker = this.#o.breaker
     if (!breaker.allow()) throw new CacheBypass('cache breaker open')
     try {
-      if (this.#reconnected || this.#runId === undefined) {
+      if (this.#checkedCloses !== this.#closes) {
         this.#checking ??= this.#checkServer().finally(() => {
           this.#checking = undefined
         })
@@ -128,7 +126,7 @@ export class CacheStore {
     const runId = /^run_id:(\w+)/m.exec(info)?.[1] ?? ''
     if (this.#runId !== undefined && (runId === '' || runId !== this.#runId)) this.#dirty = true
     this.#runId = runId
-    if (this.#closes === closes) this.#reconnected = false
+    this.#checkedCloses = closes
   }
 
   /** Reads and validates an entry in one round trip. */

@@ -62,18 +62,6 @@ function checkerOf(schema: TSchema): (value: unknown) => boolean {
   return check
 }
 
-/** `new Date().toISOString()`, made once per millisecond (submit answers thousands of jobs a second). */
-let isoMs = 0
-let isoText = ''
-function isoNow(): string {
-  const now = Date.now()
-  if (now !== isoMs) {
-    isoMs = now
-    isoText = new Date(now).toISOString()
-  }
-  return isoText
-}
-
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null)
 
 function fromRecord(r: JobRecord): JobView {
@@ -181,7 +169,7 @@ export class JobClient {
     }
     await this.#bounded(queue.add(type.name, data, { ...opts, jobId: id }))
     if (!key) {
-      const now = isoNow()
+      const now = new Date().toISOString()
       return {
         id,
         type: type.name,

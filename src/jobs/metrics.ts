@@ -15,8 +15,8 @@ export type Outcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'handed
 export class JobMetrics {
   readonly #finished: Counter<'type' | 'outcome'>
   readonly #duration: Histogram<'type' | 'outcome'>
-  /** The labelled series of each type and outcome, looked up once (observe() runs once per attempt). */
-  readonly #series = new Map<string, Partial<Record<Outcome, Series>>>()
+  /** The labelled series of each `<type> <outcome>`, looked up once (observe() runs once per attempt). */
+  readonly #series = new Map<string, Series>()
 
   constructor(registry: Registry, queues: QueueSet, types: readonly string[]) {
     this.#finished = new Counter({
@@ -58,16 +58,12 @@ export class JobMetrics {
 
   /** Records one attempt's end. */
   observe(type: string, outcome: Outcome, seconds: number): void {
-    let byOutcome = this.#series.get(type)
-    if (!byOutcome) {
-      byOutcome = {}
-      this.#series.set(type, byOutcome)
-    }
-    let series = byOutcome[outcome]
+    const key = `${type} ${outcome}`
+    let series = this.#series.get(key)
     if (!series) {
       const labels = { type, outcome }
       series = { finished: this.#finished.labels(labels), duration: this.#duration.labels(labels) }
-      byOutcome[outcome] = series
+      this.#series.set(key, series)
     }
     series.finished.inc()
     series.duration.observe(seconds)

@@ -305,7 +305,7 @@ export class Stack {
       // Each store is kept running by its StoreKeeper (restarted with backoff when it exits on its own).
       const pid = s.pid()
       const up = pid !== undefined && running(pid)
-      const state = this.#stopsDone ? 'stopped' : s.state === 'ready' && !up ? 'backoff' : s.state
+      const state = this.#stopsDone ? 'stopped' : s.state
       rows.push({
         role: s.role,
         name: s.name,

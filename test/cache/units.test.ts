@@ -118,7 +118,7 @@ describe('serializer (msgpackr)', () => {
     expect(back.map((s) => s.sum())).toEqual([3, 1, 35, 3, 35])
     expect(back.map((s) => Object.keys(s).join())).toEqual(['a,b', 'a', 'a,c,b', 'a,b', 'a,c,b'])
   })
-  it('reads instances written in the older [name, fields] form', () => {
+  it('reads and writes the [name, { fields }] form, used when a field name holds a comma', () => {
     class Old {
       n = 0
       twice(): number {
@@ -126,9 +126,13 @@ describe('serializer (msgpackr)', () => {
       }
     }
     registerClass(Old, 'UnitOld')
-    // the older form: msgpackr's tag (fixext1, type 0x46) then [name, { fields }]
+    // msgpackr's tag (fixext1, type 0x46) then [name, { fields }]
     const older = Buffer.concat([Buffer.from([0xd4, 0x46, 0]), pack(['UnitOld', { n: 21 }])])
     expect(unpack<Old>(older).twice()).toBe(42)
+    const comma = Object.assign(new Old(), { n: 4, 'a,b': 'x' })
+    const back = unpack<Old & { 'a,b': string }>(pack(comma))
+    expect(back.twice()).toBe(8)
+    expect(back['a,b']).toBe('x')
   })
   it('round-trips query rows by columns, with fallbacks for rows that differ or odd column names', () => {
     const rows = [
