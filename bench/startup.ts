@@ -12,31 +12,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '../src/stack/ports.js'
-import { startScratchServices } from '../src/stack/scratch.js'
+import { scratchUpEnv, startScratchServices } from '../src/stack/scratch.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`
-
-async function envFor(dir: string): Promise<Record<string, string>> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('FLEET_') && !k.endsWith('_URL')) env[k] = v
-  }
-  return {
-    ...env,
-    FLEET_DATA_DIR: path.join(dir, 'data'),
-    FLEET_PORT: String(await freePort()),
-    FLEET_LB_ADMIN_PORT: String(await freePort()),
-    FLEET_PG_PORT: String(await freePort()),
-    FLEET_REDIS_PORT: String(await freePort()),
-    FLEET_CACHE_REDIS_PORT: String(await freePort()),
-    FLEET_WEB_BASE_PORT: '0',
-    FLEET_LOG_LEVEL: 'warn',
-  }
-}
 
 /** Starts `fleet up`, resolves with the ms until the first 200 from the LB. */
 async function upUntil200(env: Record<string, string>): Promise<{ child: ChildProcess; ms: number }> {
@@ -82,7 +63,7 @@ async function main(): Promise<void> {
       bare.push(performance.now() - t0)
       await scratch.stop()
 
-      const env = await envFor(dir)
+      const env = await scratchUpEnv(dir)
       const first = await upUntil200(env)
       fresh.push(first.ms)
       await new Promise((r) => setTimeout(r, 5_000)) // idle

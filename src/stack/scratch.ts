@@ -71,3 +71,31 @@ export async function startScratchServices(o: ScratchOptions): Promise<ScratchSe
     throw err
   }
 }
+
+/**
+ * The environment of a `fleet up` of its own, for tests and benchmarks: this process's environment without
+ * Fleet's settings and store URLs (so it starts its own stores), its data folder under `dir`, and free ports
+ * for everything it listens on; `extra` is added last.
+ * @example const env = await scratchUpEnv(dir, { FLEET_WEB: '3' })
+ */
+export async function scratchUpEnv(
+  dir: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('FLEET_') && !k.endsWith('_URL')) env[k] = v
+  }
+  return {
+    ...env,
+    FLEET_DATA_DIR: path.join(dir, 'data'),
+    FLEET_PORT: String(await freePort()),
+    FLEET_LB_ADMIN_PORT: String(await freePort()),
+    FLEET_PG_PORT: String(await freePort()),
+    FLEET_REDIS_PORT: String(await freePort()),
+    FLEET_CACHE_REDIS_PORT: String(await freePort()),
+    FLEET_WEB_BASE_PORT: '0',
+    FLEET_LOG_LEVEL: 'warn',
+    ...extra,
+  }
+}

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort } from '../../src/stack/ports.js'
+import { scratchUpEnv } from '../../src/stack/scratch.js'
 import type { StatusReport } from '../../src/stack/status.js'
 
 const run = promisify(execFile)
@@ -94,6 +94,22 @@ async function stop(up: Up): Promise<number | null> {
   return code
 }
 
+/** SIGKILLs the process `name` of `report`, then waits until the status shows it ready under a new pid. */
+async function killAndWaitBack(report: StatusReport, name: string, ms: number, up: Up) {
+  const victim = report.rows.find((r) => r.name === name)
+  expect(victim?.pid).toBeGreaterThan(0)
+  process.kill(victim?.pid as number, 'SIGKILL')
+  return until(
+    `${name} back after SIGKILL`,
+    async () => {
+      const row = (await status()).rows.find((r) => r.name === name)
+      return row && row.state === 'ready' && row.pid !== victim?.pid ? row : undefined
+    },
+    ms,
+    up,
+  )
+}
+
 function cookieOf(res: Response): string {
   const set = res.headers.getSetCookie()
   expect(set.length).toBeGreaterThan(0)
@@ -103,29 +119,18 @@ function cookieOf(res: Response): string {
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-system-'))
   await fs.chmod(dir, 0o755)
-  const port = await freePort()
-  base = `http://127.0.0.1:${port}`
-  env = { ...process.env }
-  for (const k of Object.keys(env)) if (k.startsWith('FLEET_') || k.endsWith('_URL')) delete env[k]
-  Object.assign(env, {
-    FLEET_DATA_DIR: path.join(dir, 'data'),
-    FLEET_PORT: String(port),
-    FLEET_LB_ADMIN_PORT: String(await freePort()),
-    FLEET_PG_PORT: String(await freePort()),
-    FLEET_REDIS_PORT: String(await freePort()),
-    FLEET_CACHE_REDIS_PORT: String(await freePort()),
-    FLEET_WEB_BASE_PORT: '0',
+  env = await scratchUpEnv(dir, {
     FLEET_WEB: '3',
     FLEET_WORKERS: '1',
     FLEET_SEED_PRODUCTS: '200',
     FLEET_SEED_REVIEWS: '500',
-    FLEET_LOG_LEVEL: 'warn',
     FLEET_SHUTDOWN_TIMEOUT: '5s',
     // Quicker turns of the LB and the drain, to keep the test short; the behaviour checked is the same.
     FLEET_DRAIN_DELAY: '500ms',
     FLEET_LB_DISCOVERY_INTERVAL: '250ms',
     FLEET_LB_HEALTH_INTERVAL: '250ms',
   })
+  base = `http://127.0.0.1:${env.FLEET_PORT}`
 })
 
 afterAll(async () => {
@@ -261,36 +266,13 @@ describe('fleet up (system)', () => {
     }
     console.log(`rolling restart under load: ${ok} requests, ${failures.length} failed\n${restart.stdout}`)
 
-    // 5. SIGKILL a web server: the supervisor brings it back.
-    const victim = afterRestart.rows.find((r) => r.name === 'web-2')
-    expect(victim?.pid).toBeGreaterThan(0)
-    process.kill(victim?.pid as number, 'SIGKILL')
-    const back = await until(
-      'web-2 back after SIGKILL',
-      async () => {
-        const row = (await status()).rows.find((r) => r.name === 'web-2')
-        return row && row.state === 'ready' && row.pid !== victim?.pid ? row : undefined
-      },
-      30_000,
-      first,
-    )
+    // 5. SIGKILL a web server, then PostgreSQL: the supervisor brings each back (same name and port).
+    const back = await killAndWaitBack(afterRestart, 'web-2', 30_000, first)
     expect(back.restarts).toBe(1)
     expect(back.lastExit).toBe('signal SIGKILL')
     expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(200)
 
-    // 5b. SIGKILL PostgreSQL: it is started again on its port and data, and the stack serves again.
-    const pgRow = back && (await status()).rows.find((r) => r.name === 'postgres')
-    expect(pgRow?.pid).toBeGreaterThan(0)
-    process.kill(pgRow?.pid as number, 'SIGKILL')
-    const pgBack = await until(
-      'postgres back after SIGKILL',
-      async () => {
-        const row = (await status()).rows.find((r) => r.name === 'postgres')
-        return row && row.state === 'ready' && row.pid !== pgRow?.pid ? row : undefined
-      },
-      60_000,
-      first,
-    )
+    const pgBack = await killAndWaitBack(await status(), 'postgres', 60_000, first)
     expect(pgBack.restarts).toBe(1)
     // A login reads the users table: 503 while PostgreSQL is away, then an answer (wrong password: 401).
     await until(
