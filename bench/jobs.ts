@@ -23,6 +23,9 @@ import { type JobsOptions, Queue, Worker } from 'bullmq'
 import { Registry as MetricsRegistry } from 'prom-client'
 import sharp from 'sharp'
 import { Pool } from 'undici'
+import { thumbnailsJob } from '../apps/shop/images.js'
+import shopApp from '../apps/shop/index.js'
+import { appMigrations } from '../src/app/runtime.js'
 import { loadConfig } from '../src/config/index.js'
 import { Database } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
@@ -34,7 +37,6 @@ import { bullPrefix, connectQueueRedis, jobOptions } from '../src/jobs/queues.js
 import { JobRunner } from '../src/jobs/runner.js'
 import { createLogger } from '../src/log.js'
 import { connectRedis } from '../src/redis/connect.js'
-import { thumbnailsJob } from '../src/shop/images.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import { lowerPriority } from '../src/stack/priority.js'
 import { startScratchServices } from '../src/stack/scratch.js'
@@ -222,9 +224,9 @@ async function main(): Promise<void> {
       FLEET_ADMIN_EMAIL: 'admin@example.com',
       FLEET_ADMIN_PASSWORD: 'bench-password-123',
     }
-    const config = loadConfig({ env })
+    const config = loadConfig({ env, extra: shopApp.settings })
     const db = new Database(createPool(config))
-    await migrate(db.pool, config.dbSchema)
+    await migrate(db.pool, config.dbSchema, { migrations: appMigrations(shopApp) })
     stops.push(async () => {
       await db.pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
       await db.pool.end()

@@ -4,6 +4,7 @@
  * registers itself on the program; settings come from the environment and from the flags each accepts.
  */
 import { Command, CommanderError } from 'commander'
+import { cliApp } from './cli/app.js'
 import { registerCache } from './cli/cache.js'
 import { registerJobs } from './cli/jobs.js'
 import { registerLb } from './cli/lb.js'
@@ -15,23 +16,23 @@ import { registerWorker } from './cli/worker.js'
 import { ConfigError } from './config/errors.js'
 import { isFleetError } from './errors.js'
 
-const program = new Command('fleet')
-  .description(
-    'Fleet: a load balancer, stateless web servers, PostgreSQL, Redis and job workers, as one stack.',
-  )
-  .showHelpAfterError()
-  .exitOverride()
-
-registerStack(program) // up, status, restart
-registerLb(program)
-registerWeb(program)
-registerWorker(program)
-registerMigrate(program)
-registerSeed(program)
-registerCache(program)
-registerJobs(program)
-
 try {
+  // The app of the command (up, web, worker, migrate, seed, jobs): its settings are flags of the command.
+  const app = await cliApp(process.argv)
+  const program = new Command('fleet')
+    .description(
+      'Fleet: a load balancer, stateless web servers, PostgreSQL, Redis and job workers, as one stack.',
+    )
+    .showHelpAfterError()
+    .exitOverride()
+  registerStack(program, app) // up, status, restart
+  registerLb(program)
+  registerWeb(program, app)
+  registerWorker(program, app)
+  registerMigrate(program, app)
+  registerSeed(program, app)
+  registerCache(program)
+  registerJobs(program, app)
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode)

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { appSections } from '../scripts/config-sections.js'
 import type { SettingSpec } from '../src/config/define.js'
 import { parseBytes, parseDuration } from '../src/config/define.js'
 import { ConfigError } from '../src/config/errors.js'
@@ -9,7 +10,7 @@ import { renderSettingsReference } from '../src/config/reference.js'
 describe('config', () => {
   it('docs/configuration.md carries the current settings reference (npm run docs:config)', () => {
     const page = fs.readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8')
-    expect(page).toContain(renderSettingsReference())
+    expect(page).toContain(renderSettingsReference(appSections))
     for (const spec of Object.values(settings) as SettingSpec<unknown>[])
       expect(page).toContain(`\`${spec.env}\``)
   })

@@ -9,6 +9,7 @@ import type { Database, Queryable, QueryResult, Row } from '../db/database.js'
 import type { Logger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
 import { Breaker } from './breaker.js'
+import type { CachedQuery } from './cached-query.js'
 import { Catalog } from './catalog.js'
 import { InvalidTagError } from './errors.js'
 import { type CacheStatus, type Depend, Filler, type FillOptions, withWildcards } from './fill.js'
@@ -219,6 +220,44 @@ export class Cache {
   }
 
   /**
+   * Runs a declared cached query (see `defineQuery`) through the query cache.
+   * @example const { rows, status } = await cache.run(greetingsByLang, ['en'])
+   */
+  async run<R extends Row, P extends readonly unknown[]>(
+    query: CachedQuery<R, P>,
+    params: P,
+  ): Promise<{ rows: R[]; status: CacheStatus }> {
+    return this.query<R>(query.sql, params, {
+      ttl: query.ttl,
+      grace: query.grace,
+      tags: query.tags?.(params),
+    })
+  }
+
+  /**
+   * Why `sql` would not go through the query cache (undefined: it would): not valid SQL, not one plain
+   * SELECT, no table read, or a relation the database does not have. Applications' queries are checked with
+   * it at start.
+   */
+  async whyNotCacheable(sql: string): Promise<string | undefined> {
+    let parsed: Awaited<ReturnType<SqlTables['of']>>
+    try {
+      parsed = await this.#sql.of(sql)
+    } catch (err) {
+      return (err as Error).message
+    }
+    if (!parsed.cacheable) return 'it is not one plain SELECT (no writes, locks or several statements)'
+    if (parsed.reads.length === 0) return 'it reads no table, so no write could invalidate it'
+    await this.#catalog.refresh()
+    this.#catalogAt = this.#now()
+    this.#plans.clear()
+    const unknown = parsed.reads.filter((n) => !this.#catalog.knows(n))
+    if (unknown.length > 0)
+      return `it reads ${unknown.join(', ')}, which the schema ${this.#d.config.dbSchema} does not have (a migration missing?)`
+    return undefined
+  }
+
+  /**
    * What a statement text means for the cache, memoized: null (run it on PostgreSQL) or its tags and id.
    * Forgotten when the catalog reloads (a view may have appeared).
    */
@@ -246,17 +285,16 @@ export class Cache {
 
   /**
    * A Queryable whose SELECTs go through the query cache (writes and uncacheable statements go to the
-   * database layer), for code written against `Queryable` such as the shop's catalog functions. `status()`
+   * database layer), for code written against `Queryable` (an app's data-access functions). `status()`
    * is the least cached status of the reads made so far (the X-Cache of a response built from them).
    * @example const r = cache.reader(); const items = await listCategories(r.db); reply.header('x-cache', r.status())
    */
   reader(): { db: Queryable; status(): CacheStatus } {
     let worst: CacheStatus = 'HIT'
-    const rank: Record<CacheStatus, number> = { HIT: 0, STALE: 1, MISS: 2, BYPASS: 3 }
     const db: Queryable = {
       query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
         const r = await this.query<R>(sql, params)
-        if (rank[r.status] > rank[worst]) worst = r.status
+        worst = worstStatus(worst, r.status)
         return {
           rows: r.rows,
           rowCount: r.rows.length,
@@ -347,6 +385,11 @@ export class Cache {
     }
   }
 
+  /** The classes that a cache name belongs to, registered with the serializer (an application's, at start). */
+  register(classes: readonly CachedClass<object, never>[]): void {
+    for (const Class of classes) this.#register(Class)
+  }
+
   /**
    * Stops listening and waits for background fills; leaves the Redis connection and the pool to their owner.
    * Idempotent: a second call waits for the first.
@@ -374,4 +417,11 @@ export async function createCache(deps: CacheDeps): Promise<Cache> {
   const cache = new Cache(deps)
   await cache.start()
   return cache
+}
+
+const ORDER: Record<CacheStatus, number> = { HIT: 0, STALE: 1, MISS: 2, BYPASS: 3 }
+
+/** The X-Cache value of a response built from several reads: the least cached of them. */
+export function worstStatus(...statuses: CacheStatus[]): CacheStatus {
+  return statuses.reduce((a, b) => (ORDER[b] > ORDER[a] ? b : a), 'HIT' as CacheStatus)
 }

@@ -12,7 +12,9 @@ export {
   createCache,
   type Depend,
   type ObjectSpec,
+  worstStatus,
 } from './cache.js'
+export { type CachedQuery, type CachedQueryOptions, defineQuery } from './cached-query.js'
 export { connectCacheRedis } from './connect.js'
 export * from './errors.js'
 export { type AnyClass, pack, registerClass, unpack } from './serializer.js'

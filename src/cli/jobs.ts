@@ -1,8 +1,9 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../config/index.js'
+import type { CliApp } from './app.js'
 
 /** `fleet jobs stats`: queue depths and recent durations per job type, across every worker. */
-export function registerJobs(program: Command): void {
+export function registerJobs(program: Command, app: CliApp | undefined): void {
   const jobs = program.command('jobs').description('Inspect the job queues.')
   jobs
     .command('stats')
@@ -10,6 +11,7 @@ export function registerJobs(program: Command): void {
       'Per job type: queued, active, delayed, kept completed/failed (Redis), and jobs ended in the last hour ' +
         'with p50/p99 durations (PostgreSQL, when DATABASE_URL is set).',
     )
+    .option('--app <path>', 'The application module [FLEET_APP] (default: fleet.config.*, else the demo app)')
     .option('--redis-url <url>', 'The store Redis [REDIS_URL]')
     .option('--database-url <url>', 'PostgreSQL [DATABASE_URL]')
     .option('--redis-prefix <text>', 'Key prefix [FLEET_REDIS_PREFIX] (default: fleet:)')
@@ -19,31 +21,23 @@ export function registerJobs(program: Command): void {
       for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix'] as const) {
         if (typeof opts[k] === 'string') flags[k] = opts[k] as string
       }
-      const config = loadConfig({ flags })
-      const [
-        { Database },
-        { createPool },
-        { builtinJobTypes, loadJobModules },
-        stats_,
-        { connectRedis },
-        shop,
-      ] = await Promise.all([
-        import('../db/database.js'),
-        import('../db/pool.js'),
-        import('../jobs/catalog.js'),
-        import('../jobs/stats.js'),
-        import('../redis/connect.js'),
-        import('./worker-types.js'),
-      ])
-      const { formatJobStats, jobStats } = stats_
-      const { shopJobTypes } = shop
+      if (!app) throw new Error('fleet jobs: no app was loaded')
+      const config = loadConfig({ flags, extra: app.app.settings })
+      const [{ Database }, { createPool }, { appJobTypes }, { formatJobStats, jobStats }, { connectRedis }] =
+        await Promise.all([
+          import('../db/database.js'),
+          import('../db/pool.js'),
+          import('../app/runtime.js'),
+          import('../jobs/stats.js'),
+          import('../redis/connect.js'),
+        ])
       const redis = connectRedis(config.redisUrl ?? 'redis://127.0.0.1:6380', {
         name: 'fleet-jobs-cli',
         extra: { retryStrategy: () => null, maxRetriesPerRequest: 1 },
       })
       const db = config.databaseUrl ? new Database(createPool({ ...config, dbPoolMax: 2 })) : undefined
       try {
-        const types = [...builtinJobTypes, ...shopJobTypes, ...(await loadJobModules(config.jobModules))]
+        const types = await appJobTypes(app.app, { ...config, jobQueues: undefined })
         const stats = await jobStats(
           { config, redis, db },
           types.map((t) => t.name),

@@ -1,26 +1,32 @@
 import type { Command } from 'commander'
+import type { CliApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
-/** `fleet migrate`: applies pending migrations once, under a lock, and exits. */
-export function registerMigrate(program: Command): void {
+/** `fleet migrate`: applies pending migrations (Fleet's, then the app's) once, under a lock, and exits. */
+export function registerMigrate(program: Command, app: CliApp | undefined): void {
   addSettingOptions(
     program
       .command('migrate')
-      .description('Apply pending database migrations (safe to run from many processes at once).'),
+      .description(
+        "Apply pending database migrations, Fleet's then the app's (safe to run from many processes at once).",
+      ),
     'migrate',
+    app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configFromOptions('migrate', opts)
-    const [{ migrate }, { createPool }, { createLogger }] = await Promise.all([
+    if (!app) throw new Error('fleet migrate: no app was loaded')
+    const config = configFromOptions('migrate', opts, { extra: app.app.settings })
+    const [{ migrate }, { createPool }, { createLogger }, { appMigrations }] = await Promise.all([
       import('../db/migrate.js'),
       import('../db/pool.js'),
       import('../log.js'),
+      import('../app/runtime.js'),
     ])
     const logger = createLogger(config, { role: 'migrate' })
     const pool = createPool(config, { applicationName: 'fleet-migrate' })
     try {
-      const result = await migrate(pool, config.dbSchema, { logger })
+      const result = await migrate(pool, config.dbSchema, { logger, migrations: appMigrations(app.app) })
       process.stdout.write(
-        `migrations: ${result.applied.length} applied, ${result.skipped.length} already in place (schema ${config.dbSchema})\n`,
+        `migrations: ${result.applied.length} applied, ${result.skipped.length} already in place (app ${app.app.name}, schema ${config.dbSchema})\n`,
       )
     } finally {
       await pool.end()

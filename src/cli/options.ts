@@ -4,20 +4,18 @@
  */
 import type { Command } from 'commander'
 import type { SettingSpec } from '../config/define.js'
-import { type Config, type LoadOptions, loadConfig, settings } from '../config/index.js'
+import { type Config, type LoadOptions, loadConfig, type SettingSpecs, settings } from '../config/index.js'
 
-type SettingKey = keyof typeof settings
-
-/** The settings a command accepts as flags. */
-export function settingsFor(command: string): [SettingKey, SettingSpec<unknown>][] {
-  return (Object.entries(settings) as [SettingKey, SettingSpec<unknown>][]).filter(
-    ([, spec]) => spec.flag && spec.commands?.includes(command),
-  )
+/** The settings (Fleet's, then `extra`: the app's) a command accepts as flags. */
+export function settingsFor(command: string, extra?: SettingSpecs): [string, SettingSpec<unknown>][] {
+  return (
+    [...Object.entries(settings), ...Object.entries(extra ?? {})] as [string, SettingSpec<unknown>][]
+  ).filter(([, spec]) => spec.flag && spec.commands?.includes(command))
 }
 
-/** Adds one option per setting the command accepts. */
-export function addSettingOptions(cmd: Command, command: string): Command {
-  for (const [, spec] of settingsFor(command)) {
+/** Adds one option per setting the command accepts (Fleet's and, given, the app's). */
+export function addSettingOptions(cmd: Command, command: string, extra?: SettingSpecs): Command {
+  for (const [, spec] of settingsFor(command, extra)) {
     const isBool = spec.unit === 'boolean'
     const flag = isBool
       ? `--${spec.flag} [${spec.unit}]`
@@ -33,18 +31,18 @@ export function addSettingOptions(cmd: Command, command: string): Command {
   return cmd
 }
 
-/** Resolves the config of a command from the environment and the flags it was given. */
+/** Resolves the config of a command (Fleet's settings and `options.extra`) from the environment and its flags. */
 export function configFromOptions(
   command: string,
   opts: Record<string, unknown>,
-  extra: Omit<LoadOptions, 'flags'> = {},
+  options: Omit<LoadOptions, 'flags'> = {},
 ): Config {
-  const flags: Partial<Record<SettingKey, string>> = {}
-  for (const [key, spec] of settingsFor(command)) {
+  const flags: Partial<Record<string, string>> = {}
+  for (const [key, spec] of settingsFor(command, options.extra)) {
     const name = spec.flag!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
     const v = opts[name]
     if (v === undefined) continue
     flags[key] = Array.isArray(v) ? v.join(',') : v === true ? 'true' : String(v)
   }
-  return loadConfig({ ...extra, flags })
+  return loadConfig({ ...options, flags })
 }

@@ -1,37 +1,44 @@
 import type { Command } from 'commander'
+import type { CliApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
-/** `fleet seed`: loads the deterministic catalog (migrating first), with a progress bar on a TTY. */
-export function registerSeed(program: Command): void {
+/** `fleet seed`: runs the app's seed (migrating first), with a progress bar on a TTY. */
+export function registerSeed(program: Command, app: CliApp | undefined): void {
   addSettingOptions(
     program
       .command('seed')
       .description(
-        'Load the deterministic demo catalog (categories, products, reviews) into an empty database.',
+        "Load the app's seed data (the demo shop: a deterministic catalog) into an empty database.",
       )
-      .option('--reset', 'delete the catalog (and the seed users) first, then seed again')
-      .option('--if-empty', 'do nothing when the catalog already has products (exit 0)'),
+      .option('--reset', "delete what the app's seed made first, then seed again")
+      .option('--if-empty', 'do nothing when the app reports its data already there (exit 0)'),
     'seed',
+    app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configFromOptions('seed', opts)
-    const [{ SingleBar }, { Database }, { migrate }, { createPool }, { createLogger }, seed] =
+    if (!app) throw new Error('fleet seed: no app was loaded')
+    const config = configFromOptions('seed', opts, { extra: app.app.settings })
+    const [{ SingleBar }, { Database }, { migrate }, { createPool }, { createLogger }, runtime, errors] =
       await Promise.all([
         import('cli-progress'),
         import('../db/database.js'),
         import('../db/migrate.js'),
         import('../db/pool.js'),
         import('../log.js'),
-        import('../shop/seed.js'),
+        import('../app/runtime.js'),
+        import('../app/errors.js'),
       ])
-    const { catalogIsEmpty, resetCatalog, seedCatalog } = seed
+    const seed = app.app.seed
+    if (!seed) throw new errors.AppHasNoSeedError(app.app.name)
     const logger = createLogger(config, { role: 'seed' })
     const db = new Database(createPool(config, { applicationName: 'fleet-seed' }))
     const out = process.stdout
     try {
-      await migrate(db.pool, config.dbSchema, { logger })
-      if (opts.reset) await resetCatalog(db)
-      else if (opts.ifEmpty && !(await catalogIsEmpty(db))) {
-        out.write('catalog already seeded; nothing to do\n')
+      await migrate(db.pool, config.dbSchema, { logger, migrations: runtime.appMigrations(app.app) })
+      if (opts.reset) {
+        if (!seed.reset) throw new Error(`app ${app.app.name} has no seed.reset; --reset cannot be used`)
+        await seed.reset(db)
+      } else if (opts.ifEmpty && !(await seed.isEmpty(db))) {
+        out.write(`app ${app.app.name} already has its data; nothing to do\n`)
         return
       }
       const bar = out.isTTY
@@ -41,24 +48,18 @@ export function registerSeed(program: Command): void {
           })
         : undefined
       let lastPhase = ''
-      const result = await seedCatalog(db, {
-        products: config.seedProducts,
-        reviews: config.seedReviews,
-        onProgress: (done, total, phase) => {
-          if (bar) {
-            if (lastPhase === '') bar.start(total, 0, { phase })
-            bar.update(done, { phase: phase.padEnd(10) })
-          } else if (phase !== lastPhase) {
-            out.write(`seeding ${phase}...\n`)
-          }
-          lastPhase = phase
-        },
+      const summary = await seed.run(db, config, (done, total, phase) => {
+        if (bar) {
+          if (lastPhase === '') bar.start(total, 0, { phase })
+          bar.setTotal(total)
+          bar.update(done, { phase: phase.padEnd(10) })
+        } else if (phase !== lastPhase) {
+          out.write(`seeding ${phase}...\n`)
+        }
+        lastPhase = phase
       })
       bar?.stop()
-      out.write(
-        `seeded ${result.categories} categories, ${result.products} products, ${result.reviews} reviews ` +
-          `(${result.users} reviewers) in ${(result.ms / 1000).toFixed(1)} s (schema ${config.dbSchema})\n`,
-      )
+      out.write(`${summary} (schema ${config.dbSchema})\n`)
     } finally {
       await db.pool.end()
     }

@@ -6,25 +6,28 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { requestRestart, requestStatus } from '../stack/control.js'
 import { renderReport } from '../stack/status.js'
+import type { CliApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 function socketOf(dataDir: string): string {
   return path.join(path.resolve(dataDir), 'fleet.sock')
 }
 
-export function registerStack(program: Command): void {
+export function registerStack(program: Command, app: CliApp | undefined): void {
   addSettingOptions(
     program
       .command('up')
       .description(
-        'Start the whole stack: PostgreSQL, Redis (store and cache), the load balancer, web servers and workers; supervise them; Ctrl-C stops it in order.',
+        'Start the whole stack of the app: PostgreSQL, Redis (store and cache), the load balancer, web servers and workers; supervise them; Ctrl-C stops it in order.',
       ),
     'up',
+    app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configFromOptions('up', opts)
+    if (!app) throw new Error('fleet up: no app was loaded')
+    const config = configFromOptions('up', opts, { extra: app.app.settings })
     // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
     const { runUp } = await import('../stack/run-up.js')
-    const code = await runUp(config)
+    const code = await runUp(config, { app: app.app, url: app.location.url })
     process.exit(code)
   })
 

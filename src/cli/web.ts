@@ -1,23 +1,26 @@
 import type { Command } from 'commander'
+import type { CliApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
-/** `fleet web`: one stateless web server; it announces itself in the registry for load balancers. */
-export function registerWeb(program: Command): void {
+/** `fleet web`: one stateless web server of the app; it announces itself in the registry for load balancers. */
+export function registerWeb(program: Command, app: CliApp | undefined): void {
   addSettingOptions(
     program
       .command('web')
       .description(
-        'Run one web server (Fastify). Needs DATABASE_URL and REDIS_URL; stops gracefully on SIGTERM.',
+        'Run one web server (Fastify) of the app. Needs DATABASE_URL and REDIS_URL; stops gracefully on SIGTERM.',
       ),
     'web',
+    app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configFromOptions('web', opts)
-    // Loaded here, not at the top, so other commands do not pay for the application's code.
-    const [{ appBeforeListen, appRoutes }, { exitOnSignals, startWebServer }] = await Promise.all([
-      import('../app.js'),
+    if (!app) throw new Error('fleet web: no app was loaded')
+    const config = configFromOptions('web', opts, { extra: app.app.settings })
+    // Loaded here, not at the top, so other commands do not pay for the web runtime's code.
+    const [{ startAppWebServer }, { exitOnSignals }] = await Promise.all([
+      import('../app/runtime.js'),
       import('../web/main.js'),
     ])
-    const server = await startWebServer(config, { routes: appRoutes, beforeListen: appBeforeListen })
+    const server = await startAppWebServer(app.app, config)
     exitOnSignals(server.stop, config, server.deps.logger)
   })
 }

@@ -12,7 +12,6 @@ import { coreSettings } from './settings/core.js'
 import { jobsSettings } from './settings/jobs.js'
 import { lbSettings } from './settings/lb.js'
 import { registrySettings } from './settings/registry.js'
-import { shopSettings } from './settings/shop.js'
 import { stackSettings } from './settings/stack.js'
 import { webSettings } from './settings/web.js'
 
@@ -23,7 +22,6 @@ export const settingGroups = {
   web: webSettings,
   lb: lbSettings,
   stack: stackSettings,
-  shop: shopSettings,
   cache: cacheSettings,
   jobs: jobsSettings,
 } as const
@@ -35,7 +33,6 @@ export const settings = Object.freeze(
   typeof webSettings &
   typeof lbSettings &
   typeof stackSettings &
-  typeof shopSettings &
   typeof cacheSettings &
   typeof jobsSettings
 
@@ -43,12 +40,16 @@ type Settings = typeof settings
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never
 type HasDefault<S> = S extends { hasDefault?: true } ? true : false
 
-/** The resolved configuration: a setting with a default is always set; one without may be undefined. */
-export type Config = Readonly<{
-  [K in keyof Settings]: HasDefault<Settings[K]> extends true
-    ? ValueOf<Settings[K]>
-    : ValueOf<Settings[K]> | undefined
+/** Declared settings by key (Fleet's own, or an application's). */
+export type SettingSpecs = Readonly<Record<string, SettingSpec<unknown>>>
+
+/** The resolved values of declared settings: one with a default is always set; one without may be undefined. */
+export type SettingsOf<S> = Readonly<{
+  [K in keyof S]: HasDefault<S[K]> extends true ? ValueOf<S[K]> : ValueOf<S[K]> | undefined
 }>
+
+/** The resolved configuration of Fleet's own settings (an application's are in the same object). */
+export type Config = SettingsOf<Settings>
 
 /** Settings that Fleet used to read, with what to use instead. Giving one fails loudly. */
 const removed: Record<string, string> = {}
@@ -57,9 +58,11 @@ export interface LoadOptions {
   /** Environment to read (default: process.env). */
   env?: NodeJS.ProcessEnv
   /** Values from CLI flags, keyed by setting name; they win over the environment. */
-  flags?: Partial<Record<keyof Settings, string>>
+  flags?: Partial<Record<string, string>>
   /** Values that replace defaults (not the environment): used by `fleet up` and tests. */
-  defaults?: Partial<Record<keyof Settings, string>>
+  defaults?: Partial<Record<string, string>>
+  /** An application's own settings, resolved into the same object (`appSettings()` reads them back). */
+  extra?: SettingSpecs
 }
 
 /**
@@ -72,7 +75,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (env[name] !== undefined) throw new RemovedSettingError(name, replacement)
   }
   const out: Record<string, unknown> = {}
-  for (const [key, spec] of Object.entries(settings) as [keyof Settings, SettingSpec<unknown>][]) {
+  for (const [key, spec] of allSpecs(options.extra)) {
     const flag = options.flags?.[key]
     const fromEnv = env[spec.env]
     let raw: string | undefined
@@ -97,11 +100,17 @@ export function makeInstanceId(role: string, config: Config): string {
   return config.instanceId ?? `${role}-${os.hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`
 }
 
-/** The settings as environment variables, for handing the resolved config to a child process. */
-export function configToEnv(config: Config): Record<string, string> {
+/** Fleet's settings, then `extra` (an application's), as [key, spec] pairs. */
+function allSpecs(extra: SettingSpecs | undefined): [string, SettingSpec<unknown>][] {
+  return [...Object.entries(settings), ...Object.entries(extra ?? {})] as [string, SettingSpec<unknown>][]
+}
+
+/** The settings (Fleet's and `extra`) as environment variables, for handing the config to a child process. */
+export function configToEnv(config: Config, extra?: SettingSpecs): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [key, spec] of Object.entries(settings) as [keyof Settings, SettingSpec<unknown>][]) {
-    const v = config[key]
+  const values = config as Readonly<Record<string, unknown>>
+  for (const [key, spec] of allSpecs(extra)) {
+    const v = values[key]
     if (v === undefined) continue
     out[spec.env] = Array.isArray(v) ? v.join(',') : String(v)
   }

@@ -8,18 +8,30 @@ const TITLES: Record<keyof typeof settingGroups, string> = {
   web: 'Web servers (`fleet web`)',
   lb: 'Load balancer (`fleet lb`)',
   stack: 'Local stack (`fleet up`)',
-  shop: 'Shop (the reference application)',
   cache: 'Cache',
   jobs: 'Jobs and workers (`fleet worker`)',
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|')
 
-export function renderSettingsReference(): string {
+/**
+ * Fleet's settings, then `extra` sections (an application's own settings, e.g. the default app's), as
+ * Markdown tables.
+ */
+export function renderSettingsReference(
+  extra: readonly { title: string; specs: Readonly<Record<string, SettingSpec<unknown>>> }[] = [],
+): string {
   const out: string[] = []
-  for (const [group, specs] of Object.entries(settingGroups) as [keyof typeof settingGroups, object][]) {
+  const sections = [
+    ...(Object.entries(settingGroups) as [keyof typeof settingGroups, object][]).map(([group, specs]) => ({
+      title: TITLES[group],
+      specs,
+    })),
+    ...extra,
+  ]
+  for (const { title, specs } of sections) {
     out.push(
-      `### ${TITLES[group]}`,
+      `### ${title}`,
       '',
       '| variable | flag | unit | default | what it does |',
       '| --- | --- | --- | --- | --- |',

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Type } from '@sinclair/typebox'
 import { type AnyJobType, defineJob } from './define.js'
-import { JobModuleError } from './errors.js'
+import { DuplicateJobTypeError, JobModuleError } from './errors.js'
 import { resolveSource } from './source.js'
 
 /** A job that does nothing: the yardstick of the queueing layer's own cost (bench/jobs.ts). */
@@ -51,7 +51,7 @@ export async function loadJobModules(list: string | undefined): Promise<AnyJobTy
 export function selectJobTypes(lists: readonly (readonly AnyJobType[])[], only?: string): AnyJobType[] {
   const byName = new Map<string, AnyJobType>()
   for (const t of lists.flat()) {
-    if (byName.has(t.name)) throw new Error(`two job types are named ${t.name}`)
+    if (byName.has(t.name)) throw new DuplicateJobTypeError(t.name)
     byName.set(t.name, t)
   }
   if (!only) return [...byName.values()]

@@ -102,6 +102,13 @@ async function fromJob(read: Job<JobData>, queue: Queue): Promise<JobView> {
   return { ...base, state: raw === 'active' ? 'active' : 'queued' }
 }
 
+/** Who asks about a job: one owner, or the identities of one client (its user, its visitor id). */
+export type Owner = string | readonly string[]
+
+function owns(owner: Owner, of: string): boolean {
+  return typeof owner === 'string' ? owner === of : owner.includes(of)
+}
+
 export interface SubmitOptions {
   /** `Idempotency-Key`: the same key from the same owner returns the same job. */
   idempotencyKey?: string
@@ -191,8 +198,11 @@ export class JobClient {
     return fromJob(existing, queue)
   }
 
-  /** The view of job `id` for `owner`; JobNotFoundError when it does not exist or is someone else's. */
-  async get(id: string, owner: string): Promise<JobView> {
+  /**
+   * The view of job `id` for `owner` (or any of several identities of one client, e.g. its user and its
+   * visitor id); JobNotFoundError when it does not exist or is someone else's.
+   */
+  async get(id: string, owner: Owner): Promise<JobView> {
     const found = await this.#find(id, owner)
     if (found.job) return fromJob(found.job, this.#queues.get(found.job.name))
     return fromRecord(found.record)
@@ -202,7 +212,7 @@ export class JobClient {
    * Cancels job `id` of `owner`: a queued job is removed at once (`cancelled`); an active one is told to
    * stop (its view has `cancelRequested: true` until the worker ends it as `cancelled`).
    */
-  async cancel(id: string, owner: string): Promise<JobView> {
+  async cancel(id: string, owner: Owner): Promise<JobView> {
     const found = await this.#find(id, owner)
     if (!found.job) throw new JobFinishedError(id, found.record.state)
     const job = found.job
@@ -223,7 +233,7 @@ export class JobClient {
           {
             id,
             type: job.name,
-            owner,
+            owner: job.data.owner,
             hash: job.data.hash,
             attempts: job.attemptsMade,
             createdAt: job.timestamp,
@@ -240,19 +250,19 @@ export class JobClient {
 
   async #find(
     id: string,
-    owner: string,
+    owner: Owner,
   ): Promise<{ job: Job<JobData>; record?: undefined } | { job?: undefined; record: JobRecord }> {
     const typeName = typeOfJobId(id)
     if (!typeName) throw new JobNotFoundError(id)
     if (declaredJobType(typeName)) {
       const job = await this.#bounded(Job.fromId<JobData>(this.#queues.get(typeName), id))
       if (job) {
-        if (job.data.owner !== owner) throw new JobNotFoundError(id)
+        if (!owns(owner, job.data.owner)) throw new JobNotFoundError(id)
         return { job }
       }
     }
     const record = await this.#store.get(id)
-    if (!record || record.owner !== owner) throw new JobNotFoundError(id)
+    if (!record || !owns(owner, record.owner)) throw new JobNotFoundError(id)
     return { record }
   }
 

@@ -41,7 +41,7 @@ export interface CpuFunction {
 }
 
 export interface JobTypeOptions<S extends TSchema, O, R> {
-  /** Unique name, also the queue name: lower-case letters, digits and dots (`shop.thumbnails`). */
+  /** Unique name, also the queue name: lower-case letters, digits and dots (`hello.shout`). */
   readonly name: string
   /** TypeBox schema of the payload; submissions that do not match are refused with 400. */
   readonly payload: S
@@ -95,7 +95,7 @@ const NAME = /^[a-z][a-z0-9]*(\.[a-z0-9]+)*$/
  * Declares a job type.
  * @example
  * export const resize = defineJob({
- *   name: 'shop.resize',
+ *   name: 'media.resize',
  *   payload: Type.Object({ productId: Type.Integer() }),
  *   attempts: 5,
  *   process: async (ctx) => render(ctx.payload.productId, ctx.signal),

@@ -124,3 +124,14 @@ export class JobModuleError extends FleetError {
     super(`job module ${module}: ${why}`, options)
   }
 }
+
+/** Two job types (of the app, of Fleet, of FLEET_JOB_MODULES) have the same name. */
+export class DuplicateJobTypeError extends FleetError {
+  static override code = 'FLEET_E_JOBS_DUPLICATE_TYPE'
+  constructor(readonly jobType: string) {
+    super(
+      `two job types are named ${JSON.stringify(jobType)}: a name is also its queue, so give each defineJob() ` +
+        'its own name (e.g. prefix them with the app name)',
+    )
+  }
+}

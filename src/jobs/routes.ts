@@ -4,9 +4,10 @@
  * `DELETE /api/jobs/:id` (cancel). Only the job's owner sees it; anyone else gets 404. Routes that start
  * jobs answer with `accepted()`: 202, `Location: /api/jobs/:id`, `{ id, state }`.
  */
+import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppDeps } from '../web/deps.js'
-import { requireUser, sessionPlugin } from '../web/session.js'
+import { AuthenticationRequiredError, sessionPlugin } from '../web/session.js'
 import { loadJobModules } from './catalog.js'
 import { JobClient, type JobView } from './client.js'
 import { IdempotencyKeyInvalidError } from './errors.js'
@@ -39,10 +40,36 @@ function eventHub(deps: AppDeps): JobEventHub {
   return h
 }
 
-/** Who owns jobs started by this request: the logged-in user (401 without one). */
-export async function jobOwner(request: FastifyRequest): Promise<string> {
-  const user = await requireUser(request)
-  return `user:${user.id}`
+/** Session field of a visitor id: who owns the jobs an anonymous client starts. */
+const VISITOR = 'visitor'
+
+/**
+ * Who owns jobs started by this request: the logged-in user (401 without one) or, with `anonymous: true`,
+ * the client itself: a random visitor id kept in its session (created when there is none), so that the
+ * same browser, and only it, follows the job, on any server, also after it logs in.
+ * @example const view = await jobClient(deps).submit(shout, request.body, await jobOwner(request, { anonymous: true }))
+ */
+export async function jobOwner(
+  request: FastifyRequest,
+  options: { anonymous?: boolean } = {},
+): Promise<string> {
+  const user = await request.session.user()
+  if (user) return `user:${user.id}`
+  if (!options.anonymous) throw new AuthenticationRequiredError()
+  let visitor = await request.session.get(VISITOR)
+  if (!visitor) {
+    visitor = randomBytes(16).toString('base64url')
+    await request.session.set({ [VISITOR]: visitor })
+  }
+  return `visitor:${visitor}`
+}
+
+/** Every identity under which this request may see a job: its user and its visitor id (401 with neither). */
+async function jobReaders(request: FastifyRequest): Promise<string[]> {
+  const [user, visitor] = await Promise.all([request.session.user(), request.session.get(VISITOR)])
+  const owners = [...(user ? [`user:${user.id}`] : []), ...(visitor ? [`visitor:${visitor}`] : [])]
+  if (owners.length === 0) throw new AuthenticationRequiredError()
+  return owners
 }
 
 /** The request's Idempotency-Key header, if any (400 when malformed). */
@@ -82,7 +109,7 @@ export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     '/api/jobs/:id',
     { schema: { params: idParams, tags: ['jobs'], summary: 'A job: state, progress, result or error' } },
     async (request, reply) => {
-      const view = await client.get(request.params.id, await jobOwner(request))
+      const view = await client.get(request.params.id, await jobReaders(request))
       reply.header('cache-control', 'no-store')
       return view
     },
@@ -92,7 +119,7 @@ export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     '/api/jobs/:id',
     { schema: { params: idParams, tags: ['jobs'], summary: 'Cancel a job' } },
     async (request, reply) => {
-      const view = await client.cancel(request.params.id, await jobOwner(request))
+      const view = await client.cancel(request.params.id, await jobReaders(request))
       reply.code(view.state === 'cancelled' ? 200 : 202).header('cache-control', 'no-store')
       return view
     },
@@ -102,7 +129,7 @@ export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     '/api/jobs/:id/events',
     { schema: { params: idParams, tags: ['jobs'], summary: 'Server-Sent Events of a job' } },
     async (request, reply) => {
-      const owner = await jobOwner(request)
+      const owner = await jobReaders(request)
       const view = await client.get(request.params.id, owner) // 404 before the stream starts
       await streamJobEvents(request, reply, {
         view,

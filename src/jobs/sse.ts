@@ -5,14 +5,14 @@
  * Each event's `id` is its entry id in the queue's event stream, so a reconnect resumes where it stopped.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { JobClient, JobView } from './client.js'
+import type { JobClient, JobView, Owner } from './client.js'
 import { compareIds, type JobEvent, type JobEventHub, TERMINAL } from './events.js'
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/
 
 export interface StreamOptions {
   view: JobView
-  owner: string
+  owner: Owner
   client: JobClient
   hub: JobEventHub
   heartbeatMs: number

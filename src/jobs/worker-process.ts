@@ -7,6 +7,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from '../config/index.js'
+import type { Migration } from '../db/migrate.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
 import type { AppDeps } from '../web/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../web/main.js'
@@ -24,6 +25,8 @@ export interface RunningWorker {
 }
 
 export interface WorkerOptions {
+  /** Migrations to apply before taking jobs (default: Fleet's own). */
+  migrations?: readonly Migration[]
   /** Runs once connections are open and migrations applied, before jobs are taken (e.g. start the cache). */
   beforeStart?: (deps: AppDeps) => Promise<void>
   /** Runs after the runner stopped, before the connections close (release what beforeStart opened). */
@@ -38,7 +41,7 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const deps = openDeps(config, 'worker')
   const { logger } = deps
-  await prepareDeps(deps)
+  await prepareDeps(deps, options.migrations)
   await options.beforeStart?.(deps)
   const cpu = types.some((t) => t.cpu) ? new CpuPool(config.workerThreads) : undefined
   const runner = new JobRunner(types, {

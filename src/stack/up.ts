@@ -7,6 +7,9 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FleetApp } from '../app/define.js'
+import { appMigrations } from '../app/runtime.js'
 import { type Config, configToEnv } from '../config/index.js'
 import { Database } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
@@ -29,21 +32,11 @@ import { formatDuration, rssOf, type StatusReport, type StatusRow } from './stat
 import { Supervisor } from './supervisor.js'
 import { echoLine, StatusView } from './view.js'
 
-/** What `fleet up` needs from the shop's seed module (src/shop/seed.ts). */
-interface SeedModule {
-  catalogIsEmpty(db: Database): Promise<boolean>
-  seedCatalog(
-    db: Database,
-    options: {
-      products: number
-      reviews: number
-      onProgress?: (done: number, total: number, phase: string) => void
-    },
-  ): Promise<{ categories: number; products: number; reviews: number; ms: number }>
+/** The application the stack runs: its declaration and the module children load it from (FLEET_APP). */
+export interface StackApp {
+  app: FleetApp
+  url: URL
 }
-
-/** The shop's seed code, imported only when `fleet up` seeds (a variable, so the stack builds without it). */
-const SEED_MODULE = '../shop/seed.js'
 
 /** Extra time a child gets after FLEET_SHUTDOWN_TIMEOUT (its own drain bound) before SIGKILL. */
 const STOP_MARGIN_MS = 5_000
@@ -52,6 +45,7 @@ const READY_TIMEOUT_MS = 120_000
 
 export class Stack {
   readonly #config: Config
+  readonly #app: StackApp
   readonly #out: NodeJS.WriteStream
   readonly #dataDir: string
   readonly #startedAt = Date.now()
@@ -75,8 +69,9 @@ export class Stack {
     this.#onStopRequested = resolve
   })
 
-  constructor(config: Config, out: NodeJS.WriteStream = process.stdout) {
+  constructor(config: Config, app: StackApp, out: NodeJS.WriteStream = process.stdout) {
     this.#config = config
+    this.#app = app
     this.#out = out
     this.#dataDir = path.resolve(config.dataDir)
     this.#view = new StatusView(out, () => this.report())
@@ -205,7 +200,10 @@ export class Stack {
     })
     this.#supervisor = supervisor
     const specs = stackChildren({
-      env: childEnv(resolved, configToEnv(resolved), stores, { lbPort, adminPort }),
+      env: {
+        ...childEnv(resolved, configToEnv(resolved, this.#app.app.settings), stores, { lbPort, adminPort }),
+        FLEET_APP: fileURLToPath(this.#app.url),
+      },
       lbPort,
       lbProbeHost: c.lbHost === '0.0.0.0' || c.lbHost === '::' ? '127.0.0.1' : c.lbHost,
       adminPort,
@@ -242,30 +240,25 @@ export class Stack {
     this.#view.start()
   }
 
-  /** Migrations once under their lock; then the seed when FLEET_SEED is on and the catalog is empty. */
+  /** Migrations once under their lock; then the app's seed when FLEET_SEED is on and the app says it is empty. */
   async #prepareDatabase(config: Config, databaseUrl: string): Promise<void> {
+    const { app } = this.#app
     const pool = createPool({ ...config, databaseUrl }, { applicationName: 'fleet-up' })
     try {
-      const m = await migrate(pool, config.dbSchema)
-      this.#say(`migrations: ${m.applied.length} applied, ${m.skipped.length} already in place`)
-      if (!config.seedOnStart || this.stopping) return
-      // Imported lazily: only `fleet up` with FLEET_SEED needs the shop's seed code.
-      const seed = (await import(SEED_MODULE)) as SeedModule
+      const m = await migrate(pool, config.dbSchema, { migrations: appMigrations(app) })
+      this.#say(
+        `migrations: ${m.applied.length} applied, ${m.skipped.length} already in place (app ${app.name})`,
+      )
+      if (!config.seedOnStart || !app.seed || this.stopping) return
       const db = new Database(pool)
-      if (!(await seed.catalogIsEmpty(db))) return
-      this.#say(
-        `seeding ${config.seedProducts.toLocaleString('en-US')} products and ${config.seedReviews.toLocaleString('en-US')} reviews (empty catalog; FLEET_SEED=false skips this)...`,
-      )
+      if (!(await app.seed.isEmpty(db))) return
+      this.#say(`seeding app ${app.name} (its data is empty; FLEET_SEED=false skips this)...`)
       const progress = new Progress(this.#out, 'seed')
-      const r = await seed.seedCatalog(db, {
-        products: config.seedProducts,
-        reviews: config.seedReviews,
-        onProgress: (done, total, phase) => progress.update(done, total, phase),
-      })
-      progress.done()
-      this.#say(
-        `seeded ${r.categories} categories, ${r.products} products, ${r.reviews} reviews in ${formatDuration(r.ms)}`,
+      const summary = await app.seed.run(db, config, (done, total, phase) =>
+        progress.update(done, total, phase),
       )
+      progress.done()
+      this.#say(summary)
     } finally {
       await pool.end()
     }

@@ -1,5 +1,5 @@
 /**
- * What an application plugin (the shop, the jobs routes) receives from the web runtime. Everything here is
+ * What an application plugin (an app's routes, the jobs routes) receives from the web runtime. Everything here is
  * a connection or a stateless helper: no user data lives in the process between requests.
  */
 import type { Registry as MetricsRegistry } from 'prom-client'
@@ -10,6 +10,7 @@ import type { Logger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
 
 export interface AppDeps {
+  /** Fleet's settings and the app's (read the app's with `appSettings(specs, deps.config)`). */
   config: Config
   logger: Logger
   /** PostgreSQL through Fleet's database layer (writes invalidate the cache). */

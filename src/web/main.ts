@@ -8,7 +8,7 @@ import { Cache } from '../cache/cache.js'
 import { connectCacheRedis } from '../cache/connect.js'
 import { type Config, makeInstanceId } from '../config/index.js'
 import { Database } from '../db/database.js'
-import { migrate } from '../db/migrate.js'
+import { type Migration, migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
 import { createLogger, type Logger } from '../log.js'
 import { connectRedis } from '../redis/connect.js'
@@ -16,10 +16,14 @@ import { listenerUrl, registerProcess } from '../registry/registration.js'
 import type { AppDeps } from './deps.js'
 import type { Readiness } from './health.js'
 import { createMetricsRegistry } from './metrics.js'
-import { buildServer, type Routes } from './server.js'
+import { type BuildOptions, buildServer, type Routes } from './server.js'
 
 export interface WebServerOptions {
   routes?: readonly Routes[]
+  /** Migrations to apply before serving (default: Fleet's own). */
+  migrations?: readonly Migration[]
+  /** Title and version of the OpenAPI document. */
+  openapi?: BuildOptions['openapi']
   /** Runs once connections are open and migrations applied, before the server listens. */
   beforeListen?: (deps: AppDeps) => Promise<void>
   /** Runs after the server closed, before the connections close (release what beforeListen opened). */
@@ -55,9 +59,12 @@ export function openDeps(config: Config, role: string, logger?: Logger): AppDeps
   return { config, logger: log, instanceId, db, redis, cacheRedis, cache, metrics }
 }
 
-/** Applies pending migrations (under the advisory lock) and starts the cache: triggers, catalog, LISTEN. */
-export async function prepareDeps(deps: AppDeps): Promise<void> {
-  await migrate(deps.db.pool, deps.config.dbSchema, { logger: deps.logger })
+/**
+ * Applies pending migrations (under the advisory lock; default: Fleet's own) and starts the cache: triggers,
+ * catalog, LISTEN.
+ */
+export async function prepareDeps(deps: AppDeps, migrations?: readonly Migration[]): Promise<void> {
+  await migrate(deps.db.pool, deps.config.dbSchema, { logger: deps.logger, migrations })
   await deps.cache.start()
 }
 
@@ -76,10 +83,10 @@ export async function startWebServer(
 ): Promise<RunningWebServer> {
   const deps = openDeps(config, 'web')
   const { logger } = deps
-  await prepareDeps(deps)
+  await prepareDeps(deps, options.migrations)
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }
-  const app = await buildServer(deps, { routes: options.routes, readiness })
+  const app = await buildServer(deps, { routes: options.routes, readiness, openapi: options.openapi })
   await app.listen({ host: config.webHost, port: config.webPort })
   const { port } = app.server.address() as { port: number }
   const url = config.webAdvertiseUrl ?? listenerUrl(config.webHost, port)

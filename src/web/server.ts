@@ -1,6 +1,7 @@
 /**
  * The web server runtime: a Fastify instance with request ids, X-Served-By, health and readiness, metrics,
- * OpenAPI, cookies, and one error format for every failure. Applications plug in as `routes`.
+ * OpenAPI, cookies, sessions (`request.session`), and one error format for every failure. Applications plug in
+ * as `routes`.
  */
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
@@ -22,6 +23,7 @@ import {
 } from './errors.js'
 import { type Readiness, registerHealth } from './health.js'
 import { registerHttpMetrics } from './metrics.js'
+import { sessionPlugin } from './session.js'
 import { installValidation } from './validation.js'
 
 export type App = FastifyInstance
@@ -38,11 +40,13 @@ export interface BuildOptions {
   routes?: readonly Routes[]
   /** Whether the process is draining (readiness turns false). */
   readiness?: Readiness
+  /** Title and version of the OpenAPI document (`/openapi.json`). */
+  openapi?: { title: string; version: string }
 }
 
 /**
  * Builds (but does not start) the web server of one instance.
- * @example const app = await buildServer(deps, { routes: [shopRoutes] }); await app.listen({ port: 0 })
+ * @example const app = await buildServer(deps, { routes: [helloRoutes] }); await app.listen({ port: 0 })
  */
 export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
   const { config, logger, instanceId } = deps
@@ -78,10 +82,11 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
   })
 
   await app.register(cookie)
+  await app.register(sessionPlugin, { redis: deps.redis, config })
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Fleet shop API', version: '1.0.0', description: 'The reference application of Fleet.' },
+      info: { title: 'Fleet app', version: '1.0.0', ...options.openapi },
     },
   })
 

@@ -1,5 +1,5 @@
 /**
- * Cache test fixtures: an isolated schema (migrated: the shop tables) and key prefix, and any number of
+ * Cache test fixtures: an isolated schema (migrated: the demo shop's tables) and key prefix, and any number of
  * "servers", each an independent cache instance with its own Redis connection and PostgreSQL pool.
  */
 import { type Cache, createCache } from '../../src/cache/cache.js'
@@ -9,7 +9,7 @@ import { Database } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
-import { deleteKeys, isolatedEnv } from '../support/context.js'
+import { deleteKeys, isolatedEnv, testMigrations } from '../support/context.js'
 
 export interface Server {
   cache: Cache
@@ -38,7 +38,7 @@ export async function createFixture(env: Record<string, string> = {}): Promise<F
   const e = isolatedEnv({ ...FAST, ...env })
   const config = loadConfig({ env: e })
   const admin = createPool(config)
-  await migrate(admin, config.dbSchema)
+  await migrate(admin, config.dbSchema, { migrations: testMigrations })
   const servers: Server[] = []
   return {
     config,

@@ -1,14 +1,14 @@
 /**
- * The application as `fleet web` serves it has the jobs API, the image and recommendation routes.
+ * The default app (the shop) as `fleet web` serves it has the jobs API, the image and recommendation routes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { appRoutes } from '../../src/app.js'
-import { createTestApp, type TestApp } from '../support/app.js'
+import shopApp from '../../apps/shop/index.js'
+import { createAppTest, type TestApp } from '../support/app.js'
 
 describe('the application routes', () => {
   let t: TestApp
   beforeAll(async () => {
-    t = await createTestApp(appRoutes)
+    t = await createAppTest(shopApp)
   })
   afterAll(async () => {
     await t?.close()

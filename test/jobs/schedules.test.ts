@@ -3,11 +3,12 @@
  * workers make one schedule), produce jobs on it, and remove it when the cron is `off`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recommendationsJob } from '../../apps/shop/recommendations.js'
+import { shopConfig, shopSettings } from '../../apps/shop/settings.js'
 import { loadConfig } from '../../src/config/index.js'
 import { QueueSet } from '../../src/jobs/queues.js'
 import { schedulerId, upsertSchedules } from '../../src/jobs/schedules.js'
 import { createLogger } from '../../src/log.js'
-import { recommendationsJob } from '../../src/shop/recommendations.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 
 describe('job schedules', () => {
@@ -25,8 +26,8 @@ describe('job schedules', () => {
   })
 
   it('upserts one scheduler per type whatever the number of workers, and removes it when off', async () => {
-    const nightly = loadConfig({ env: ctx.env })
-    expect(nightly.recommendationsCron).toBe('0 3 * * *')
+    const nightly = loadConfig({ env: ctx.env, extra: shopSettings })
+    expect(shopConfig(nightly).recommendationsCron).toBe('0 3 * * *')
     // Three workers starting together.
     await Promise.all([1, 2, 3].map(() => upsertSchedules([recommendationsJob], queues, nightly, logger)))
     const queue = queues.get(recommendationsJob)
@@ -39,11 +40,11 @@ describe('job schedules', () => {
     expect(delayed[0].data).toMatchObject({ owner: 'system', payload: {} })
     expect(delayed[0].timestamp + delayed[0].delay).toBeGreaterThan(Date.now())
 
-    const off = loadConfig({ env: { ...ctx.env, FLEET_RECOMMENDATIONS_CRON: 'off' } })
+    const off = loadConfig({ env: { ...ctx.env, FLEET_RECOMMENDATIONS_CRON: 'off' }, extra: shopSettings })
     await upsertSchedules([recommendationsJob], queues, off, logger)
     expect(await queue.getJobSchedulers()).toEqual([])
-    expect(() => loadConfig({ env: { ...ctx.env, FLEET_RECOMMENDATIONS_CRON: 'nightly' } })).toThrow(
-      /FLEET_RECOMMENDATIONS_CRON/,
-    )
+    expect(() =>
+      loadConfig({ env: { ...ctx.env, FLEET_RECOMMENDATIONS_CRON: 'nightly' }, extra: shopSettings }),
+    ).toThrow(/FLEET_RECOMMENDATIONS_CRON/)
   })
 })

@@ -5,10 +5,11 @@
  */
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { productImageRoutes } from '../../apps/shop/images.js'
+import shopApp from '../../apps/shop/index.js'
+import { recommendationRoutes } from '../../apps/shop/recommendations.js'
+import { coReviews } from '../../apps/shop/recommendations-cpu.js'
 import { jobRoutes } from '../../src/jobs/routes.js'
-import { productImageRoutes } from '../../src/shop/images.js'
-import { recommendationRoutes } from '../../src/shop/recommendations.js'
-import { coReviews } from '../../src/shop/recommendations-cpu.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { isolatedEnv } from '../support/context.js'
 import { fastJobEnv, loginCookie, readSse, spawnWorker, type WorkerChild, waitFor } from './support.js'
@@ -58,7 +59,7 @@ describe('the shop heavy tasks', () => {
   })
 
   beforeAll(async () => {
-    web = await createTestApp([jobRoutes, productImageRoutes, recommendationRoutes], { env })
+    web = await createTestApp([jobRoutes, productImageRoutes, recommendationRoutes], { env, app: shopApp })
     url = await web.app.listen({ port: 0, host: '127.0.0.1' })
     await seed(web)
     admin = await loginCookie(web.deps.redis, web.deps.config, { id: 1, role: 'admin' })

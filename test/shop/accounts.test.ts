@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { authenticate, ensureAdmin } from '../../src/shop/accounts.js'
-import { hashPassword, UNUSABLE_PASSWORD_HASH, verifyPassword } from '../../src/shop/passwords.js'
+import { authenticate, ensureAdmin } from '../../apps/shop/accounts.js'
+import { hashPassword, UNUSABLE_PASSWORD_HASH, verifyPassword } from '../../apps/shop/passwords.js'
 import type { TestApp } from '../support/app.js'
 import { ADMIN, admin, Client, createShop } from './helpers.js'
 

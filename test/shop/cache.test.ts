@@ -5,8 +5,8 @@
  */
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { thumbnailsJob } from '../../apps/shop/images.js'
 import type { JobContext } from '../../src/jobs/define.js'
-import { thumbnailsJob } from '../../src/shop/images.js'
 import type { TestApp } from '../support/app.js'
 import { admin, type Client, createShop, customer } from './helpers.js'
 

@@ -1,7 +1,7 @@
 /** Shared helpers of the shop tests: an app with the shop mounted, cookies, accounts and a small catalog. */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { ensureAdmin, shopRoutes } from '../../src/shop/index.js'
-import { seedCatalog } from '../../src/shop/seed.js'
+import shopApp, { shopRoutes } from '../../apps/shop/index.js'
+import { seedCatalog } from '../../apps/shop/seed.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 
 export const ADMIN = { email: 'admin@example.test', password: 'admin-password-123' }
@@ -10,11 +10,11 @@ export const ADMIN = { email: 'admin@example.test', password: 'admin-password-12
 export async function createShop(
   options: { products?: number; reviews?: number; env?: Record<string, string> } = {},
 ): Promise<TestApp> {
+  // The shop's routes without the jobs API (its tests of jobs mount that themselves).
   const shop = await createTestApp([shopRoutes], {
+    app: shopApp,
     env: { FLEET_ADMIN_EMAIL: ADMIN.email, FLEET_ADMIN_PASSWORD: ADMIN.password, ...options.env },
-    beforeListen: async (deps) => {
-      await ensureAdmin(deps.db, deps.config)
-    },
+    beforeListen: shopApp.web?.beforeListen,
   })
   const products = options.products ?? 60
   if (products > 0) await seedCatalog(shop.deps.db, { products, reviews: options.reviews ?? 200, users: 20 })

@@ -2,9 +2,9 @@
 import os from 'node:os'
 import sharp from 'sharp'
 import { afterEach, describe, expect, it } from 'vitest'
+import { thumbnailsJob } from '../../apps/shop/images.js'
 import { Database } from '../../src/db/database.js'
 import type { JobContext } from '../../src/jobs/define.js'
-import { thumbnailsJob } from '../../src/shop/images.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 
 let ctx: TestContext | undefined

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { catalogIsEmpty, resetCatalog, seedCatalog } from '../../apps/shop/seed.js'
+import { Prng, slugify } from '../../apps/shop/seed-data.js'
 import { Database } from '../../src/db/database.js'
-import { catalogIsEmpty, resetCatalog, seedCatalog } from '../../src/shop/seed.js'
-import { Prng, slugify } from '../../src/shop/seed-data.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 
 /** An md5 over every row of the catalog tables, in id order: equal digests mean identical rows. */

@@ -5,11 +5,10 @@
  */
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { jobRoutes } from '../../src/jobs/routes.js'
-import { ensureAdmin, shopRoutes } from '../../src/shop/index.js'
-import { seedCatalog } from '../../src/shop/seed.js'
+import shopApp from '../../apps/shop/index.js'
+import { seedCatalog } from '../../apps/shop/seed.js'
 import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
-import { createTestApp, type TestApp } from '../support/app.js'
+import { createAppTest, type TestApp } from '../support/app.js'
 import { ADMIN, admin, type Client } from './helpers.js'
 
 let shop: TestApp
@@ -17,11 +16,8 @@ let boss: Client
 let worker: WorkerChild | undefined
 
 beforeAll(async () => {
-  shop = await createTestApp([shopRoutes, jobRoutes], {
+  shop = await createAppTest(shopApp, {
     env: { ...fastJobEnv, FLEET_ADMIN_EMAIL: ADMIN.email, FLEET_ADMIN_PASSWORD: ADMIN.password },
-    beforeListen: async (deps) => {
-      await ensureAdmin(deps.db, deps.config)
-    },
   })
   await seedCatalog(shop.deps.db, { products: 12, reviews: 60, users: 20 })
   boss = await admin(shop.app)

@@ -3,12 +3,15 @@
  * Real PostgreSQL and Redis; no sockets unless the test listens.
  */
 import type { FastifyInstance } from 'fastify'
+import type { FleetApp } from '../../src/app/define.js'
+import { appMigrations, prepareApp } from '../../src/app/runtime.js'
 import { loadConfig } from '../../src/config/index.js'
+import { jobRoutes } from '../../src/jobs/routes.js'
 import type { AppDeps } from '../../src/web/deps.js'
 import type { Readiness } from '../../src/web/health.js'
 import { closeDeps, openDeps, prepareDeps } from '../../src/web/main.js'
 import { buildServer, type Routes } from '../../src/web/server.js'
-import { deleteKeys, isolatedEnv } from './context.js'
+import { deleteKeys, isolatedEnv, testMigrations } from './context.js'
 
 export interface TestApp {
   app: FastifyInstance
@@ -18,14 +21,23 @@ export interface TestApp {
   close(): Promise<void>
 }
 
+export interface TestAppOptions {
+  env?: Record<string, string>
+  beforeListen?: (deps: AppDeps) => Promise<void>
+  /** An app whose settings, migrations, classes and queries to use (its routes are the caller's choice). */
+  app?: FleetApp
+}
+
+/** Route plugins on the web runtime, migrated with the test schema (or `options.app`'s migrations). */
 export async function createTestApp(
   routes: readonly Routes[] = [],
-  options: { env?: Record<string, string>; beforeListen?: (deps: AppDeps) => Promise<void> } = {},
+  options: TestAppOptions = {},
 ): Promise<TestApp> {
   const env = isolatedEnv({ FLEET_INSTANCE_ID: 'web-test', ...options.env })
-  const config = loadConfig({ env })
+  const config = loadConfig({ env, extra: options.app?.settings })
   const deps = openDeps(config, 'web')
-  await prepareDeps(deps)
+  await prepareDeps(deps, options.app ? appMigrations(options.app) : testMigrations)
+  if (options.app) await prepareApp(options.app, deps)
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }
   const app = await buildServer(deps, { routes, readiness })
@@ -43,4 +55,16 @@ export async function createTestApp(
       await closeDeps(deps)
     },
   }
+}
+
+/** A whole app as `fleet web` serves it: its routes, then the jobs API, its start-up step. */
+export function createAppTest(app: FleetApp, options: Omit<TestAppOptions, 'app'> = {}): Promise<TestApp> {
+  return createTestApp([...app.routes, jobRoutes], {
+    ...options,
+    app,
+    beforeListen: async (deps) => {
+      await app.web?.beforeListen?.(deps)
+      await options.beforeListen?.(deps)
+    },
+  })
 }

@@ -4,8 +4,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
+import { shopSchema } from '../../apps/shop/migrations/001_shop_schema.js'
+import { shopHeavyTasks } from '../../apps/shop/migrations/006_shop_heavy_tasks.js'
+import { shopSettings } from '../../apps/shop/settings.js'
 import { type Config, loadConfig } from '../../src/config/index.js'
 import { migrate } from '../../src/db/migrate.js'
+import { migrations as fleetMigrations } from '../../src/db/migrations/index.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
 
@@ -17,6 +21,12 @@ export interface TestContext {
   redis: Redis
   cleanup(): Promise<void>
 }
+
+/**
+ * The schema of the tests: Fleet's own migrations and the demo shop's, whose tables (users, categories,
+ * products, reviews...) serve the core's tests as realistic data.
+ */
+export const testMigrations = [...fleetMigrations, shopSchema, shopHeavyTasks]
 
 /** A random suffix for schemas, prefixes and names. */
 export function uniqueId(): string {
@@ -42,10 +52,10 @@ export async function createTestContext(
   options: { migrate?: boolean; env?: Record<string, string> } = {},
 ): Promise<TestContext> {
   const env = isolatedEnv(options.env)
-  const config = loadConfig({ env })
+  const config = loadConfig({ env, extra: shopSettings }) // the shop's settings too, for its tables' code
   const pool = createPool(config)
   const redis = connectRedis(config.redisUrl!)
-  if (options.migrate !== false) await migrate(pool, config.dbSchema)
+  if (options.migrate !== false) await migrate(pool, config.dbSchema, { migrations: testMigrations })
   return {
     config,
     env,

@@ -2,6 +2,12 @@ import { setting } from '../define.js'
 
 /** Settings every process reads: where the stores are, logging, identity. */
 export const coreSettings = {
+  app: setting.string({
+    env: 'FLEET_APP',
+    doc: 'The application module to run (a file exporting `defineApp(...)`, .js or .ts). Unset: `fleet.config.{ts,mts,js,mjs}` in the working folder, else the built-in demo app.',
+    flag: 'app',
+    commands: ['up', 'web', 'worker', 'migrate', 'seed', 'jobs'],
+  }),
   databaseUrl: setting.url({
     env: 'DATABASE_URL',
     doc: 'PostgreSQL connection URL. Unset under `fleet up`: an embedded PostgreSQL is started and used.',

@@ -61,4 +61,11 @@ export const stackSettings = {
     default: '30s',
     min: '250ms',
   }),
+  seedOnStart: setting.bool({
+    env: 'FLEET_SEED',
+    doc: "`fleet up` runs the app's seed when the app reports its data empty.",
+    default: true,
+    flag: 'seed',
+    commands: ['up'],
+  }),
 }

@@ -36,4 +36,17 @@ export const webSettings = {
     doc: 'After SIGTERM, how long a web server keeps serving while unready, so load balancers see it leave first.',
     default: '1500ms',
   }),
+  sessionCookie: setting.string({
+    env: 'FLEET_SESSION_COOKIE',
+    doc: 'Name of the session cookie.',
+    default: 'fleet_sid',
+    pattern: /^[A-Za-z0-9_-]{1,64}$/,
+    hint: 'expected 1-64 characters from A-Z a-z 0-9 _ -',
+  }),
+  sessionTtl: setting.duration({
+    env: 'FLEET_SESSION_TTL',
+    doc: 'Idle lifetime of a session; every request that uses it starts the period again (rolling).',
+    default: '24h',
+    min: '1s',
+  }),
 }

@@ -1,7 +1,8 @@
-/** Every migration, in the order it applies. Ids never change once released; add new ones at the end. */
-import { shopSchema } from './001_shop_schema.js'
+/**
+ * Fleet's own migrations, in the order they apply; an application's follow them (`defineApp({ migrations })`).
+ * Ids never change once released; add new ones at the end.
+ */
 import { jobsSchema } from './005_jobs.js'
-import { shopHeavyTasks } from './006_shop_heavy_tasks.js'
 
 export interface Migration {
   /** Stable id, recorded in fleet_migrations. */
@@ -10,4 +11,4 @@ export interface Migration {
   readonly up: string
 }
 
-export const migrations: readonly Migration[] = [shopSchema, jobsSchema, shopHeavyTasks]
+export const migrations: readonly Migration[] = [jobsSchema]

@@ -2,9 +2,8 @@
  * Accounts: creating customers, checking credentials, and the admin account the runtime ensures at start.
  * Emails are compared case-insensitively (the unique index is on lower(email)) and stored lower-cased.
  */
-import type { Config } from '../config/index.js'
-import type { Database } from '../db/database.js'
-import type { SessionUser } from '../web/session.js'
+
+import type { Database, SessionUser } from 'fleet'
 import { EmailTakenError, InvalidCredentialsError } from './errors.js'
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js'
 
@@ -69,7 +68,7 @@ export async function getUser(db: Database, id: number): Promise<SessionUser | u
  */
 export async function ensureAdmin(
   db: Database,
-  config: Pick<Config, 'adminEmail' | 'adminPassword'>,
+  config: { adminEmail?: string; adminPassword?: string },
 ): Promise<SessionUser | undefined> {
   if (!config.adminEmail || !config.adminPassword) return undefined
   const email = normalizeEmail(config.adminEmail)

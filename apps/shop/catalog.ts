@@ -3,7 +3,8 @@
  * assemble it into a cached object (the product page). Listing uses keyset pagination on (sort key, id):
  * a page never skips or repeats a product while the catalog is unchanged, whatever the sort.
  */
-import type { Queryable } from '../db/database.js'
+
+import type { Queryable } from 'fleet'
 import { decodeCursor, encodeCursor, exactTime, type KeyKind } from './cursor.js'
 import { UnknownCategoryError } from './errors.js'
 

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ProductPage, RelatedProducts, worstStatus } from '../../src/cache/shop-objects.js'
-import { listCategories, listProducts } from '../../src/shop/catalog.js'
-import { createFixture, type Fixture, seed } from './support.js'
+import { listCategories, listProducts } from '../../apps/shop/catalog.js'
+import { ProductPage, RelatedProducts } from '../../apps/shop/objects.js'
+import { worstStatus } from '../../src/cache/cache.js'
+import { createFixture, type Fixture, seed } from '../cache/support.js'
 
 let f: Fixture
 beforeEach(async () => {

@@ -8,13 +8,18 @@
  */
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import type { Database } from '../db/database.js'
-import { defineJob } from '../jobs/define.js'
-import { accepted, idempotencyKey, jobClient } from '../jobs/routes.js'
-import type { Logger } from '../log.js'
-import type { AppDeps } from '../web/deps.js'
-import { requireAdmin, sessionPlugin } from '../web/session.js'
+import {
+  type AppDeps,
+  accepted,
+  type Database,
+  defineJob,
+  idempotencyKey,
+  jobClient,
+  type Logger,
+  requireAdmin,
+} from 'fleet'
 import type { CoReviewInput, CoReviewResult } from './recommendations-cpu.js'
+import { shopConfig } from './settings.js'
 
 /** What the warmer gets: the products whose recommendations changed (every product of the run). */
 export type WarmProductPages = (input: {
@@ -48,7 +53,7 @@ export const recommendationsJob = defineJob({
   attempts: 3,
   timeout: 10 * 60_000,
   cpu: { module: new URL('./recommendations-cpu.js', import.meta.url), export: 'coReviews' },
-  schedule: { cron: (config) => config.recommendationsCron, payload: {} },
+  schedule: { cron: (config) => shopConfig(config).recommendationsCron, payload: {} },
   process: async (ctx) => {
     const perProduct = ctx.payload.perProduct ?? 5
     const { rows } = await ctx.db.query<{ user_id: number; product_id: number }>(
@@ -117,7 +122,6 @@ export async function recommendationsFor(
 
 /** `POST /api/admin/recommendations` (admin, 202) and `GET /api/products/:id/recommendations`. */
 export async function recommendationRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
   const jobs = jobClient(deps)
 
   app.post<{ Body: unknown }>(

@@ -3,7 +3,8 @@
  * (same options, same rows: ids, names, prices, timestamps) and loaded in one transaction with batched
  * `INSERT ... SELECT FROM unnest(...)`, so a crash leaves either the whole catalog or none of it.
  */
-import type { Database, Queryable } from '../db/database.js'
+
+import type { Database, Queryable } from 'fleet'
 import { CatalogNotEmptyError } from './errors.js'
 import { UNUSABLE_PASSWORD_HASH } from './passwords.js'
 import {

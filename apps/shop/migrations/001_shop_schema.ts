@@ -1,5 +1,4 @@
-import type { Migration } from './index.js'
-
+import type { Migration } from 'fleet'
 /** The shop's first tables: accounts, the catalog and reviews. */
 export const shopSchema: Migration = {
   id: '001_shop_schema',

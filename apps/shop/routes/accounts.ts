@@ -1,8 +1,7 @@
 /** Accounts and the login session: POST /api/users, POST|DELETE /api/session, GET /api/me. */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from '../../web/deps.js'
-import { requireUser } from '../../web/session.js'
+import { type AppDeps, requireUser } from 'fleet'
 import { authenticate, createUser } from '../accounts.js'
 import { errors, LoginBody, NewUserBody, User } from '../schemas.js'
 

@@ -10,14 +10,19 @@ import { createHash } from 'node:crypto'
 import os from 'node:os'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { FleetError } from '../errors.js'
-import { defineJob } from '../jobs/define.js'
-import { JobPermanentError } from '../jobs/errors.js'
-import { accepted, idempotencyKey, jobClient } from '../jobs/routes.js'
-import type { AppDeps } from '../web/deps.js'
-import { requireAdmin, sessionPlugin } from '../web/session.js'
+import {
+  type AppDeps,
+  accepted,
+  defineJob,
+  FleetError,
+  idempotencyKey,
+  JobPermanentError,
+  jobClient,
+  requireAdmin,
+} from 'fleet'
 import { productImageUrls } from './catalog.js'
 import { ProductNotFoundError } from './errors.js'
+import { shopConfig } from './settings.js'
 
 /** sharp (~20 MB of native code) is loaded on first use, not by every web server at start. */
 async function loadSharp(): Promise<typeof import('sharp')> {
@@ -77,15 +82,16 @@ export const thumbnailsJob = defineJob({
     )
     if (!rows[0] || rows[0].version !== version) return null // replaced by a newer upload meanwhile
     const sharp = await loadSharp()
+    const settings = shopConfig(ctx.config)
     // Process-wide, the same value for every job. 0 is resolved here: sharp's concurrency(0) keeps the
     // current value, and its own default is 1 on glibc Linux without jemalloc, the number of cores elsewhere.
-    sharp.concurrency(ctx.config.imageThreads || os.availableParallelism())
+    sharp.concurrency(settings.imageThreads || os.availableParallelism())
     const out: Rendered[] = []
     for (const size of THUMBNAIL_SIZES) {
       ctx.signal.throwIfAborted()
       try {
         const { data, info } = await sharp(rows[0].original, {
-          limitInputPixels: ctx.config.imageMaxPixels,
+          limitInputPixels: settings.imageMaxPixels,
           failOn: 'truncated',
         })
           .rotate()
@@ -97,7 +103,7 @@ export const thumbnailsJob = defineJob({
         const message = (err as Error).message
         if (/pixel limit/i.test(message)) {
           throw new JobPermanentError(
-            `the image has more than ${ctx.config.imageMaxPixels} pixels (a decompression bomb?)`,
+            `the image has more than ${settings.imageMaxPixels} pixels (a decompression bomb?)`,
             'FLEET_E_SHOP_IMAGE_TOO_LARGE',
           )
         }
@@ -154,9 +160,8 @@ const SizeParams = Type.Object({
 
 /** The image routes (upload, state, thumbnails). */
 export async function productImageRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
   const jobs = jobClient(deps)
-  const bodyLimit = deps.config.imageMaxBytes
+  const bodyLimit = shopConfig(deps.config).imageMaxBytes
 
   // The raw-body parser is scoped to this child context: it does not change how other routes parse.
   await app.register(async (scope) => {

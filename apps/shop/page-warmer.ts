@@ -3,8 +3,9 @@
  * cache (`ProductPage` and `RelatedProducts`) so the first request for each is a hit. Installed by
  * `fleet worker` (src/cli/worker.ts) through `setProductPageWarmer`; best effort, like any cache fill.
  */
-import type { Cache } from '../cache/cache.js'
-import { ProductPage, RelatedProducts } from '../cache/shop-objects.js'
+
+import type { Cache } from 'fleet'
+import { ProductPage, RelatedProducts } from './objects.js'
 import { setProductPageWarmer, type WarmProductPages } from './recommendations.js'
 
 /** Pages assembled at once (each is a few small queries). */

@@ -7,10 +7,10 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import { ProductPage as CachedProductPage, RelatedProducts, worstStatus } from '../../cache/shop-objects.js'
-import type { AppDeps } from '../../web/deps.js'
+import { type AppDeps, worstStatus } from 'fleet'
 import { listCategories, listProducts } from '../catalog.js'
 import { ProductNotFoundError } from '../errors.js'
+import { ProductPage as CachedProductPage, RelatedProducts } from '../objects.js'
 import { Category, errors, ListQuery, ProductId, ProductListResponse, ProductPage } from '../schemas.js'
 
 /** True when an `If-None-Match` header names `etag` (or is `*`). */

@@ -15,7 +15,7 @@
  * return page.value.toBody(related.value)
  */
 import { createHash } from 'node:crypto'
-import type { Queryable } from '../db/database.js'
+import type { AssembleContext, ObjectSpec, Queryable } from 'fleet'
 import {
   getCategory,
   getProduct,
@@ -25,7 +25,6 @@ import {
   productImageUrls,
   relatedProducts,
 } from '../shop/catalog.js'
-import type { AssembleContext, CacheStatus, ObjectSpec } from './cache.js'
 
 /** A short digest of what a cached object shows (for the ETag), computed once when it is assembled. */
 function digestOf(value: unknown): string {
@@ -148,11 +147,4 @@ export class RelatedProducts {
       return Object.assign(new RelatedProducts(), { productId: id, items, digest: digestOf(items) })
     },
   }
-}
-
-const ORDER: Record<CacheStatus, number> = { HIT: 0, STALE: 1, MISS: 2, BYPASS: 3 }
-
-/** The X-Cache value of a response built from several reads: the least cached of them. */
-export function worstStatus(...statuses: CacheStatus[]): CacheStatus {
-  return statuses.reduce((a, b) => (ORDER[b] > ORDER[a] ? b : a), 'HIT' as CacheStatus)
 }

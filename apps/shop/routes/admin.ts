@@ -5,8 +5,7 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from '../../web/deps.js'
-import { requireAdmin } from '../../web/session.js'
+import { type AppDeps, requireAdmin } from 'fleet'
 import { InvalidIfMatchError } from '../errors.js'
 import { createProduct, deleteProduct, updateProduct } from '../products.js'
 import {

@@ -3,8 +3,8 @@
  * changes to different lines never overwrite each other. Prices and names are read fresh from the catalog
  * each time; a line whose product was deleted is dropped.
  */
-import type { Queryable } from '../db/database.js'
-import type { Session } from '../web/session.js'
+
+import type { Queryable, Session } from 'fleet'
 import { getProduct, getProducts } from './catalog.js'
 import { InsufficientStockError, ProductNotFoundError } from './errors.js'
 

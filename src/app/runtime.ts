@@ -1,0 +1,87 @@
+/**
+ * An application on Fleet's processes: its migrations after Fleet's, its job types beside Fleet's, its
+ * cached classes and queries checked when a process starts, its routes and the jobs API on every web server,
+ * its steps around start and stop.
+ */
+import { type Config, loadConfig } from '../config/index.js'
+import { migrations as fleetMigrations, type Migration } from '../db/migrations/index.js'
+import { builtinJobTypes, loadJobModules, selectJobTypes } from '../jobs/catalog.js'
+import type { AnyJobType } from '../jobs/define.js'
+import { jobRoutes } from '../jobs/routes.js'
+import { type RunningWorker, startWorker } from '../jobs/worker-process.js'
+import type { AppDeps } from '../web/deps.js'
+import { type RunningWebServer, startWebServer } from '../web/main.js'
+import type { FleetApp } from './define.js'
+import { AppStartError, DuplicateMigrationError, QueryNotCacheableError } from './errors.js'
+
+/** Fleet's migrations, then the app's; an app migration may not take one of Fleet's ids. */
+export function appMigrations(app: FleetApp): readonly Migration[] {
+  const own = new Set(fleetMigrations.map((m) => m.id))
+  for (const m of app.migrations) if (own.has(m.id)) throw new DuplicateMigrationError(m.id)
+  return [...fleetMigrations, ...app.migrations]
+}
+
+/** The job types a worker of the app runs: Fleet's, the app's, FLEET_JOB_MODULES'; only FLEET_JOB_QUEUES' when set. */
+export async function appJobTypes(app: FleetApp, config: Config): Promise<AnyJobType[]> {
+  return selectJobTypes(
+    [builtinJobTypes, app.jobs, await loadJobModules(config.jobModules)],
+    config.jobQueues,
+  )
+}
+
+/** The config of a process of `app`: Fleet's settings and the app's, from the environment and `flags`. */
+export function appConfig(
+  app: FleetApp,
+  flags: Partial<Record<string, string>> = {},
+  env?: NodeJS.ProcessEnv,
+): Config {
+  return loadConfig({ env, flags, extra: app.settings })
+}
+
+/**
+ * Makes the app's cached classes known to the serializer and checks each cached query against the schema
+ * (after migrations): a query the cache cannot take fails the start with FLEET_E_APP_QUERY_NOT_CACHEABLE.
+ */
+export async function prepareApp(app: FleetApp, deps: AppDeps): Promise<void> {
+  deps.cache.register(app.classes)
+  for (const q of app.queries) {
+    const reason = await deps.cache.whyNotCacheable(q.sql)
+    if (reason) throw new QueryNotCacheableError(q.name, reason)
+  }
+}
+
+/** Runs one of the app's steps; its failure names the app and the step. */
+async function step(app: FleetApp, name: string, fn: (() => Promise<void>) | undefined): Promise<void> {
+  if (!fn) return
+  try {
+    await fn()
+  } catch (err) {
+    throw new AppStartError(app.name, name, { cause: err })
+  }
+}
+
+/** Starts a web server of the app: its routes, then the jobs API (`/api/jobs/:id`...). */
+export function startAppWebServer(app: FleetApp, config: Config): Promise<RunningWebServer> {
+  return startWebServer(config, {
+    routes: [...app.routes, jobRoutes],
+    migrations: appMigrations(app),
+    openapi: { title: app.title ?? app.name, version: app.version ?? '1.0.0' },
+    beforeListen: async (deps) => {
+      await prepareApp(app, deps)
+      await step(app, 'web.beforeListen', app.web?.beforeListen && (() => app.web!.beforeListen!(deps)))
+    },
+    afterClose: app.web?.afterClose,
+  })
+}
+
+/** Starts a worker of the app: its job types and Fleet's, with the app's steps around them. */
+export async function startAppWorker(app: FleetApp, config: Config): Promise<RunningWorker> {
+  return startWorker(config, await appJobTypes(app, config), {
+    migrations: appMigrations(app),
+    beforeStart: async (deps) => {
+      await prepareApp(app, deps)
+      await step(app, 'worker.beforeStart', app.worker?.beforeStart && (() => app.worker!.beforeStart!(deps)))
+    },
+    afterStop: app.worker?.afterStop,
+  })
+}
