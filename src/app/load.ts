@@ -63,7 +63,8 @@ async function importModule(url: URL): Promise<Record<string, unknown>> {
   // never to a `paths` mapping onto its sources (two copies of Fleet in one process).
   register({ tsconfig: false })
   tsxRegistered = true
-  return (await import(url.href)) as Record<string, unknown>
+  // Node remembers the failed import of this URL: a query makes it a new module for the loader.
+  return (await import(`${url.href}?ts`)) as Record<string, unknown>
 }
 
 /**

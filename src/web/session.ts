@@ -159,6 +159,7 @@ export class Session {
   #id: string | undefined
   #data: Record<string, string> | undefined
   #loaded = false
+  #loading: Promise<void> | undefined
 
   constructor(
     store: SessionStore,
@@ -179,19 +180,29 @@ export class Session {
     return this.#id
   }
 
-  /** Every field of the session (empty when there is none). Reads Redis once per request. */
+  /**
+   * Every field of the session (empty when there is none). Reads Redis once per request, however many
+   * reads run at once (they share the one load).
+   */
   async all(): Promise<Readonly<Record<string, string>>> {
     if (!this.#loaded) {
-      this.#loaded = true
-      this.#data = this.#id ? await this.#store.load(this.#id) : undefined
-      if (this.#data) this.#sendCookie()
-      else if (this.#id) {
-        // Expired or destroyed elsewhere: tell the browser to stop sending it.
-        this.#id = undefined
-        this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
-      }
+      this.#loading ??= this.#load()
+      await this.#loading
     }
     return this.#data ?? {}
+  }
+
+  async #load(): Promise<void> {
+    const data = this.#id ? await this.#store.load(this.#id) : undefined
+    if (this.#loaded) return // a write (set, regenerate, destroy) decided the data meanwhile
+    this.#loaded = true
+    this.#data = data
+    if (this.#data) this.#sendCookie()
+    else if (this.#id) {
+      // Expired or destroyed elsewhere: tell the browser to stop sending it.
+      this.#id = undefined
+      this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
+    }
   }
 
   async get(field: string): Promise<string | undefined> {

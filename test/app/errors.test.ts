@@ -1,0 +1,224 @@
+/**
+ * A wrong app gets an error that says what to fix, with a code: through the real CLI (`fleet migrate
+ * --app ...`, a child process) for what a user meets first, in process for what defineApp and the start of a
+ * server check. App modules are written under `<repo>/.fleet/` so that their `import 'fleet'` resolves to
+ * this package, as it would from a project that installed it.
+ */
+import { execFile } from 'node:child_process'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { defineApp } from '../../src/app/define.js'
+import { defineQuery } from '../../src/cache/cached-query.js'
+import { loadConfig } from '../../src/config/index.js'
+import { createPool } from '../../src/db/pool.js'
+import { Type } from '../../src/index.js'
+import { defineJob } from '../../src/jobs/define.js'
+import { createTestApp } from '../support/app.js'
+import { isolatedEnv, uniqueId } from '../support/context.js'
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const cli = path.join(root, 'dist/cli.js')
+const dir = path.join(root, '.fleet', `app-errors-${uniqueId()}`)
+const env = isolatedEnv()
+
+/** Runs `fleet <args>` in `cwd`; resolves with its exit code and output (never rejects). */
+async function fleet(args: string[], cwd = dir): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env } })
+    return { code: 0, out: r.stdout + r.stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, out: e.stdout + e.stderr }
+  }
+}
+
+async function write(name: string, text: string): Promise<string> {
+  const file = path.join(dir, name)
+  await fs.mkdir(path.dirname(file), { recursive: true })
+  await fs.writeFile(file, text)
+  return file
+}
+
+beforeAll(async () => {
+  await fs.mkdir(dir, { recursive: true })
+})
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true })
+  const config = loadConfig({ env })
+  const pool = createPool(config)
+  await pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
+  await pool.end()
+})
+
+describe('a wrong app module, through the CLI', () => {
+  it('a path that does not exist: FLEET_E_APP_NOT_FOUND, exit 1', async () => {
+    const r = await fleet(['migrate', '--app', 'nope/app.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toMatch(/app module "nope\/app.ts" .* does not exist.*\[FLEET_E_APP_NOT_FOUND\]/)
+  })
+
+  it('a module without the export: FLEET_E_APP_INVALID names what to write', async () => {
+    await write('no-export.ts', `export const answer = 42\n`)
+    const r = await fleet(['migrate', '--app', 'no-export.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('exports no app: write `export default defineApp({...})`')
+    expect(r.out).toContain('[FLEET_E_APP_INVALID]')
+  })
+
+  it('a default export that is not defineApp(): FLEET_E_APP_INVALID', async () => {
+    await write('plain.mjs', `export default { name: 'plain', routes: [] }\n`)
+    const r = await fleet(['migrate', '--app', 'plain.mjs'])
+    expect(r.code).toBe(1)
+    expect(r.out).toMatch(/is not a defineApp\(\{\.\.\.\}\) result.*\[FLEET_E_APP_INVALID\]/)
+  })
+
+  it('a module that does not compile: FLEET_E_APP_INVALID with the cause', async () => {
+    await write('broken.ts', `import { defineApp } from 'fleet'\nexport default defineApp({ name: 'x' ) })\n`)
+    const r = await fleet(['migrate', '--app', 'broken.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toMatch(/cannot be imported: .*\[FLEET_E_APP_INVALID\]/s)
+  })
+
+  it('two job types with one name: FLEET_E_JOBS_DUPLICATE_TYPE', async () => {
+    await write(
+      'dup-jobs.ts',
+      `import { defineApp, defineJob, Type } from 'fleet'
+const job = () => defineJob({ name: 'dup.work', payload: Type.Object({}), process: async () => null })
+export default defineApp({ name: 'dup', jobs: [job(), job()] })
+`,
+    )
+    const r = await fleet(['migrate', '--app', 'dup-jobs.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toMatch(/two job types are named "dup\.work".*\[FLEET_E_JOBS_DUPLICATE_TYPE\]/)
+  })
+
+  it('a migration that fails: FLEET_E_DB_MIGRATION names it and PostgreSQL’s error; nothing of it stays', async () => {
+    await write(
+      'bad-migration.ts',
+      `import { defineApp } from 'fleet'
+export default defineApp({
+  name: 'badmig',
+  migrations: [
+    { id: '001_ok', up: 'CREATE TABLE ok_table (id int PRIMARY KEY)' },
+    { id: '002_broken', up: 'CREATE TABLE half (id int); CREATE TABLE oops (id int' },
+  ],
+})
+`,
+    )
+    const r = await fleet(['migrate', '--app', 'bad-migration.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toMatch(/migration 002_broken failed: syntax error.*\[FLEET_E_DB_MIGRATION\]/)
+    const config = loadConfig({ env })
+    const pool = createPool(config)
+    try {
+      const tables = await pool.query<{ t: string }>(
+        `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+        [config.dbSchema],
+      )
+      // 001 applied (its own transaction); 002 left nothing, not even its first statement.
+      expect(tables.rows.map((x) => x.t)).toEqual(['fleet_jobs', 'fleet_migrations', 'ok_table'])
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it('a fleet.config.ts in the working folder is the app; its migrations apply after Fleet’s', async () => {
+    const sub = path.join(dir, 'project')
+    await write(
+      'project/fleet.config.ts',
+      `import { defineApp } from 'fleet'
+export default defineApp({ name: 'configured', migrations: [{ id: '001_configured', up: 'SELECT 1' }] })
+`,
+    )
+    const r = await fleet(['migrate'], sub)
+    expect(r.out).toMatch(/migrations: 1 applied, \d already in place \(app configured/)
+    expect(r.code).toBe(0)
+    const config = loadConfig({ env })
+    const pool = createPool(config)
+    try {
+      const ids = await pool.query<{ id: string }>(`SELECT id FROM ${config.dbSchema}.fleet_migrations`)
+      expect(ids.rows.map((x) => x.id)).toEqual(expect.arrayContaining(['005_jobs', '001_configured']))
+    } finally {
+      await pool.end()
+    }
+  })
+})
+
+describe('defineApp refuses a declaration it cannot run', () => {
+  const job = (name: string) => defineJob({ name, payload: Type.Object({}), process: async () => null })
+
+  it.each([
+    [{ name: 'Bad Name' }, 'FLEET_E_APP_INVALID', /name must be 1-40 lower-case/],
+    [
+      {
+        name: 'a',
+        migrations: [
+          { id: '1', up: 'SELECT 1' },
+          { id: '1', up: 'SELECT 2' },
+        ],
+      },
+      'FLEET_E_APP_DUPLICATE_MIGRATION',
+      /two migrations have the id "1"/,
+    ],
+    [{ name: 'a', jobs: [job('a.x'), job('a.x')] }, 'FLEET_E_JOBS_DUPLICATE_TYPE', /"a\.x"/],
+    [{ name: 'a', routes: ['not a function'] }, 'FLEET_E_APP_INVALID', /routes\[0\] is not a route plugin/],
+    [{ name: 'a', migrations: { id: 'x' } }, 'FLEET_E_APP_INVALID', /migrations must be an array/],
+    [
+      { name: 'a', settings: { databaseUrl: { env: 'X_DB', parse: String } } },
+      'FLEET_E_APP_INVALID',
+      /settings\.databaseUrl is one of Fleet's own settings/,
+    ],
+    [
+      { name: 'a', settings: { db: { env: 'DATABASE_URL', parse: String } } },
+      'FLEET_E_APP_INVALID',
+      /settings\.db reads DATABASE_URL, which Fleet reads/,
+    ],
+    [
+      { name: 'a', web: { beforeListen: 'soon' } },
+      'FLEET_E_APP_INVALID',
+      /web\.beforeListen must be an async function/,
+    ],
+  ])('%#: %o', (definition, code, message) => {
+    let caught: unknown
+    try {
+      defineApp(definition as never)
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toMatchObject({ code })
+    expect((caught as Error).message).toMatch(message)
+  })
+
+  it('an app migration may not take one of Fleet’s ids', async () => {
+    const app = defineApp({ name: 'clash', migrations: [{ id: '005_jobs', up: 'SELECT 1' }] })
+    await expect(createTestApp([], { app })).rejects.toMatchObject({
+      code: 'FLEET_E_APP_DUPLICATE_MIGRATION',
+    })
+  })
+
+  it('a cached query the cache cannot take fails the start with FLEET_E_APP_QUERY_NOT_CACHEABLE', async () => {
+    const cases: [string, RegExp][] = [
+      ['SELECT 1', /reads no table/],
+      ['SELECT * FROM missing_table', /reads missing_table, which the schema .* does not have/],
+      ['DELETE FROM notes', /not one plain SELECT/],
+      ['SELEC oops', /syntax error/],
+    ]
+    for (const [sql, reason] of cases) {
+      const app = defineApp({
+        name: 'queries',
+        migrations: [{ id: '001_notes', up: 'CREATE TABLE notes (id int PRIMARY KEY)' }],
+        queries: [defineQuery({ name: 'q.bad', sql })],
+      })
+      const err = await createTestApp([], { app }).then(
+        () => undefined,
+        (e: Error) => e,
+      )
+      expect(err, sql).toMatchObject({ code: 'FLEET_E_APP_QUERY_NOT_CACHEABLE' })
+      expect(err?.message, sql).toMatch(reason)
+    }
+  })
+})
