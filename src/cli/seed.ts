@@ -8,7 +8,7 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
     program
       .command('seed')
       .description(
-        "Load the app's seed data (the demo shop: a deterministic catalog) into an empty database.",
+        "Load the app's seed data (the default app: a deterministic demo catalog) into an empty database.",
       )
       .option('--reset', "delete what the app's seed made first, then seed again")
       .option('--if-empty', 'do nothing when the app reports its data already there (exit 0)'),
