@@ -1,7 +1,8 @@
 /**
  * Start-up and idle memory of the local stack (issue 2's figures), medians of ROUNDS runs:
  * - time from `fleet up` to the first 200 through the LB, on a fresh data folder (initdb + full default
- *   seed of 10,000 products / 50,000 reviews) and on a warm one;
+ *   seed of 10,000 products / 50,000 reviews) and on a warm one; the same for `fleet up --app
+ *   examples/hello/app.ts` (a TypeScript app loaded through tsx, its migration, no seed);
  * - resident memory of each process at idle (from `fleet status --json`);
  * - anchor: the same PostgreSQL and Redis started bare (scratch services), so the ratio shows what Fleet
  *   adds on top of its stores.
@@ -19,14 +20,29 @@ const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`
 
-/** Starts `fleet up`, resolves with the ms until the first 200 from the LB. */
-async function upUntil200(env: Record<string, string>): Promise<{ child: ChildProcess; ms: number }> {
+/** What runs: the default app (the shop) or the hello example, and the page that proves it answers. */
+const APPS = {
+  shop: { args: [] as string[], probe: '/api/categories' },
+  hello: {
+    args: ['--app', fileURLToPath(new URL('../examples/hello/app.ts', import.meta.url))],
+    probe: '/hello/en',
+  },
+}
+
+/** Starts `fleet up` of `app`, resolves with the ms until the first 200 from the LB. */
+async function upUntil200(
+  env: Record<string, string>,
+  app: keyof typeof APPS = 'shop',
+): Promise<{ child: ChildProcess; ms: number }> {
   const t0 = performance.now()
-  const child = spawn(process.execPath, [CLI, 'up'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [CLI, 'up', ...APPS[app].args], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   const deadline = Date.now() + 180_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`fleet up exited with ${child.exitCode}`)
-    const ok = await fetch(`http://127.0.0.1:${env.FLEET_PORT}/api/categories`)
+    const ok = await fetch(`http://127.0.0.1:${env.FLEET_PORT}${APPS[app].probe}`)
       .then((r) => r.status === 200)
       .catch(() => false)
     if (ok) return { child, ms: performance.now() - t0 }
@@ -53,6 +69,8 @@ async function main(): Promise<void> {
   const fresh: number[] = []
   const warm: number[] = []
   const bare: number[] = []
+  const helloFresh: number[] = []
+  const helloWarm: number[] = []
   const rss = new Map<string, number[]>()
   for (let round = 0; round < ROUNDS; round++) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bench-startup-'))
@@ -77,11 +95,19 @@ async function main(): Promise<void> {
       const second = await upUntil200(env)
       warm.push(second.ms)
       await stop(second.child)
+
+      const helloEnv = await scratchUpEnv(path.join(dir, 'hello'))
+      for (const times of [helloFresh, helloWarm]) {
+        const hello = await upUntil200(helloEnv, 'hello')
+        times.push(hello.ms)
+        await stop(hello.child)
+      }
     } finally {
       await fs.rm(dir, { recursive: true, force: true })
     }
     process.stdout.write(
-      `  round ${round + 1}: fresh ${(fresh[round] / 1000).toFixed(1)} s, warm ${(warm[round] / 1000).toFixed(1)} s\n`,
+      `  round ${round + 1}: fresh ${(fresh[round] / 1000).toFixed(1)} s, warm ${(warm[round] / 1000).toFixed(1)} s; ` +
+        `hello fresh ${(helloFresh[round] / 1000).toFixed(1)} s, warm ${(helloWarm[round] / 1000).toFixed(1)} s\n`,
     )
   }
   const b = median(bare)
@@ -94,6 +120,12 @@ async function main(): Promise<void> {
   )
   process.stdout.write(
     `  fleet up, warm data folder                ${(median(warm) / 1000).toFixed(1)} s    ${(median(warm) / b).toFixed(2)}x\n`,
+  )
+  process.stdout.write(
+    `  fleet up --app hello, fresh data folder   ${(median(helloFresh) / 1000).toFixed(1)} s    ${(median(helloFresh) / b).toFixed(2)}x\n`,
+  )
+  process.stdout.write(
+    `  fleet up --app hello, warm data folder    ${(median(helloWarm) / 1000).toFixed(1)} s    ${(median(helloWarm) / b).toFixed(2)}x\n`,
   )
   process.stdout.write('\nresident memory at idle (median)\n')
   for (const [name, values] of rss) process.stdout.write(`  ${name.padEnd(12)} ${mb(median(values))}\n`)
