@@ -27,7 +27,17 @@ export class FleetError extends Error {
   }
 }
 
-/** True when `err` is a FleetError (of any subclass), also across module copies. */
+/**
+ * True when `err` is a FleetError (of any subclass), also one thrown by another copy of Fleet's modules (an
+ * app that bundled its own): an Error whose `code` is a `FLEET_E_*` code and whose `statusCode` is a number.
+ */
 export function isFleetError(err: unknown): err is FleetError {
-  return err instanceof FleetError
+  if (err instanceof FleetError) return true
+  const e = err as { code?: unknown; statusCode?: unknown } | null
+  return (
+    err instanceof Error &&
+    typeof e?.code === 'string' &&
+    e.code.startsWith('FLEET_E_') &&
+    typeof e.statusCode === 'number'
+  )
 }

@@ -100,7 +100,8 @@ export class JobCancelledError extends FleetError {
 
 /**
  * Thrown by a processor for an error that retrying cannot fix (bad input, a hostile file): the job ends
- * failed at once with this code and message.
+ * failed at once with `reason` as its code (upper-case words joined by `_`, e.g. `GUESTBOOK_E_LINK`) and
+ * this message.
  */
 export class JobPermanentError extends FleetError {
   static override code = 'FLEET_E_JOBS_PERMANENT'

@@ -21,9 +21,12 @@ export function encodeReason(e: JobError): string {
   return `${e.code}: ${e.message}`
 }
 
-/** Splits a `failedReason` back into a coded error (BullMQ's own reasons become FLEET_E_JOBS_FAILED). */
+/**
+ * Splits a `failedReason` back into a coded error: any code of upper-case words joined by `_` (Fleet's
+ * `FLEET_E_*`, an app's own such as `GUESTBOOK_E_LINK`); BullMQ's own reasons become FLEET_E_JOBS_FAILED.
+ */
 export function decodeReason(reason: string | undefined): JobError {
-  const m = /^(FLEET_E_[A-Z0-9_]+): ([\s\S]*)$/.exec(reason ?? '')
+  const m = /^([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+): ([\s\S]*)$/.exec(reason ?? '')
   if (m) return { code: m[1], message: m[2] }
   return { code: 'FLEET_E_JOBS_FAILED', message: reason || 'the job failed' }
 }
