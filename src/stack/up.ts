@@ -18,6 +18,7 @@ import { ControlServer } from './control.js'
 import { ControlRequestError, PortInUseError } from './errors.js'
 import { recordPids, stopLeftovers } from './leftovers.js'
 import { Progress } from './progress.js'
+import { type Reaper, startReaper } from './reaper.js'
 import { childEnv, cliPath, stackChildren } from './roles.js'
 import {
   assertPortFree,
@@ -53,6 +54,7 @@ export class Stack {
   readonly #view: StatusView
   #supervisor: Supervisor | undefined
   #control: ControlServer | undefined
+  #reaper: Reaper | undefined
   #phase: StatusReport['phase'] = 'starting'
   #urls: StatusReport['urls'] = { app: '' }
   #stopping: Promise<void> | undefined
@@ -110,6 +112,8 @@ export class Stack {
     await stopLeftoverStores(c, dir, (name, line) => {
       if (line.startsWith('stopping')) this.#say(`${name}: ${line}`)
     })
+    // From here on, a supervisor that dies outright leaves nothing running: the reaper stops it all.
+    this.#reaper = startReaper(dir, { ...process.env, ...configToEnv(c) })
 
     // Ports: fail fast, naming the setting, before anything starts.
     const lbPort = await portOrFree(c.port)
@@ -372,6 +376,7 @@ export class Stack {
     await this.#pidWrites
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
+    this.#reaper?.release()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
   }
 }
