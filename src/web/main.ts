@@ -49,7 +49,12 @@ export function openDeps(config: Config, role: string, logger?: Logger): AppDeps
   const log = logger ?? createLogger(config, { role, instance: instanceId })
   const onError = (which: string) => (err: Error) =>
     log.warn({ err: err.message, redis: which }, 'redis error')
-  const redis = connectRedis(config.redisUrl, { name: instanceId, onError: onError('store') })
+  // Bounded: a hung store Redis fails a command after FLEET_REDIS_COMMAND_TIMEOUT instead of holding it.
+  const redis = connectRedis(config.redisUrl, {
+    name: instanceId,
+    onError: onError('store'),
+    extra: config.redisCommandTimeout > 0 ? { commandTimeout: config.redisCommandTimeout } : {},
+  })
   // Its own connection even when it is the store's server: the cache fails fast and times out commands,
   // so that its breaker, not a request, absorbs a dead Redis.
   const cacheRedis = connectCacheRedis(config, { name: instanceId, onError: onError('cache') })

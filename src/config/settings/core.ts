@@ -42,6 +42,11 @@ export const coreSettings = {
     flag: 'redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
   }),
+  redisCommandTimeout: setting.duration({
+    env: 'FLEET_REDIS_COMMAND_TIMEOUT',
+    doc: 'Longest wait for one command on the store Redis (sessions, registry, job submissions) before it fails (a coded 503 to the client), so a hung Redis never hangs a request; 0 waits forever. Not applied to BullMQ’s blocking connections.',
+    default: '1s',
+  }),
   cacheRedisUrl: setting.url({
     env: 'CACHE_REDIS_URL',
     doc: 'The cache Redis (cached queries and objects). Unset: a second redis-server under `fleet up`, else REDIS_URL.',

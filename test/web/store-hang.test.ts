@@ -1,0 +1,61 @@
+/**
+ * A store Redis that hangs (SIGSTOP: the socket stays open, nothing answers) turns a request that needs it
+ * into a coded 503 within FLEET_REDIS_COMMAND_TIMEOUT, never a hang; when Redis resumes, so do sessions.
+ * A real redis-server of the test's own, stopped and continued with real signals.
+ */
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../../src/stack/ports.js'
+import { LocalRedis } from '../../src/stack/redis.js'
+import { createTestApp, type TestApp } from '../support/app.js'
+
+describe('a hung store Redis', () => {
+  let dir: string
+  let server: LocalRedis
+  let t: TestApp
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-store-hang-'))
+    server = new LocalRedis({ role: 'store', dataDir: dir, port: await freePort() })
+    await server.start()
+    t = await createTestApp(
+      [
+        async (app) => {
+          app.post('/note', async (request) => {
+            await request.session.set({ note: 'kept' })
+            return { ok: true }
+          })
+          app.get('/note', async (request) => ({ note: (await request.session.get('note')) ?? null }))
+        },
+      ],
+      { env: { REDIS_URL: server.url, FLEET_REDIS_COMMAND_TIMEOUT: '500ms' } },
+    )
+  })
+  afterAll(async () => {
+    if (server?.pid) process.kill(server.pid, 'SIGCONT')
+    await t?.close()
+    await server?.stop()
+    await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  it('answers 503 FLEET_E_HTTP_UNAVAILABLE within the command timeout, and recovers', async () => {
+    const set = await t.app.inject({ method: 'POST', url: '/note' })
+    const cookie = `fleet_sid=${set.cookies.find((c) => c.name === 'fleet_sid')?.value}`
+    process.kill(server.pid as number, 'SIGSTOP')
+    try {
+      const t0 = performance.now()
+      const res = await t.app.inject({ method: 'GET', url: '/note', headers: { cookie } })
+      const ms = performance.now() - t0
+      expect(res.statusCode).toBe(503)
+      expect(res.json().error.code).toBe('FLEET_E_HTTP_UNAVAILABLE')
+      expect(res.headers['retry-after']).toBeDefined()
+      expect(ms).toBeGreaterThanOrEqual(400) // it did wait for Redis, up to the bound
+      expect(ms).toBeLessThan(3_000) // and no longer (a hang would be the test's 30 s)
+    } finally {
+      process.kill(server.pid as number, 'SIGCONT')
+    }
+    const back = await t.app.inject({ method: 'GET', url: '/note', headers: { cookie } })
+    expect(back.json()).toEqual({ note: 'kept' })
+  })
+})
