@@ -1,6 +1,9 @@
 /**
  * /healthz: the process is alive (no dependency checked, so a slow database never gets a server killed).
- * /readyz: the process should receive traffic: not draining, PostgreSQL and the store Redis answer.
+ * /readyz: the process should receive traffic, and what it can still do. Each store is checked
+ * (PostgreSQL, the store Redis, the cache Redis): all answer, `ready`; some do, `degraded`, still 200, so
+ * the LB keeps it in rotation for what it can serve (cached and stale reads, anonymous pages) while what
+ * needs the missing store fails fast with its own coded 503; none does, or draining, 503.
  */
 import type { FastifyInstance } from 'fastify'
 import type { AppDeps } from './deps.js'
@@ -40,12 +43,15 @@ export function registerHealth(app: FastifyInstance, deps: AppDeps, readiness: R
       reply.status(503).header('retry-after', '1')
       return { status: 'draining', instance: deps.instanceId }
     }
-    const [postgres, redis] = await Promise.all([
+    const [postgres, redis, cache] = await Promise.all([
       check(() => deps.db.pool.query('SELECT 1')),
       check(() => deps.redis.ping()),
+      check(() => deps.cacheRedis.ping()),
     ])
-    const ok = postgres === 'ok' && redis === 'ok'
-    if (!ok) reply.status(503).header('retry-after', '1')
-    return { status: ok ? 'ready' : 'unready', instance: deps.instanceId, checks: { postgres, redis } }
+    const checks = { postgres, redis, cache }
+    const up = Object.values(checks).filter((c) => c === 'ok').length
+    const status = up === 3 ? 'ready' : up > 0 ? 'degraded' : 'unready'
+    if (up === 0) reply.status(503).header('retry-after', '1')
+    return { status, instance: deps.instanceId, checks }
   })
 }

@@ -32,7 +32,7 @@ describe('web runtime (in process)', () => {
     expect((await t.app.inject('/healthz')).json()).toEqual({ status: 'ok', instance: 'web-test' })
     const ready = await t.app.inject('/readyz')
     expect(ready.statusCode).toBe(200)
-    expect(ready.json().checks).toEqual({ postgres: 'ok', redis: 'ok' })
+    expect(ready.json()).toMatchObject({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', cache: 'ok' } })
     t.readiness.draining = true
     const draining = await t.app.inject('/readyz')
     t.readiness.draining = false

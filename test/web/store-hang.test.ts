@@ -52,6 +52,11 @@ describe('a hung store Redis', () => {
       expect(res.headers['retry-after']).toBeDefined()
       expect(ms).toBeGreaterThanOrEqual(400) // it did wait for Redis, up to the bound
       expect(ms).toBeLessThan(3_000) // and no longer (a hang would be the test's 30 s)
+      // Still in rotation for what it can serve without the store Redis: degraded, 200.
+      const ready = await t.app.inject({ method: 'GET', url: '/readyz' })
+      expect(ready.statusCode).toBe(200)
+      expect(ready.json()).toMatchObject({ status: 'degraded', checks: { postgres: 'ok', cache: 'ok' } })
+      expect(ready.json().checks.redis).toMatch(/no answer within|timed out|timeout/i)
     } finally {
       process.kill(server.pid as number, 'SIGCONT')
     }
