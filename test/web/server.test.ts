@@ -32,7 +32,10 @@ describe('web runtime (in process)', () => {
     expect((await t.app.inject('/healthz')).json()).toEqual({ status: 'ok', instance: 'web-test' })
     const ready = await t.app.inject('/readyz')
     expect(ready.statusCode).toBe(200)
-    expect(ready.json()).toMatchObject({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', cache: 'ok' } })
+    expect(ready.json()).toMatchObject({
+      status: 'ready',
+      checks: { postgres: 'ok', redis: 'ok', cache: 'ok' },
+    })
     t.readiness.draining = true
     const draining = await t.app.inject('/readyz')
     t.readiness.draining = false
