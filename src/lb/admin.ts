@@ -25,6 +25,7 @@ export async function statusDocument(src: StatusSource): Promise<Record<string, 
   return {
     instanceId: src.instanceId,
     strategy: src.upstreams.balancer.name,
+    panic: src.upstreams.panic(now),
     closing: src.closing(),
     discovery: src.discovery(),
     clientConnections: src.metrics.clientConnections,

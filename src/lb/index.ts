@@ -66,6 +66,7 @@ export async function startLoadBalancer(
       ejectTimeMs: options.ejectTimeMs,
       ejectMaxTimeMs: options.ejectMaxTimeMs,
       ejectMaxPercent: options.ejectMaxPercent,
+      panicThreshold: options.panicThreshold,
     },
     createBalancer(options.strategy),
     logger,

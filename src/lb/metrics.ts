@@ -87,6 +87,14 @@ export class LbMetrics {
       },
     })
     new Gauge({
+      name: 'fleet_lb_panic',
+      help: 'Whether the load balancer is in panic mode: too few healthy upstreams, so it routes over all of them.',
+      registers,
+      collect() {
+        this.set(upstreams().panic(now()) ? 1 : 0)
+      },
+    })
+    new Gauge({
       name: 'fleet_lb_connections',
       help: 'Client connections open now.',
       registers,

@@ -35,6 +35,8 @@ export interface LoadBalancerOptions {
   ejectTimeMs: number
   ejectMaxTimeMs: number
   ejectMaxPercent: number
+  /** Panic below this share of healthy upstreams (percent; 0 never). */
+  panicThreshold: number
   slowStartMs: number
   retries: number
   retryBudgetPercent: number
@@ -76,6 +78,7 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     ejectTimeMs: config.lbEjectTime,
     ejectMaxTimeMs: config.lbEjectMaxTime,
     ejectMaxPercent: config.lbEjectMaxPercent,
+    panicThreshold: config.lbPanicThreshold,
     slowStartMs: config.lbSlowStart,
     retries: config.lbRetries,
     retryBudgetPercent: config.lbRetryBudget,

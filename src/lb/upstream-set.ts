@@ -1,7 +1,8 @@
 /**
  * The current upstreams and the decisions that involve all of them: which may take a request now, picking
- * one through the balancer, passive ejection (with a cap on the share ejected at once), and removal with
- * drain (a removed upstream takes no new requests; its in-flight requests finish, then its pool closes).
+ * one through the balancer, passive ejection (with a cap on the share ejected at once), panic mode (too
+ * few healthy: route over every upstream not draining, as Envoy's panic threshold), and removal with drain
+ * (a removed upstream takes no new requests; its in-flight requests finish, then its pool closes).
  */
 import type { Logger } from '../log.js'
 import type { Balancer } from './balancer.js'
@@ -12,6 +13,8 @@ export interface UpstreamSetOptions extends UpstreamOptions {
   ejectTimeMs: number
   ejectMaxTimeMs: number
   ejectMaxPercent: number
+  /** Percent: below this share of healthy upstreams (of those not draining), route over all of them. */
+  panicThreshold: number
 }
 
 export interface UpstreamEvents {
@@ -28,6 +31,7 @@ export class UpstreamSet {
   #eligible: Upstream[] = []
   #eligibleValidUntil = 0
   #dirty = true
+  #panic = false
   /** Removed upstreams still finishing requests. */
   readonly #retiring = new Set<Upstream>()
 
@@ -96,16 +100,35 @@ export class UpstreamSet {
   eligible(now: number): readonly Upstream[] {
     if (this.#dirty || now >= this.#eligibleValidUntil) {
       const list: Upstream[] = []
+      const serving: Upstream[] = []
       let validUntil = Number.POSITIVE_INFINITY
       for (const u of this.#byOrigin.values()) {
+        if (!u.draining) serving.push(u)
         if (u.eligible(now)) list.push(u)
         else if (u.ejectedUntil > now) validUntil = Math.min(validUntil, u.ejectedUntil)
       }
-      this.#eligible = list
+      const panic = serving.length > 0 && list.length * 100 < serving.length * this.#options.panicThreshold
+      if (panic !== this.#panic) {
+        this.#panic = panic
+        const log = {
+          healthy: list.length,
+          upstreams: serving.length,
+          thresholdPercent: this.#options.panicThreshold,
+        }
+        if (panic) this.#logger.warn(log, 'panic: too few healthy upstreams, routing over all of them')
+        else this.#logger.info(log, 'panic over')
+      }
+      this.#eligible = panic ? serving : list
       this.#eligibleValidUntil = validUntil
       this.#dirty = false
     }
     return this.#eligible
+  }
+
+  /** True while too few upstreams are healthy and requests go to all of them (as of the last `eligible`). */
+  panic(now: number): boolean {
+    this.eligible(now)
+    return this.#panic
   }
 
   /** Picks an upstream for a request, avoiding `tried` when another is eligible; undefined if none is. */

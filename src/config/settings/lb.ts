@@ -167,6 +167,14 @@ export const lbSettings = {
     max: 100,
     unit: 'percent',
   }),
+  lbPanicThreshold: setting.int({
+    env: 'FLEET_LB_PANIC_THRESHOLD',
+    doc: 'Panic mode (as Envoy): when fewer than this share of the upstreams (not draining) are healthy, route over all of them rather than answer 503 for everything; 0 disables.',
+    default: 50,
+    min: 0,
+    max: 100,
+    unit: 'percent',
+  }),
   lbSlowStart: setting.duration({
     env: 'FLEET_LB_SLOW_START',
     doc: 'Time over which an upstream that joins or comes back ramps from 10% to its full share (0 disables).',
