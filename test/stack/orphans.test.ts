@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { scratchUpEnv } from '../../src/stack/scratch.js'
 import type { StatusReport } from '../../src/stack/status.js'
 import { waitFor } from '../jobs/support.js'
+import { alive } from '../support/processes.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -42,15 +43,6 @@ async function firstOk(output: () => string): Promise<void> {
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${output().slice(-3000)}`)
   })
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 beforeAll(async () => {

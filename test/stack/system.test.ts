@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { scratchUpEnv } from '../../src/stack/scratch.js'
 import type { StatusReport } from '../../src/stack/status.js'
+import { alive } from '../support/processes.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -43,15 +44,6 @@ function startUp(): Up {
   const up = { proc, output: () => out, exited }
   running.push(up)
   return up
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function status(): Promise<StatusReport> {
