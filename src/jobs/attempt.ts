@@ -4,6 +4,7 @@
  * one timer serves all their timeouts. Both are built for the common case, a short job that is never
  * stopped: the AbortSignal is made only when the processor reads it, and nothing is armed per attempt.
  */
+
 import type { Job } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
@@ -12,6 +13,7 @@ import type { Redis } from '../redis/connect.js'
 import type { CpuPool } from './cpu-pool.js'
 import type { AnyJobType, JobContext } from './define.js'
 import { JobTimeoutError } from './errors.js'
+import { executions } from './outcome.js'
 import type { JobData } from './runner.js'
 
 /** setTimeout's longest delay (a longer one fires at once); a longer timeout is waited for in steps. */
@@ -101,7 +103,7 @@ export class Attempt implements JobContext<unknown> {
     this.id = job.id ?? ''
     this.payload = job.data.payload
     this.owner = job.data.owner
-    this.attempt = job.attemptsMade + 1
+    this.attempt = executions(job, true) // stalled runs count: a job whose worker died is on its 2nd
     this.db = deps.db
     this.redis = deps.redis
     this.config = deps.config

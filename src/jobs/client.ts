@@ -21,7 +21,7 @@ import {
   JobsUnavailableError,
 } from './errors.js'
 import type { JobState } from './events.js'
-import { decodeReason, isCancelledReason } from './outcome.js'
+import { decodeReason, executions, isCancelledReason } from './outcome.js'
 import { cancelChannel, jobOptions, QueueSet } from './queues.js'
 import { cancelKey, type JobData } from './runner.js'
 import { type JobError, type JobRecord, JobStore } from './store.js'
@@ -89,7 +89,7 @@ async function fromJob(read: Job<JobData>, queue: Queue): Promise<JobView> {
     id: job.id ?? '',
     type: job.name,
     progress: job.progress ?? null,
-    attempts: raw === 'active' ? job.attemptsMade + 1 : job.attemptsMade,
+    attempts: executions(job, raw === 'active'),
     createdAt: new Date(job.timestamp).toISOString(),
     startedAt: iso(job.processedOn),
     finishedAt: iso(job.finishedOn),
@@ -235,7 +235,7 @@ export class JobClient {
             type: job.name,
             owner: job.data.owner,
             hash: job.data.hash,
-            attempts: job.attemptsMade,
+            attempts: executions(job, false),
             createdAt: job.timestamp,
           },
           'cancelled',

@@ -2,8 +2,10 @@
  * How a job's end is written down: BullMQ keeps one string per failed job (`failedReason`), so a coded
  * error travels as `<code>: <message>`; readers split it back into `{ code, message }`.
  */
+import type { Job } from 'bullmq'
 import { isFleetError } from '../errors.js'
 import { JobCancelledError, JobPermanentError } from './errors.js'
+import type { JobData } from './runner.js'
 import type { JobError } from './store.js'
 
 /** The coded error of a thrown value (a plain Error becomes FLEET_E_JOBS_FAILED). */
@@ -34,4 +36,13 @@ export function decodeReason(reason: string | undefined): JobError {
 /** True when a failedReason records a cancellation. */
 export function isCancelledReason(reason: string | undefined): boolean {
   return (reason ?? '').startsWith(`${JobCancelledError.code}:`)
+}
+
+/**
+ * How many times a job was started: BullMQ's `attemptsStarted` counts every move to active, so a run that
+ * stalled (its worker died) and ran again counts twice, unlike `attemptsMade` (failed attempts only).
+ */
+export function executions(job: Job<JobData>, active: boolean): number {
+  const started = job.attemptsStarted ?? 0
+  return Math.max(started, active ? job.attemptsMade + 1 : job.attemptsMade)
 }

@@ -14,7 +14,7 @@ import type { CpuPool } from './cpu-pool.js'
 import { type AnyJobType, runOptions } from './define.js'
 import { JobCancelledError, JobPermanentError } from './errors.js'
 import { JobMetrics, type Outcome } from './metrics.js'
-import { encodeReason, toJobError } from './outcome.js'
+import { encodeReason, executions, toJobError } from './outcome.js'
 import { bullPrefix, cancelChannel, connectQueueRedis, QueueSet } from './queues.js'
 import { JobStore, type RecordInput } from './store.js'
 
@@ -282,7 +282,7 @@ function recordOf(type: AnyJobType, job: Job<JobData>, attempt?: Attempt): Recor
     type: type.name,
     owner: job.data.owner,
     hash: job.data.hash,
-    attempts: attempt ? attempt.attempt : job.attemptsMade,
+    attempts: attempt ? attempt.attempt : executions(job, false),
     createdAt: job.timestamp,
     startedAt:
       job.processedOn ?? (attempt ? Math.round(performance.timeOrigin + attempt.started) : undefined),

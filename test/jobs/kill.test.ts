@@ -60,6 +60,10 @@ describe('a worker killed mid-job', () => {
       )
       expect(done.state).toBe('completed')
       expect((done.result as { pid: number }).pid).toBe(process.pid)
+      // Both runs count: the one that stalled with its worker, and the one that completed.
+      expect(done.attempts).toBe(2)
+      const record = await ctx.pool.query('SELECT attempts FROM fleet_jobs WHERE id = $1', [view.id])
+      expect(record.rows).toEqual([{ attempts: 2 }])
       const effects = await ctx.pool.query('SELECT pid FROM probe_effects WHERE job_id = $1', [view.id])
       expect(effects.rows).toEqual([{ pid: process.pid }])
     } finally {
