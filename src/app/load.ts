@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { isFleetError } from '../errors.js'
-import { resolveSource } from '../jobs/source.js'
+import { moduleUrl, resolveSource } from '../jobs/source.js'
 import { type FleetApp, isFleetApp } from './define.js'
 import { AppInvalidError, AppNotFoundError } from './errors.js'
 
@@ -34,7 +34,7 @@ export interface AppLocation {
 /** Which module to load: `spec` (a path or file URL) when given, else a config file in `cwd`, else the default. */
 export function locateApp(spec: string | undefined, cwd = process.cwd()): AppLocation {
   if (spec) {
-    const url = spec.startsWith('file:') ? new URL(spec) : pathToFileURL(path.resolve(cwd, spec))
+    const url = moduleUrl(spec, cwd)
     if (!fs.existsSync(url)) throw new AppNotFoundError(spec, '--app or FLEET_APP')
     return { url, from: '--app or FLEET_APP' }
   }

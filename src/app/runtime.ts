@@ -3,7 +3,7 @@
  * cached classes and queries checked when a process starts, its routes and the jobs API on every web server,
  * its steps around start and stop.
  */
-import { type Config, loadConfig } from '../config/index.js'
+import type { Config } from '../config/index.js'
 import { migrations as fleetMigrations, type Migration } from '../db/migrations/index.js'
 import { builtinJobTypes, loadJobModules, selectJobTypes } from '../jobs/catalog.js'
 import type { AnyJobType } from '../jobs/define.js'
@@ -29,15 +29,6 @@ export async function appJobTypes(app: FleetApp, config: Config): Promise<AnyJob
   )
 }
 
-/** The config of a process of `app`: Fleet's settings and the app's, from the environment and `flags`. */
-export function appConfig(
-  app: FleetApp,
-  flags: Partial<Record<string, string>> = {},
-  env?: NodeJS.ProcessEnv,
-): Config {
-  return loadConfig({ env, flags, extra: app.settings })
-}
-
 /**
  * Makes the app's cached classes known to the serializer and checks each cached query against the schema
  * (after migrations): a query the cache cannot take fails the start with FLEET_E_APP_QUERY_NOT_CACHEABLE.
@@ -50,11 +41,15 @@ export async function prepareApp(app: FleetApp, deps: AppDeps): Promise<void> {
   }
 }
 
-/** Runs one of the app's steps; its failure names the app and the step. */
-async function step(app: FleetApp, name: string, fn: (() => Promise<void>) | undefined): Promise<void> {
-  if (!fn) return
+/** Runs one of the app's steps, if it declares it; its failure names the app and the step. */
+async function step(
+  app: FleetApp,
+  name: string,
+  fn: ((deps: AppDeps) => Promise<void>) | undefined,
+  deps: AppDeps,
+): Promise<void> {
   try {
-    await fn()
+    await fn?.(deps)
   } catch (err) {
     throw new AppStartError(app.name, name, { cause: err })
   }
@@ -68,7 +63,7 @@ export function startAppWebServer(app: FleetApp, config: Config): Promise<Runnin
     openapi: { title: app.title ?? app.name, version: app.version ?? '1.0.0' },
     beforeListen: async (deps) => {
       await prepareApp(app, deps)
-      await step(app, 'web.beforeListen', app.web?.beforeListen && (() => app.web!.beforeListen!(deps)))
+      await step(app, 'web.beforeListen', app.web?.beforeListen, deps)
     },
     afterClose: app.web?.afterClose,
   })
@@ -80,7 +75,7 @@ export async function startAppWorker(app: FleetApp, config: Config): Promise<Run
     migrations: appMigrations(app),
     beforeStart: async (deps) => {
       await prepareApp(app, deps)
-      await step(app, 'worker.beforeStart', app.worker?.beforeStart && (() => app.worker!.beforeStart!(deps)))
+      await step(app, 'worker.beforeStart', app.worker?.beforeStart, deps)
     },
     afterStop: app.worker?.afterStop,
   })

@@ -248,9 +248,12 @@ export class Cache {
     }
     if (!parsed.cacheable) return 'it is not one plain SELECT (no writes, locks or several statements)'
     if (parsed.reads.length === 0) return 'it reads no table, so no write could invalidate it'
-    await this.#catalog.refresh()
-    this.#catalogAt = this.#now()
-    this.#plans.clear()
+    // The catalog loaded at start, after the migrations; reload it only for a relation it does not know.
+    if (parsed.reads.some((n) => !this.#catalog.knows(n))) {
+      await this.#catalog.refresh()
+      this.#catalogAt = this.#now()
+      this.#plans.clear()
+    }
     const unknown = parsed.reads.filter((n) => !this.#catalog.knows(n))
     if (unknown.length > 0)
       return `it reads ${unknown.join(', ')}, which the schema ${this.#d.config.dbSchema} does not have (a migration missing?)`

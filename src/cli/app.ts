@@ -29,3 +29,9 @@ export async function cliApp(argv: readonly string[]): Promise<CliApp | undefine
   const { loadApp } = await import('../app/load.js')
   return loadApp(appSpecOf(argv))
 }
+
+/** The app of `command`, which runs one: `cliApp` loaded it before the commands were declared. */
+export function requireApp(app: CliApp | undefined, command: string): CliApp {
+  if (!app) throw new Error(`fleet ${command}: no app was loaded`)
+  return app
+}

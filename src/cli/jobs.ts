@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../config/index.js'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 
 /** `fleet jobs stats`: queue depths and recent durations per job type, across every worker. */
 export function registerJobs(program: Command, app: CliApp | undefined): void {
@@ -21,8 +21,8 @@ export function registerJobs(program: Command, app: CliApp | undefined): void {
       for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix'] as const) {
         if (typeof opts[k] === 'string') flags[k] = opts[k] as string
       }
-      if (!app) throw new Error('fleet jobs: no app was loaded')
-      const config = loadConfig({ flags, extra: app.app.settings })
+      const { app: fleetApp } = requireApp(app, 'jobs')
+      const config = loadConfig({ flags, extra: fleetApp.settings })
       const [{ Database }, { createPool }, { appJobTypes }, { formatJobStats, jobStats }, { connectRedis }] =
         await Promise.all([
           import('../db/database.js'),
@@ -37,7 +37,7 @@ export function registerJobs(program: Command, app: CliApp | undefined): void {
       })
       const db = config.databaseUrl ? new Database(createPool({ ...config, dbPoolMax: 2 })) : undefined
       try {
-        const types = await appJobTypes(app.app, { ...config, jobQueues: undefined })
+        const types = await appJobTypes(fleetApp, { ...config, jobQueues: undefined })
         const stats = await jobStats(
           { config, redis, db },
           types.map((t) => t.name),

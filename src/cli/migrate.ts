@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet migrate`: applies pending migrations (Fleet's, then the app's) once, under a lock, and exits. */
@@ -13,8 +13,8 @@ export function registerMigrate(program: Command, app: CliApp | undefined): void
     'migrate',
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    if (!app) throw new Error('fleet migrate: no app was loaded')
-    const config = configFromOptions('migrate', opts, { extra: app.app.settings })
+    const { app: fleetApp } = requireApp(app, 'migrate')
+    const config = configFromOptions('migrate', opts, { extra: fleetApp.settings })
     const [{ migrate }, { createPool }, { createLogger }, { appMigrations }] = await Promise.all([
       import('../db/migrate.js'),
       import('../db/pool.js'),
@@ -24,9 +24,9 @@ export function registerMigrate(program: Command, app: CliApp | undefined): void
     const logger = createLogger(config, { role: 'migrate' })
     const pool = createPool(config, { applicationName: 'fleet-migrate' })
     try {
-      const result = await migrate(pool, config.dbSchema, { logger, migrations: appMigrations(app.app) })
+      const result = await migrate(pool, config.dbSchema, { logger, migrations: appMigrations(fleetApp) })
       process.stdout.write(
-        `migrations: ${result.applied.length} applied, ${result.skipped.length} already in place (app ${app.app.name}, schema ${config.dbSchema})\n`,
+        `migrations: ${result.applied.length} applied, ${result.skipped.length} already in place (app ${fleetApp.name}, schema ${config.dbSchema})\n`,
       )
     } finally {
       await pool.end()

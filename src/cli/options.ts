@@ -4,13 +4,17 @@
  */
 import type { Command } from 'commander'
 import type { SettingSpec } from '../config/define.js'
-import { type Config, type LoadOptions, loadConfig, type SettingSpecs, settings } from '../config/index.js'
+import {
+  type Config,
+  type LoadOptions,
+  loadConfig,
+  type SettingSpecs,
+  settingEntries,
+} from '../config/index.js'
 
 /** The settings (Fleet's, then `extra`: the app's) a command accepts as flags. */
 export function settingsFor(command: string, extra?: SettingSpecs): [string, SettingSpec<unknown>][] {
-  return (
-    [...Object.entries(settings), ...Object.entries(extra ?? {})] as [string, SettingSpec<unknown>][]
-  ).filter(([, spec]) => spec.flag && spec.commands?.includes(command))
+  return settingEntries(extra).filter(([, spec]) => spec.flag && spec.commands?.includes(command))
 }
 
 /** Adds one option per setting the command accepts (Fleet's and, given, the app's). */

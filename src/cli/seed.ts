@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet seed`: runs the app's seed (migrating first), with a progress bar on a TTY. */
@@ -15,8 +15,8 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
     'seed',
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    if (!app) throw new Error('fleet seed: no app was loaded')
-    const config = configFromOptions('seed', opts, { extra: app.app.settings })
+    const { app: fleetApp } = requireApp(app, 'seed')
+    const config = configFromOptions('seed', opts, { extra: fleetApp.settings })
     const [{ SingleBar }, { Database }, { migrate }, { createPool }, { createLogger }, runtime, errors] =
       await Promise.all([
         import('cli-progress'),
@@ -27,18 +27,18 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
         import('../app/runtime.js'),
         import('../app/errors.js'),
       ])
-    const seed = app.app.seed
-    if (!seed) throw new errors.AppHasNoSeedError(app.app.name)
+    const seed = fleetApp.seed
+    if (!seed) throw new errors.AppHasNoSeedError(fleetApp.name)
     const logger = createLogger(config, { role: 'seed' })
     const db = new Database(createPool(config, { applicationName: 'fleet-seed' }))
     const out = process.stdout
     try {
-      await migrate(db.pool, config.dbSchema, { logger, migrations: runtime.appMigrations(app.app) })
+      await migrate(db.pool, config.dbSchema, { logger, migrations: runtime.appMigrations(fleetApp) })
       if (opts.reset) {
-        if (!seed.reset) throw new Error(`app ${app.app.name} has no seed.reset; --reset cannot be used`)
+        if (!seed.reset) throw new Error(`app ${fleetApp.name} has no seed.reset; --reset cannot be used`)
         await seed.reset(db)
       } else if (opts.ifEmpty && !(await seed.isEmpty(db))) {
-        out.write(`app ${app.app.name} already has its data; nothing to do\n`)
+        out.write(`app ${fleetApp.name} already has its data; nothing to do\n`)
         return
       }
       const bar = out.isTTY

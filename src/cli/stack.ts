@@ -6,7 +6,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { requestRestart, requestStatus } from '../stack/control.js'
 import { renderReport } from '../stack/status.js'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 function socketOf(dataDir: string): string {
@@ -23,11 +23,11 @@ export function registerStack(program: Command, app: CliApp | undefined): void {
     'up',
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    if (!app) throw new Error('fleet up: no app was loaded')
-    const config = configFromOptions('up', opts, { extra: app.app.settings })
+    const { app: fleetApp, location } = requireApp(app, 'up')
+    const config = configFromOptions('up', opts, { extra: fleetApp.settings })
     // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
     const { runUp } = await import('../stack/run-up.js')
-    const code = await runUp(config, { app: app.app, url: app.location.url })
+    const code = await runUp(config, { app: fleetApp, url: location.url })
     process.exit(code)
   })
 

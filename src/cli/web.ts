@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet web`: one stateless web server of the app; it announces itself in the registry for load balancers. */
@@ -13,14 +13,14 @@ export function registerWeb(program: Command, app: CliApp | undefined): void {
     'web',
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    if (!app) throw new Error('fleet web: no app was loaded')
-    const config = configFromOptions('web', opts, { extra: app.app.settings })
+    const { app: fleetApp } = requireApp(app, 'web')
+    const config = configFromOptions('web', opts, { extra: fleetApp.settings })
     // Loaded here, not at the top, so other commands do not pay for the web runtime's code.
     const [{ startAppWebServer }, { exitOnSignals }] = await Promise.all([
       import('../app/runtime.js'),
       import('../web/main.js'),
     ])
-    const server = await startAppWebServer(app.app, config)
+    const server = await startAppWebServer(fleetApp, config)
     exitOnSignals(server.stop, config, server.deps.logger)
   })
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { CliApp } from './app.js'
+import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
 
 /** `fleet worker`: runs the app's queued jobs; announces itself in the registry; stops gracefully on SIGTERM. */
@@ -14,14 +14,14 @@ export function registerWorker(program: Command, app: CliApp | undefined): void 
     'worker',
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
-    if (!app) throw new Error('fleet worker: no app was loaded')
-    const config = configFromOptions('worker', opts, { extra: app.app.settings })
+    const { app: fleetApp } = requireApp(app, 'worker')
+    const config = configFromOptions('worker', opts, { extra: fleetApp.settings })
     // Loaded here, not at the top, so other commands do not pay for the jobs' code.
     const [{ startAppWorker }, { exitOnSignals }] = await Promise.all([
       import('../app/runtime.js'),
       import('../web/main.js'),
     ])
-    const worker = await startAppWorker(app.app, config)
+    const worker = await startAppWorker(fleetApp, config)
     exitOnSignals(worker.stop, config, worker.deps.logger)
   })
 }

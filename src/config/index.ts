@@ -75,7 +75,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (env[name] !== undefined) throw new RemovedSettingError(name, replacement)
   }
   const out: Record<string, unknown> = {}
-  for (const [key, spec] of allSpecs(options.extra)) {
+  for (const [key, spec] of settingEntries(options.extra)) {
     const flag = options.flags?.[key]
     const fromEnv = env[spec.env]
     let raw: string | undefined
@@ -101,7 +101,7 @@ export function makeInstanceId(role: string, config: Config): string {
 }
 
 /** Fleet's settings, then `extra` (an application's), as [key, spec] pairs. */
-function allSpecs(extra: SettingSpecs | undefined): [string, SettingSpec<unknown>][] {
+export function settingEntries(extra: SettingSpecs | undefined): [string, SettingSpec<unknown>][] {
   return [...Object.entries(settings), ...Object.entries(extra ?? {})] as [string, SettingSpec<unknown>][]
 }
 
@@ -109,7 +109,7 @@ function allSpecs(extra: SettingSpecs | undefined): [string, SettingSpec<unknown
 export function configToEnv(config: Config, extra?: SettingSpecs): Record<string, string> {
   const out: Record<string, string> = {}
   const values = config as Readonly<Record<string, unknown>>
-  for (const [key, spec] of allSpecs(extra)) {
+  for (const [key, spec] of settingEntries(extra)) {
     const v = values[key]
     if (v === undefined) continue
     out[spec.env] = Array.isArray(v) ? v.join(',') : String(v)

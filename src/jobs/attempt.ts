@@ -4,7 +4,6 @@
  * one timer serves all their timeouts. Both are built for the common case, a short job that is never
  * stopped: the AbortSignal is made only when the processor reads it, and nothing is armed per attempt.
  */
-
 import type { Job } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'

@@ -2,12 +2,10 @@
  * The job types a process knows: Fleet's built-in ones, the application's, and those exported as
  * `jobTypes` by the modules named in FLEET_JOB_MODULES (how a deployment adds its own without forking).
  */
-import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { Type } from '@sinclair/typebox'
 import { type AnyJobType, defineJob } from './define.js'
 import { DuplicateJobTypeError, JobModuleError } from './errors.js'
-import { resolveSource } from './source.js'
+import { moduleUrl, resolveSource } from './source.js'
 
 /** A job that does nothing: the yardstick of the queueing layer's own cost (bench/jobs.ts). */
 export const noopJob = defineJob({
@@ -32,7 +30,7 @@ export async function loadJobModules(list: string | undefined): Promise<AnyJobTy
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const url = spec.startsWith('file:') ? new URL(spec) : pathToFileURL(path.resolve(spec))
+    const url = moduleUrl(spec)
     let mod: { jobTypes?: unknown }
     try {
       mod = (await import(resolveSource(url).href)) as { jobTypes?: unknown }

@@ -3,7 +3,8 @@
  * sources run directly (tsx, tests). Worker threads and job modules are loaded by URL, so both must work.
  */
 import fs from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** `url` itself when it exists (or is not a file URL), else its `.ts` twin when that exists. */
 export function resolveSource(url: URL): URL {
@@ -13,4 +14,9 @@ export function resolveSource(url: URL): URL {
     if (fs.existsSync(fileURLToPath(ts))) return ts
   }
   return url
+}
+
+/** The file URL of a module given as a path (relative to `cwd`) or a `file:` URL, as users write them. */
+export function moduleUrl(spec: string, cwd = process.cwd()): URL {
+  return spec.startsWith('file:') ? new URL(spec) : pathToFileURL(path.resolve(cwd, spec))
 }

@@ -21,7 +21,6 @@ const CLEAN = 'clean\n'
 export interface Reaper {
   /** The ordered stop is done: the reaper exits without stopping anything. */
   release(): void
-  readonly pid: number | undefined
 }
 
 /**
@@ -40,7 +39,6 @@ export function startReaper(dataDir: string, env: NodeJS.ProcessEnv): Reaper {
   child.stdin?.on('error', () => {}) // the reaper gone first: nothing to tell it
   child.unref()
   return {
-    pid: child.pid,
     release() {
       child.stdin?.end(CLEAN)
     },
