@@ -21,12 +21,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FleetApp, isFleetApp } from '../src/app/define.js'
 import { configFromOptions } from '../src/cli/options.js'
-import { loadConfig, settings } from '../src/config/index.js'
-import { createPool } from '../src/db/pool.js'
-import { connectRedis } from '../src/redis/connect.js'
+import { settings } from '../src/config/index.js'
 import { spawnWorker, type WorkerChild } from './jobs/support.js'
 import { createAppTest, type TestApp } from './support/app.js'
-import { deleteKeys, isolatedEnv, uniqueId } from './support/context.js'
+import { dropIsolated, isolatedEnv, uniqueId } from './support/context.js'
 import {
   type Block,
   CookieJar,
@@ -129,13 +127,7 @@ afterAll(async () => {
     await worker.exited
   }
   await t?.close()
-  const config = loadConfig({ env: cliEnv })
-  const pool = createPool(config)
-  await pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
-  await pool.end()
-  const redis = connectRedis(config.redisUrl!)
-  await deleteKeys(redis, `${config.redisPrefix}*`)
-  redis.disconnect()
+  await dropIsolated(cliEnv)
   fs.rmSync(dir, { recursive: true, force: true })
 }, 60_000)
 

@@ -17,7 +17,7 @@ import { createPool } from '../../src/db/pool.js'
 import { Type } from '../../src/index.js'
 import { defineJob } from '../../src/jobs/define.js'
 import { createTestApp } from '../support/app.js'
-import { isolatedEnv, uniqueId } from '../support/context.js'
+import { dropIsolated, isolatedEnv, uniqueId } from '../support/context.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -48,10 +48,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true })
-  const config = loadConfig({ env })
-  const pool = createPool(config)
-  await pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
-  await pool.end()
+  await dropIsolated(env)
 })
 
 describe('a wrong app module, through the CLI', () => {

@@ -85,3 +85,17 @@ export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
     if (keys.length > 0) await redis.del(...keys)
   } while (cursor !== '0')
 }
+
+/**
+ * Drops what a process (a child, a CLI run) left under `env`'s isolated schema and key prefix
+ * (`isolatedEnv`), for tests that did not open a TestContext of their own.
+ */
+export async function dropIsolated(env: Record<string, string>): Promise<void> {
+  const config = loadConfig({ env })
+  const pool = createPool(config)
+  await pool.query(`DROP SCHEMA IF EXISTS ${config.dbSchema} CASCADE`).catch(() => {})
+  await pool.end()
+  const redis = connectRedis(config.redisUrl!)
+  await deleteKeys(redis, `${config.redisPrefix}*`)
+  redis.disconnect()
+}
