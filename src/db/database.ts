@@ -40,20 +40,40 @@ function isUnavailable(err: unknown): boolean {
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
     return true
   const msg = (err as Error | undefined)?.message ?? ''
-  return /timeout exceeded when trying to connect|Connection terminated/i.test(msg)
+  return /timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(msg)
 }
 
 function wrap(err: unknown): unknown {
   return isUnavailable(err) ? new DatabaseUnavailableError({ cause: err }) : err
 }
 
+export interface DatabaseOptions {
+  /**
+   * Longest wait in ms for one query's answer (client-side; 0 or unset: none). When it passes, the query
+   * fails with DatabaseUnavailableError and its connection is closed rather than reused.
+   */
+  queryTimeout?: number
+}
+
 export class Database implements Queryable {
   readonly pool: Pool
   #observer: WriteObserver | undefined
+  readonly #queryTimeout: number | undefined
 
-  constructor(pool: Pool, observer?: WriteObserver) {
+  constructor(pool: Pool, observer?: WriteObserver, options: DatabaseOptions = {}) {
     this.pool = pool
     this.#observer = observer
+    this.#queryTimeout = options.queryTimeout || undefined
+  }
+
+  #config(sql: string, params: readonly unknown[]): pg.QueryConfig {
+    // pg reads `query_timeout` from a query's config too; its types only know it on the client's.
+    const config: pg.QueryConfig & { query_timeout?: number } = {
+      text: sql,
+      values: params as unknown[],
+      query_timeout: this.#queryTimeout,
+    }
+    return config
   }
 
   /** Installs the write observer (the cache does this when it starts). */
@@ -70,7 +90,8 @@ export class Database implements Queryable {
     }
     let result: QueryResult<R>
     try {
-      result = await this.pool.query<R>(sql, params as unknown[])
+      // On an error (a timeout included) the pool closes the connection instead of reusing it.
+      result = await this.pool.query<R>(this.#config(sql, params))
     } catch (err) {
       throw wrap(err)
     }
@@ -92,23 +113,26 @@ export class Database implements Queryable {
       throw wrap(err)
     }
     const written = new Set<string>()
+    const config = (sql: string, params: readonly unknown[]) => this.#config(sql, params)
     const tx: Queryable = {
       async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []) {
         if (observer) for (const t of await observer.statement(sql)) written.add(t)
-        return client.query<R>(sql, params as unknown[])
+        return client.query<R>(config(sql, params))
       },
     }
     let result: T
     try {
-      await client.query('BEGIN')
+      await client.query(config('BEGIN', []))
       result = await fn(tx)
       if (observer?.beforeCommit && written.size > 0)
         for (const t of await observer.beforeCommit(tx)) written.add(t)
-      await client.query('COMMIT')
+      await client.query(config('COMMIT', []))
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      // A broken connection is destroyed rather than handed to the next caller.
-      client.release(isUnavailable(err))
+      const broken = isUnavailable(err)
+      // A broken or hung connection is destroyed (the server rolls back) rather than asked to ROLLBACK,
+      // which would wait behind the unanswered query, or handed to the next caller.
+      if (!broken) await client.query(config('ROLLBACK', [])).catch(() => {})
+      client.release(broken)
       throw wrap(err)
     }
     client.release()

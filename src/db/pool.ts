@@ -16,14 +16,16 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
 
 /** Opens a pool for `config.databaseUrl` that uses `config.dbSchema`. */
 export function createPool(
-  config: Pick<Config, 'databaseUrl' | 'dbSchema' | 'dbPoolMax' | 'dbStatementTimeout'>,
+  config: Pick<Config, 'databaseUrl' | 'dbSchema' | 'dbPoolMax' | 'dbStatementTimeout'> &
+    Partial<Pick<Config, 'dbConnectTimeout'>>,
   options: { applicationName?: string } = {},
 ): Pool {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is not set')
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     max: config.dbPoolMax,
-    connectionTimeoutMillis: 5_000,
+    // Bounds opening a connection and waiting for a free one: a hung server turns into an error, not a hang.
+    connectionTimeoutMillis: config.dbConnectTimeout ?? 5_000,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'fleet',
     options: `-c search_path=${config.dbSchema},public -c statement_timeout=${config.dbStatementTimeout}`,

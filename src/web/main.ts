@@ -58,7 +58,15 @@ export function openDeps(config: Config, role: string, logger?: Logger): AppDeps
   // Its own connection even when it is the store's server: the cache fails fast and times out commands,
   // so that its breaker, not a request, absorbs a dead Redis.
   const cacheRedis = connectCacheRedis(config, { name: instanceId, onError: onError('cache') })
-  const db = new Database(createPool(config, { applicationName: instanceId }))
+  // Bounded waits on PostgreSQL: a web server's request gives up after FLEET_DB_QUERY_TIMEOUT; a worker's
+  // job after the statement timeout plus a margin (the server would have cancelled it by then).
+  const queryTimeout =
+    role === 'web'
+      ? config.dbQueryTimeout
+      : config.dbStatementTimeout > 0
+        ? config.dbStatementTimeout + 5_000
+        : 0
+  const db = new Database(createPool(config, { applicationName: instanceId }), undefined, { queryTimeout })
   const metrics = createMetricsRegistry({ role, instance: instanceId })
   const cache = new Cache({ redis: cacheRedis, db, config, logger: log, metrics })
   return { config, logger: log, instanceId, db, redis, cacheRedis, cache, metrics }

@@ -32,8 +32,19 @@ export const coreSettings = {
   }),
   dbStatementTimeout: setting.duration({
     env: 'FLEET_DB_STATEMENT_TIMEOUT',
-    doc: 'PostgreSQL statement_timeout for every query Fleet runs (0 disables).',
+    doc: 'PostgreSQL statement_timeout for every query Fleet runs (0 disables): the server cancels a query that runs longer, including one a web server stopped waiting for.',
     default: '30s',
+  }),
+  dbConnectTimeout: setting.duration({
+    env: 'FLEET_DB_CONNECT_TIMEOUT',
+    doc: 'Longest wait to open a PostgreSQL connection or take one from a full pool before the request fails with 503 `FLEET_E_DB_UNAVAILABLE`.',
+    default: '2s',
+    min: '1ms',
+  }),
+  dbQueryTimeout: setting.duration({
+    env: 'FLEET_DB_QUERY_TIMEOUT',
+    doc: 'Longest wait for the answer to one query a web server runs through `db.query`/`db.transaction` (client-side, so a hung PostgreSQL becomes 503 `FLEET_E_DB_UNAVAILABLE` instead of a hang); 0 waits forever. Workers wait up to FLEET_DB_STATEMENT_TIMEOUT plus 5 s instead; migrations and start-up are not bounded by it.',
+    default: '2s',
   }),
   redisUrl: setting.url({
     env: 'REDIS_URL',
