@@ -1,51 +1,93 @@
 import type { Command } from 'commander'
-import { loadConfig } from '../config/index.js'
+import { type Config, loadConfig } from '../config/index.js'
+import type { Redis } from '../redis/connect.js'
 import { type CliApp, requireApp } from './app.js'
 
-/** `fleet jobs stats`: queue depths and recent durations per job type, across every worker. */
-export function registerJobs(program: Command, app: CliApp | undefined): void {
-  const jobs = program.command('jobs').description('Inspect the job queues.')
-  jobs
-    .command('stats')
-    .description(
-      'Per job type: queued, active, delayed, kept completed/failed (Redis), and jobs ended in the last hour ' +
-        'with p50/p99 durations (PostgreSQL, when DATABASE_URL is set).',
-    )
+/** The options every `fleet jobs` command takes. */
+function storeOptions(command: Command): Command {
+  return command
     .option('--app <path>', 'The application module [FLEET_APP] (default: fleet.config.*, else the demo app)')
     .option('--redis-url <url>', 'The store Redis [REDIS_URL]')
     .option('--database-url <url>', 'PostgreSQL [DATABASE_URL]')
     .option('--redis-prefix <text>', 'Key prefix [FLEET_REDIS_PREFIX] (default: fleet:)')
+}
+
+/** The config of a `fleet jobs` command, its app's job type names, and a store Redis that fails fast. */
+async function open(app: CliApp | undefined, opts: Record<string, unknown>) {
+  const flags: Record<string, string> = {}
+  for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix'] as const) {
+    if (typeof opts[k] === 'string') flags[k] = opts[k] as string
+  }
+  const { app: fleetApp } = requireApp(app, 'jobs')
+  const config: Config = loadConfig({ flags, extra: fleetApp.settings })
+  const [{ appJobTypes }, { connectRedis }] = await Promise.all([
+    import('../app/runtime.js'),
+    import('../redis/connect.js'),
+  ])
+  const redis: Redis = connectRedis(config.redisUrl ?? 'redis://127.0.0.1:6380', {
+    name: 'fleet-jobs-cli',
+    extra: { retryStrategy: () => null, maxRetriesPerRequest: 1 },
+  })
+  const types = (await appJobTypes(fleetApp, { ...config, jobQueues: undefined })).map((t) => t.name)
+  return { config, redis, types }
+}
+
+/** `fleet jobs stats` and `fleet jobs hand-off`. */
+export function registerJobs(program: Command, app: CliApp | undefined): void {
+  const jobs = program.command('jobs').description('Inspect the job queues.')
+  storeOptions(
+    jobs
+      .command('stats')
+      .description(
+        'Per job type: queued, active, delayed, kept completed/failed (Redis), and jobs ended in the last hour ' +
+          'with p50/p99 durations (PostgreSQL, when DATABASE_URL is set).',
+      ),
+  )
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, unknown>) => {
-      const flags: Record<string, string> = {}
-      for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix'] as const) {
-        if (typeof opts[k] === 'string') flags[k] = opts[k] as string
-      }
-      const { app: fleetApp } = requireApp(app, 'jobs')
-      const config = loadConfig({ flags, extra: fleetApp.settings })
-      const [{ Database }, { createPool }, { appJobTypes }, { formatJobStats, jobStats }, { connectRedis }] =
-        await Promise.all([
-          import('../db/database.js'),
-          import('../db/pool.js'),
-          import('../app/runtime.js'),
-          import('../jobs/stats.js'),
-          import('../redis/connect.js'),
-        ])
-      const redis = connectRedis(config.redisUrl ?? 'redis://127.0.0.1:6380', {
-        name: 'fleet-jobs-cli',
-        extra: { retryStrategy: () => null, maxRetriesPerRequest: 1 },
-      })
+      const { config, redis, types } = await open(app, opts)
+      const [{ Database }, { createPool }, { formatJobStats, jobStats }] = await Promise.all([
+        import('../db/database.js'),
+        import('../db/pool.js'),
+        import('../jobs/stats.js'),
+      ])
       const db = config.databaseUrl ? new Database(createPool({ ...config, dbPoolMax: 2 })) : undefined
       try {
-        const types = await appJobTypes(fleetApp, { ...config, jobQueues: undefined })
-        const stats = await jobStats(
-          { config, redis, db },
-          types.map((t) => t.name),
-        )
+        const stats = await jobStats({ config, redis, db }, types)
         process.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : `${formatJobStats(stats)}\n`)
       } finally {
         redis.disconnect()
         await db?.pool.end()
+      }
+    })
+  storeOptions(
+    jobs
+      .command('hand-off')
+      .argument('<worker>', 'the dead worker’s instance id (FLEET_INSTANCE_ID, as `processedBy` shows it)')
+      .description(
+        'Moves the active jobs of a worker that died back to their queues now, through BullMQ’s stalled ' +
+          'check, instead of after their lock expires (FLEET_JOB_LOCK). `fleet up` does this by itself.',
+      ),
+  )
+    .option('--force', 'hand on even if the registry still lists the worker as alive')
+    .action(async (worker: string, opts: Record<string, unknown>) => {
+      const { config, redis, types } = await open(app, opts)
+      const [{ handOffJobs }, { Registry }, { WorkerAliveError }] = await Promise.all([
+        import('../jobs/handoff.js'),
+        import('../registry/registry.js'),
+        import('../jobs/errors.js'),
+      ])
+      try {
+        const live = await new Registry(redis, config.redisPrefix).list('worker')
+        if (!opts.force && live.some((e) => e.id === worker)) throw new WorkerAliveError(worker)
+        const { handedOn } = await handOffJobs(redis, config, worker, types)
+        const lines = Object.entries(handedOn).map(([type, ids]) => `  ${type}: ${ids.join(', ')}`)
+        const count = Object.values(handedOn).flat().length
+        process.stdout.write(
+          `${count} active job${count === 1 ? '' : 's'} of ${worker} handed on${count ? `:\n${lines.join('\n')}` : ''}\n`,
+        )
+      } finally {
+        redis.disconnect()
       }
     })
 }

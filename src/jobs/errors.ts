@@ -136,3 +136,14 @@ export class DuplicateJobTypeError extends FleetError {
     )
   }
 }
+
+/** `fleet jobs hand-off` named a worker that is still registered as alive: its jobs would run twice. */
+export class WorkerAliveError extends FleetError {
+  static override code = 'FLEET_E_JOBS_WORKER_ALIVE'
+  constructor(readonly worker: string) {
+    super(
+      `worker ${worker} is still registered as alive (its heartbeat is fresh): handing its jobs on would run ` +
+        'them twice; stop it first, wait for its registry entry to expire (FLEET_REGISTRY_TTL), or pass --force',
+    )
+  }
+}

@@ -13,6 +13,7 @@ import { Attempt, type AttemptDeps, Lane } from './attempt.js'
 import type { CpuPool } from './cpu-pool.js'
 import { type AnyJobType, runOptions } from './define.js'
 import { JobCancelledError, JobPermanentError } from './errors.js'
+import { MAX_STALLED_COUNT } from './handoff.js'
 import { JobMetrics, type Outcome } from './metrics.js'
 import { encodeReason, executions, toJobError } from './outcome.js'
 import { bullPrefix, cancelChannel, connectQueueRedis, QueueSet } from './queues.js'
@@ -140,7 +141,7 @@ export class JobRunner {
         concurrency: lane.run.concurrency,
         lockDuration: config.jobLockDuration,
         stalledInterval: config.jobStalledInterval,
-        maxStalledCount: 2,
+        maxStalledCount: MAX_STALLED_COUNT,
         autorun: false,
         skipVersionCheck: true,
       })

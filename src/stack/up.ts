@@ -32,6 +32,7 @@ import { settleInLb } from './settle.js'
 import { formatDuration, rssOf, type StatusReport, type StatusRow } from './status.js'
 import { Supervisor } from './supervisor.js'
 import { echoLine, StatusView } from './view.js'
+import { WorkerDeaths } from './worker-deaths.js'
 
 /** The application the stack runs: its declaration and the module children load it from (FLEET_APP). */
 export interface StackApp {
@@ -55,6 +56,7 @@ export class Stack {
   #supervisor: Supervisor | undefined
   #control: ControlServer | undefined
   #reaper: Reaper | undefined
+  #workerDeaths: WorkerDeaths | undefined
   #phase: StatusReport['phase'] = 'starting'
   #urls: StatusReport['urls'] = { app: '' }
   #stopping: Promise<void> | undefined
@@ -193,12 +195,20 @@ export class Stack {
       metrics: `http://127.0.0.1:${adminPort}/metrics`,
     }
     const shutdownMs = c.shutdownTimeout + STOP_MARGIN_MS
+    const deaths = new WorkerDeaths({
+      redisUrl: stores.redisUrl,
+      config: resolved,
+      app: this.#app.app,
+      say: (l) => this.#say(l),
+    })
+    this.#workerDeaths = deaths
     const supervisor = new Supervisor({
       stopTimeoutMs: () => shutdownMs,
       readyTimeoutMs: 60_000,
       onState: (snap, previous) => {
         this.#view.stateChanged(snap, previous)
         if (snap.state === 'starting' || snap.state === 'stopped') void this.#recordPids()
+        if (snap.role === 'worker' && snap.state === 'crashed' && !this.stopping) void deaths.died(snap.name)
       },
       settle: (snap) => settleInLb(adminPort, snap),
     })
@@ -372,6 +382,7 @@ export class Stack {
       this.#say(`stopping ${s.name}...`)
       await s.stop(this.#forced ? 2_000 : 30_000)
     }
+    this.#workerDeaths?.close()
     for (const log of this.#serviceLogs.values()) log.end()
     await this.#pidWrites
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })

@@ -1,0 +1,105 @@
+/**
+ * A worker SIGKILLed mid-job, with the default 30 s lock and stalled interval: handing its jobs on (what
+ * `fleet up` does the moment a worker exits) gets the job running on a live worker within a few seconds,
+ * not after the lock expires; a live worker's job is left alone, and each effect happens once.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { Job } from 'bullmq'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config/index.js'
+import { Database } from '../../src/db/database.js'
+import { JobClient } from '../../src/jobs/client.js'
+import { handOffJobs } from '../../src/jobs/handoff.js'
+import { startWorker } from '../../src/jobs/worker-process.js'
+import { createTestContext, type TestContext } from '../support/context.js'
+import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
+import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from './support.js'
+
+const run = promisify(execFile)
+
+describe('handing a dead worker’s jobs on', () => {
+  let ctx: TestContext
+  let client: JobClient
+  let victim: WorkerChild | undefined
+
+  beforeAll(async () => {
+    // BullMQ's defaults: without the hand-off the job would wait 30 s for its lock, then up to 30 s more.
+    ctx = await createTestContext({
+      env: { ...fastJobEnv, FLEET_JOB_LOCK: '30s', FLEET_JOB_STALLED_INTERVAL: '30s' },
+    })
+    client = new JobClient({ config: ctx.config, redis: ctx.redis, db: new Database(ctx.pool) })
+    victim = await spawnWorker({ ...ctx.env, FLEET_INSTANCE_ID: 'worker-victim', FLEET_WORKER_CONCURRENCY: '1' })
+  }, 90_000)
+
+  const fleet = (args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      env: { ...process.env, ...ctx.env },
+      timeout: 30_000,
+    })
+
+  afterAll(async () => {
+    victim?.child.kill('SIGKILL')
+    await client?.close()
+    await ctx?.cleanup()
+  })
+
+  it('moves only the dead worker’s job, which a live worker starts within seconds and completes once', async () => {
+    const queue = client.queues.get(sleepJob)
+    const activeOn = (id: string, worker: string) => async () => {
+      const job = await Job.fromId(queue, id)
+      return job && (await job.getState()) === 'active' && job.processedBy === worker ? job : undefined
+    }
+    const a = await client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
+    await waitFor('the victim to start job A', activeOn(a.id, 'worker-victim'))
+    const survivor = await startWorker(
+      loadConfig({
+        env: { ...ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
+      }),
+      [sleepJob, flakyJob],
+    )
+    try {
+      const b = await client.submit(sleepJob, { ms: 200, steps: 10 }, 'user:1')
+      await waitFor('the survivor to start job B', activeOn(b.id, 'worker-survivor'))
+
+      victim!.child.kill('SIGKILL')
+      expect((await victim!.exited).signal).toBe('SIGKILL')
+      const died = performance.now()
+      const { handedOn } = await handOffJobs(ctx.redis, ctx.config, 'worker-victim', [
+        sleepJob.name,
+        flakyJob.name,
+      ])
+      expect(handedOn).toEqual({ [sleepJob.name]: [a.id] }) // B, the live worker's, stays where it is
+      await waitFor('job A to run again on the survivor', activeOn(a.id, 'worker-survivor'), 10_000)
+      const runningAgainMs = performance.now() - died
+      console.log(`worker death to its job running again: ${Math.round(runningAgainMs)} ms (lock: 30 s)`)
+      expect(runningAgainMs).toBeLessThan(5_000)
+
+      const done = async (id: string) =>
+        waitFor(
+          `job ${id} to end`,
+          async () => {
+            const v = await client.get(id, 'user:1')
+            return v.state === 'completed' || v.state === 'failed' ? v : undefined
+          },
+          30_000,
+        )
+      // The operator's way, outside `fleet up`: refused for a worker the registry knows alive.
+      const cli = await fleet(['jobs', 'hand-off', 'worker-survivor']).catch((err) => err)
+      expect(cli.code).toBe(1)
+      expect(cli.stderr).toContain('FLEET_E_JOBS_WORKER_ALIVE')
+      const none = await fleet(['jobs', 'hand-off', 'worker-victim'])
+      expect(none.stdout).toContain('0 active jobs of worker-victim handed on')
+
+      const [doneA, doneB] = [await done(a.id), await done(b.id)]
+      expect(doneA).toMatchObject({ state: 'completed', attempts: 2 }) // the killed run counts
+      expect(doneB).toMatchObject({ state: 'completed', attempts: 1 })
+      const effects = await ctx.pool.query<{ job_id: string }>(
+        'SELECT job_id FROM probe_effects ORDER BY job_id',
+      )
+      expect(effects.rows.map((r) => r.job_id).sort()).toEqual([a.id, b.id].sort())
+    } finally {
+      await survivor.stop()
+    }
+  }, 90_000)
+})
