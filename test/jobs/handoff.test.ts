@@ -29,7 +29,11 @@ describe('handing a dead worker’s jobs on', () => {
       env: { ...fastJobEnv, FLEET_JOB_LOCK: '30s', FLEET_JOB_STALLED_INTERVAL: '30s' },
     })
     client = new JobClient({ config: ctx.config, redis: ctx.redis, db: new Database(ctx.pool) })
-    victim = await spawnWorker({ ...ctx.env, FLEET_INSTANCE_ID: 'worker-victim', FLEET_WORKER_CONCURRENCY: '1' })
+    victim = await spawnWorker({
+      ...ctx.env,
+      FLEET_INSTANCE_ID: 'worker-victim',
+      FLEET_WORKER_CONCURRENCY: '1',
+    })
   }, 90_000)
 
   const fleet = (args: string[]) =>
