@@ -1,8 +1,15 @@
 /**
- * One client request carried to an upstream and its response carried back: the undici dispatch handler of
- * every attempt. It streams both bodies with backpressure, retries what `retry.ts` allows on another
- * upstream, aborts the upstream request when the client goes away, and answers 502/503/504 with a JSON
- * body when there is nothing else to send.
+ * One client request carried to an upstream and its response carried back. Each attempt is a `Try`, the
+ * undici dispatch handler of one upstream request; the Exchange streams both bodies with backpressure,
+ * retries what `retry.ts` allows on another upstream, aborts the upstream side when the client goes away,
+ * and answers 502/503/504 with a JSON body when there is nothing else to send.
+ *
+ * Per-try timeout and hedging (as Envoy's `per_try_timeout` with `hedge_on_per_try_timeout`): when a request
+ * that may safely be sent twice (`mayRetry(..., 'sent')`: idempotent, or replayable with an
+ * Idempotency-Key) has no response headers after FLEET_LB_TRY_TIMEOUT, a second try goes to another
+ * upstream while the first keeps going; the first response to arrive wins and the other try is aborted.
+ * Hedges count as retries: FLEET_LB_RETRIES and the retry budget bound them. So one hung upstream costs a
+ * client about the try timeout, not the headers timeout.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
@@ -16,7 +23,58 @@ import type { Upstream } from './upstream.js'
 
 type Body = Buffer | BodyMeter | null
 
-export class Exchange implements Dispatcher.DispatchHandler {
+const LOST = new Error('another try answered first')
+
+/** One attempt on one upstream: forwards undici's callbacks to its Exchange. */
+class Try implements Dispatcher.DispatchHandler {
+  readonly exchange: Exchange
+  readonly upstream: Upstream
+  readonly body: Body
+  stage: FailureStage = 'connect'
+  abort: ((err?: Error) => void) | undefined
+  resume: (() => void) | undefined
+  timer: NodeJS.Timeout | undefined
+  /** Its per-try timeout passed without response headers. */
+  slow = false
+  /** Aborted by the exchange (another try won, or the client left): its error is expected. */
+  cancelled = false
+  ended = false
+
+  constructor(exchange: Exchange, upstream: Upstream, body: Body) {
+    this.exchange = exchange
+    this.upstream = upstream
+    this.body = body
+  }
+
+  /** Aborts the upstream request (now, or as soon as it connects). */
+  cancel(err: Error): void {
+    this.cancelled = true
+    this.abort?.(err)
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort
+    this.exchange.connected(this)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    return this.exchange.headers(this, statusCode, rawHeaders, resume, statusText)
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.exchange.data(this, chunk)
+  }
+
+  onComplete(): void {
+    this.exchange.complete(this)
+  }
+
+  onError(err: Error): void {
+    this.exchange.error(this, err)
+  }
+}
+
+export class Exchange {
   readonly #ctx: ProxyContext
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
@@ -24,17 +82,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly requestId: string
   readonly #retry: RetryContext
   readonly #startedAt: number
+  /** Hedge after this long without response headers (0: never; only for requests safe to send twice). */
+  readonly #tryTimeoutMs: number
   /** Writes `100 Continue` to the client once an upstream connection exists (Expect: 100-continue). */
   #continuePending: boolean
   #makeBody: () => Body
-  #body: Body = null
-  #upstream: Upstream | undefined
-  /** The first upstream tried; `#tried` lists every one, built only when there is a retry. */
-  #first: Upstream | undefined
+  /** The try whose response goes to the client. */
+  #winner: Try | undefined
+  /** The first try; `#live` holds the tries in flight, `#tried` their upstreams (built on a second try). */
+  #first: Try | undefined
+  #live: Try[] | undefined
   #tried: Upstream[] | undefined
-  #stage: FailureStage = 'connect'
-  #abort: ((err?: Error) => void) | undefined
-  #resume: (() => void) | undefined
   /** Resumes the upstream body once the client socket drained (made on the first backpressure). */
   #onDrain: (() => void) | undefined
   #done = false
@@ -58,39 +116,77 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#retry = retry
     this.#makeBody = makeBody
     this.#startedAt = performance.now()
+    this.#tryTimeoutMs =
+      ctx.options.tryTimeoutMs > 0 && mayRetry(retry, 'sent') ? ctx.options.tryTimeoutMs : 0
     // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
     res.on('close', this.#onClientClose)
   }
 
-  /** Sends the request to `upstream` (the first attempt). */
+  /** Sends the request to `upstream` (the first try). */
   start(upstream: Upstream): void {
     this.#send(upstream)
   }
 
+  /** The tries still in flight (the common single try needs no array). */
+  #inFlight(): Try[] {
+    if (this.#live) return this.#live.filter((t) => !t.ended)
+    return this.#first && !this.#first.ended ? [this.#first] : []
+  }
+
   #send(upstream: Upstream): void {
-    this.#upstream = upstream
-    if (this.#first === undefined) this.#first = upstream
+    const t = new Try(this, upstream, this.#makeBody())
+    if (this.#first === undefined) this.#first = t
     else {
-      this.#tried ??= [this.#first]
+      this.#live ??= [this.#first]
+      this.#live.push(t)
+      this.#tried ??= [this.#first.upstream]
       this.#tried.push(upstream)
     }
-    this.#stage = 'connect'
-    this.#abort = undefined
-    this.#body = this.#makeBody()
     upstream.inflight++
+    if (this.#tryTimeoutMs > 0) {
+      t.timer = setTimeout(() => this.#hedge(t), this.#tryTimeoutMs)
+      t.timer.unref()
+    }
     upstream.pool.dispatch(
       {
         path: this.#req.url ?? '/',
         method: this.#req.method ?? 'GET',
         headers: this.#headers,
-        body: this.#body,
+        body: t.body,
         idempotent: false,
         blocking: false,
         headersTimeout: this.#ctx.options.headersTimeoutMs,
         bodyTimeout: this.#ctx.options.bodyTimeoutMs,
       },
-      this,
+      t,
     )
+  }
+
+  /** The try timeout of `t` passed with no response headers: send the request to another upstream too. */
+  #hedge(t: Try): void {
+    if (t.ended || t.stage === 'response' || this.#done || this.#winner) return
+    t.slow = true
+    if (this.#retries >= this.#ctx.options.retries) return
+    const tried = this.#tried ?? [t.upstream]
+    const next = this.#ctx.upstreams.pick(this.#ctx.now(), tried)
+    // Only another upstream: a second request to the one that hangs would wait behind the same fault.
+    if (!next || tried.includes(next)) return
+    if (!this.#ctx.budget.tryRetry()) {
+      this.#ctx.metrics.retriesDenied.inc()
+      return
+    }
+    this.#retries++
+    this.#ctx.metrics.retries.labels('try-timeout').inc()
+    this.#ctx.logger.info(
+      {
+        requestId: this.requestId,
+        upstream: t.upstream.origin,
+        next: next.origin,
+        afterMs: this.#tryTimeoutMs,
+      },
+      'no response within the try timeout: hedging on another upstream',
+    )
+    this.#send(next)
   }
 
   readonly #onClientClose = (): void => {
@@ -103,18 +199,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // The client went away before its response was complete: free the upstream side at once.
     this.#done = true
     this.#ctx.metrics.clientAborts.inc()
-    this.#abort?.(new Error('the client closed the connection'))
-    if (this.#body && !Buffer.isBuffer(this.#body)) this.#body.destroy()
+    for (const t of this.#inFlight()) {
+      t.cancel(new Error('the client closed the connection'))
+      if (t.body && !Buffer.isBuffer(t.body)) t.body.destroy()
+    }
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort
-    if (this.#done) {
-      abort(new Error('the client closed the connection'))
+  connected(t: Try): void {
+    if (this.#done || t.cancelled || (this.#winner && this.#winner !== t)) {
+      t.cancel(this.#done ? new Error('the client closed the connection') : LOST)
       return
     }
-    this.#stage = 'sent'
-    const body = this.#body
+    t.stage = 'sent'
+    const body = t.body
     if (body && !Buffer.isBuffer(body)) {
       if (this.#continuePending) {
         this.#continuePending = false
@@ -124,13 +221,26 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  headers(t: Try, statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
-    const upstream = this.#upstream as Upstream
-    this.#stage = 'response'
-    this.#resume = resume
-    this.#ctx.upstreams.record(upstream, statusCode >= 500)
-    if (this.#done) return false
+    clearTimeout(t.timer)
+    t.stage = 'response'
+    t.resume = resume
+    this.#ctx.upstreams.record(t.upstream, statusCode >= 500)
+    if (this.#done || this.#winner) {
+      t.cancelled = true
+      return false
+    }
+    this.#winner = t
+    if (this.#live) {
+      for (const other of this.#inFlight()) {
+        if (other === t) continue
+        clearTimeout(other.timer)
+        // Slower than the try timeout while another upstream answered: an upstream fault.
+        if (other.slow) this.#ctx.upstreams.record(other.upstream, true)
+        other.cancel(LOST)
+      }
+    }
     const res = this.#res
     const headers = clientResponseHeaders(rawHeaders, this.#ctx.via, this.requestId)
     if (this.#ctx.closing || !this.#req.complete) res.shouldKeepAlive = false
@@ -138,33 +248,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return true
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.#done) return false
+  data(t: Try, chunk: Buffer): boolean {
+    if (this.#done || t !== this.#winner) return false
     const ok = this.#res.write(chunk)
     if (!ok) {
-      this.#onDrain ??= () => this.#resume?.()
+      this.#onDrain ??= () => this.#winner?.resume?.()
       this.#res.once('drain', this.#onDrain)
     }
     return ok
   }
 
-  onComplete(): void {
-    if (this.#done) {
-      this.#finish()
-      return
-    }
+  complete(t: Try): void {
+    this.#end(t)
+    if (this.#done || t !== this.#winner) return
     this.#done = true
     // An upstream that answered before reading the whole body: the connection cannot be reused safely.
     if (!this.#req.complete) this.#res.shouldKeepAlive = false
     this.#res.end()
-    this.#finish()
   }
 
-  onError(err: Error): void {
-    const upstream = this.#upstream as Upstream
-    const stage = this.#stage
-    this.#finish()
-    if (this.#done) return
+  error(t: Try, err: Error): void {
+    const { upstream, stage } = t
+    this.#end(t)
+    if (this.#done || (t.cancelled && t !== this.#winner)) return
     const clientFault = err instanceof ClientTimeoutError || err instanceof BodyTooLargeError
     if (!clientFault && stage !== 'response') this.#ctx.upstreams.record(upstream, true)
     if (stage === 'response' || this.#res.headersSent) {
@@ -181,6 +287,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#fail(err as FleetError, upstream, true)
       return
     }
+    // A hedge is still on its way: its answer is the client's.
+    if (this.#live && this.#inFlight().length > 0) return
     const code = (err as { code?: string }).code
     if (code === 'UND_ERR_HEADERS_TIMEOUT') {
       this.#fail(
@@ -214,6 +322,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #fail(err: FleetError, upstream: Upstream | undefined, close = false): void {
     this.#done = true
+    for (const t of this.#inFlight()) t.cancel(LOST)
     this.#ctx.logger.warn(
       {
         requestId: this.requestId,
@@ -226,13 +335,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#ctx.respondError(this.#res, err, this.requestId, close || !this.#req.complete)
   }
 
-  /** Accounting for the end of one attempt (success or failure). */
-  #finish(): void {
-    const u = this.#upstream
-    if (u) {
-      u.inflight--
-      this.#upstream = undefined
-    }
+  /** Accounting for the end of one try (success or failure). */
+  #end(t: Try): void {
+    if (t.ended) return
+    t.ended = true
+    clearTimeout(t.timer)
+    t.upstream.inflight--
   }
 }
 

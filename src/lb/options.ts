@@ -17,6 +17,8 @@ export interface LoadBalancerOptions {
   strategy: StrategyName
   connectTimeoutMs: number
   headersTimeoutMs: number
+  /** Hedge a request safe to send twice on another upstream after this long without headers (0: never). */
+  tryTimeoutMs: number
   bodyTimeoutMs: number
   upstreamIdleTimeoutMs: number
   upstreamConnections: number
@@ -60,6 +62,7 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     strategy: config.lbStrategy,
     connectTimeoutMs: config.lbConnectTimeout,
     headersTimeoutMs: config.lbHeadersTimeout,
+    tryTimeoutMs: config.lbTryTimeout,
     bodyTimeoutMs: config.lbBodyTimeout,
     upstreamIdleTimeoutMs: config.lbUpstreamIdleTimeout,
     upstreamConnections: config.lbUpstreamConnections,
