@@ -55,6 +55,7 @@ export type { AppDeps } from './web/deps.js'
 export {
   BadRequestError,
   BodyTooLargeError,
+  InvalidValueError,
   RouteNotFoundError,
   UnavailableError,
   UnsupportedMediaTypeError,
@@ -69,3 +70,4 @@ export {
   type Session,
   type SessionUser,
 } from './web/session.js'
+export { INT4_MAX, STORABLE_TEXT, Text } from './web/validation.js'

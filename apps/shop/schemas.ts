@@ -1,8 +1,11 @@
 /**
  * JSON schemas of the shop API (TypeBox): they validate every body, query and parameter, type the handlers,
- * serialise the responses, and become the OpenAPI document at /openapi.json.
+ * serialise the responses, and become the OpenAPI document at /openapi.json. Each field is bounded as its
+ * column is: strings bound for text columns are `Text()` (no NUL, which PostgreSQL cannot store), integers
+ * stay within their column's type (INT4_MAX for `integer`), so client input is a 400, never a database error.
  */
 import { type Static, Type } from '@fastify/type-provider-typebox'
+import { INT4_MAX, Text } from 'fleet'
 import { SORTS } from './catalog.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.js'
 
@@ -98,11 +101,9 @@ export const ProductId = Type.Object({
 
 export const ListQuery = Type.Object(
   {
-    category: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 100, description: 'category slug or id' }),
-    ),
+    category: Type.Optional(Text({ minLength: 1, maxLength: 100, description: 'category slug or id' })),
     q: Type.Optional(
-      Type.String({ maxLength: 200, description: "full-text search (plainto_tsquery('simple', q))" }),
+      Text({ maxLength: 200, description: "full-text search (plainto_tsquery('simple', q))" }),
     ),
     sort: Type.Optional(
       Type.Unsafe<(typeof SORTS)[number]>({ type: 'string', enum: [...SORTS], default: '-created' }),
@@ -123,8 +124,8 @@ export const ProductListResponse = Type.Object({
 const Slug = Type.String({ pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$', maxLength: 200 })
 const fields = {
   slug: Slug,
-  name: Type.String({ minLength: 1, maxLength: 200 }),
-  description: Type.String({ maxLength: 10_000 }),
+  name: Text({ minLength: 1, maxLength: 200 }),
+  description: Text({ maxLength: 10_000 }),
   priceCents: Type.Integer({ minimum: 0, maximum: 100_000_000 }),
   currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217, default EUR' }),
   stock: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
@@ -154,7 +155,11 @@ export const ProductPatchBody = Type.Object(
     stock: Type.Optional(fields.stock),
     categoryId: Type.Optional(fields.categoryId),
     expectedVersion: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'apply only at this version (like If-Match); else 409' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: INT4_MAX,
+        description: 'apply only at this version (like If-Match); else 409',
+      }),
     ),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -175,7 +180,7 @@ export const DeletedResponse = Type.Object({
 export const NewReviewBody = Type.Object(
   {
     rating: Type.Integer({ minimum: 1, maximum: 5 }),
-    body: Type.Optional(Type.String({ maxLength: 5_000 })),
+    body: Type.Optional(Text({ maxLength: 5_000 })),
   },
   { additionalProperties: false },
 )

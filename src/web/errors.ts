@@ -35,3 +35,12 @@ export class UnavailableError extends FleetError {
   static override code = 'FLEET_E_HTTP_UNAVAILABLE'
   static override statusCode = 503
 }
+
+/**
+ * PostgreSQL refused a value of the request as data (a NUL in text, a number or a date out of range): a
+ * route let through what its column cannot hold. The second line of defence behind the route's schema.
+ */
+export class InvalidValueError extends FleetError {
+  static override code = 'FLEET_E_HTTP_INVALID_VALUE'
+  static override statusCode = 400
+}

@@ -17,14 +17,16 @@ import type { AppDeps } from './deps.js'
 import {
   BadRequestError,
   BodyTooLargeError,
+  InvalidValueError,
   RouteNotFoundError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js'
 import { type Readiness, registerHealth } from './health.js'
 import { registerHttpMetrics } from './metrics.js'
+import { refusedValue } from './refused-value.js'
 import { sessionPlugin } from './session.js'
-import { installValidation } from './validation.js'
+import { installValidation, STORABLE_TEXT } from './validation.js'
 
 export type App = FastifyInstance
 /**
@@ -93,6 +95,8 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
   app.setErrorHandler((err: FastifyError | FleetError, request, reply) => {
     const fleet = toFleetError(err)
     if (fleet.statusCode >= 500) request.log.error({ err }, 'request failed')
+    else if (fleet.code === InvalidValueError.code)
+      request.log.warn({ err }, 'the database refused a request value: a route schema should bound it')
     if (fleet.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
     reply.status(fleet.statusCode).send({
       error: {
@@ -114,24 +118,35 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
   return app
 }
 
-/** Maps Fastify's own errors (validation, body limits, media types) to Fleet's codes. */
+/**
+ * Maps Fastify's own errors (validation, body limits, media types) and PostgreSQL's refusals of a request's
+ * values to Fleet's codes.
+ */
 export function toFleetError(err: FastifyError | FleetError): FleetError {
   if (isFleetError(err)) return err
   const e = err as FastifyError
   if (e.validation) {
     const first = e.validation[0]
     const where = e.validationContext ?? 'body'
-    const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined
+    const params = first?.params as
+      | { missingProperty?: string; additionalProperty?: string; pattern?: string }
+      | undefined
     const named = params?.missingProperty ?? params?.additionalProperty
     const path = [first?.instancePath?.replace(/^\//, '').replace(/\//g, '.'), named]
       .filter(Boolean)
       .join('.')
     const field = path || where
-    return new ValidationError(`${where}${path ? `.${path}` : ''} ${first?.message ?? 'is invalid'}`, {
+    const problem =
+      first?.keyword === 'pattern' && params?.pattern === STORABLE_TEXT
+        ? 'must not contain NUL characters (U+0000); remove them'
+        : (first?.message ?? 'is invalid')
+    return new ValidationError(`${where}${path ? `.${path}` : ''} ${problem}`, {
       details: { field, in: where },
       cause: err,
     })
   }
+  const refused = refusedValue(err)
+  if (refused) return refused
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new BodyTooLargeError('request body is too large', { cause: err })
