@@ -56,11 +56,18 @@ export {
   BadRequestError,
   BodyTooLargeError,
   InvalidValueError,
+  LoginThrottledError,
   RouteNotFoundError,
   UnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from './web/errors.js'
+export {
+  type LoginAttempt,
+  type LoginReservation,
+  LoginThrottle,
+  loginThrottle,
+} from './web/login-throttle.js'
 export type { App, Routes } from './web/server.js'
 export {
   AuthenticationRequiredError,

@@ -44,3 +44,21 @@ export class InvalidValueError extends FleetError {
   static override code = 'FLEET_E_HTTP_INVALID_VALUE'
   static override statusCode = 400
 }
+
+/**
+ * Too many failed logins for this account or from this address within FLEET_LOGIN_WINDOW; `retryAfter`
+ * (seconds, also the Retry-After header) says when the next attempt is let through.
+ */
+export class LoginThrottledError extends FleetError {
+  static override code = 'FLEET_E_HTTP_LOGIN_THROTTLED'
+  static override statusCode = 429
+  constructor(
+    readonly scope: 'account' | 'address',
+    readonly retryAfter: number,
+  ) {
+    super(
+      `too many failed logins ${scope === 'account' ? 'for this account' : 'from this address'}; try again in ${retryAfter} s`,
+      { details: { scope, retryAfter } },
+    )
+  }
+}

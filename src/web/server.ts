@@ -97,7 +97,9 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
     if (fleet.statusCode >= 500) request.log.error({ err }, 'request failed')
     else if (fleet.code === InvalidValueError.code)
       request.log.warn({ err }, 'the database refused a request value: a route schema should bound it')
-    if (fleet.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
+    const retryAfter = (fleet as { retryAfter?: unknown }).retryAfter
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
+    else if (fleet.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
     reply.status(fleet.statusCode).send({
       error: {
         code: fleet.code,

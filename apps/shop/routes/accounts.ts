@@ -1,13 +1,18 @@
-/** Accounts and the login session: POST /api/users, POST|DELETE /api/session, GET /api/me. */
+/**
+ * Accounts and the login session: POST /api/users, POST|DELETE /api/session, GET /api/me. Logins go through
+ * Fleet's login throttle (per account and per address, FLEET_LOGIN_*): past the limit, 429 with Retry-After.
+ */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import { type AppDeps, requireUser } from 'fleet'
+import { type AppDeps, loginThrottle, requireUser, type SessionUser } from 'fleet'
 import { authenticate, createUser } from '../accounts.js'
+import { InvalidCredentialsError } from '../errors.js'
 import { errors, LoginBody, NewUserBody, User } from '../schemas.js'
 
 export async function accountRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const tags = ['accounts']
+  const throttle = loginThrottle(deps)
 
   app.post(
     '/api/users',
@@ -32,11 +37,20 @@ export async function accountRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
         tags,
         summary: 'Log in: a new session id is issued, the cart is kept',
         body: LoginBody,
-        response: { 200: User, ...errors(400, 401, 413, 415) },
+        response: { 200: User, ...errors(400, 401, 413, 415, 429) },
       },
     },
     async (request) => {
-      const user = await authenticate(deps.db, request.body.email, request.body.password)
+      const attempt = await throttle.attempt({ account: request.body.email, address: request.ip })
+      let user: SessionUser
+      try {
+        user = await authenticate(deps.db, request.body.email, request.body.password)
+      } catch (err) {
+        // A wrong password stays counted; any other failure says nothing about it and gives the attempt back.
+        if (!(err instanceof InvalidCredentialsError)) await attempt.aborted().catch(() => {})
+        throw err
+      }
+      await attempt.succeeded()
       await request.session.login(user)
       return user
     },

@@ -49,4 +49,24 @@ export const webSettings = {
     default: '24h',
     min: '1s',
   }),
+  loginMaxFailures: setting.int({
+    env: 'FLEET_LOGIN_MAX_FAILURES',
+    doc: 'Failed logins one account may have within FLEET_LOGIN_WINDOW; the next attempt answers 429 until the window ends (a success resets the count; 0: no limit).',
+    default: 10,
+    max: 1_000_000,
+    unit: 'attempts',
+  }),
+  loginMaxFailuresPerAddress: setting.int({
+    env: 'FLEET_LOGIN_MAX_FAILURES_PER_ADDRESS',
+    doc: 'Failed logins one client address may have within FLEET_LOGIN_WINDOW, over all accounts; the next attempt answers 429 until the window ends (0: no limit).',
+    default: 100,
+    max: 1_000_000,
+    unit: 'attempts',
+  }),
+  loginWindow: setting.duration({
+    env: 'FLEET_LOGIN_WINDOW',
+    doc: 'The window of the login limits: it starts at the first failure and ends this long after it.',
+    default: '15m',
+    min: '1s',
+  }),
 }
