@@ -251,6 +251,8 @@ export async function productImageRoutes(app: FastifyInstance, deps: AppDeps): P
         .header('etag', etag)
         .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=60')
         .header('content-type', 'image/webp')
+        // Public thumbnails: another origin (a storefront, a CDN) may embed them, unlike the JSON API.
+        .header('cross-origin-resource-policy', 'cross-origin')
       if (request.headers['if-none-match'] === etag) return reply.code(304).send()
       return reply.send(rows[0].data)
     },

@@ -1,10 +1,11 @@
 /**
- * The web server runtime: a Fastify instance with request ids, X-Served-By, health and readiness, metrics,
- * OpenAPI, cookies, sessions (`request.session`), and one error format for every failure. Applications plug in
- * as `routes`.
+ * The web server runtime: a Fastify instance with request ids, X-Served-By, security headers, health and
+ * readiness, metrics, OpenAPI, cookies, sessions (`request.session`), and one error format for every failure.
+ * Applications plug in as `routes`.
  */
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import Fastify, {
   type FastifyBaseLogger,
@@ -25,7 +26,7 @@ import {
 import { type Readiness, registerHealth } from './health.js'
 import { registerHttpMetrics } from './metrics.js'
 import { refusedValue } from './refused-value.js'
-import { sessionPlugin } from './session.js'
+import { isHttps, sessionPlugin } from './session.js'
 import { installValidation, STORABLE_TEXT } from './validation.js'
 
 export type App = FastifyInstance
@@ -83,6 +84,23 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
     )
   })
 
+  // Security headers for a JSON API and its images (helmet's, with a CSP that loads nothing and forbids
+  // framing); an app that serves HTML sets its own Content-Security-Policy on those replies. HSTS only on
+  // requests that came over https: over plain http it would be ignored, and it must not leak to one.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] },
+    },
+    xFrameOptions: { action: 'deny' },
+    strictTransportSecurity: false,
+  })
+  const hsts = config.hstsMaxAge > 0 ? `max-age=${Math.floor(config.hstsMaxAge / 1000)}` : undefined
+  if (hsts) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (isHttps(request, config.trustProxy)) reply.header('strict-transport-security', hsts)
+    })
+  }
   await app.register(cookie)
   await app.register(sessionPlugin, { redis: deps.redis, config })
   await app.register(swagger, {

@@ -286,7 +286,7 @@ export class Session {
 }
 
 /** True when the client reached us over TLS, directly or (behind a trusted proxy) per X-Forwarded-Proto. */
-function isHttps(request: FastifyRequest, trustProxy: boolean): boolean {
+export function isHttps(request: FastifyRequest, trustProxy: boolean): boolean {
   if ((request.raw.socket as TLSSocket | undefined)?.encrypted) return true
   if (!trustProxy) return false
   const header = request.headers['x-forwarded-proto']

@@ -69,4 +69,9 @@ export const webSettings = {
     default: '15m',
     min: '1s',
   }),
+  hstsMaxAge: setting.duration({
+    env: 'FLEET_HSTS_MAX_AGE',
+    doc: 'Max-age of Strict-Transport-Security, sent only on requests that came over https (directly, or per X-Forwarded-Proto behind a trusted proxy); 0: never sent.',
+    default: '365d',
+  }),
 }
