@@ -52,7 +52,10 @@ export type SettingsOf<S> = Readonly<{
 export type Config = SettingsOf<Settings>
 
 /** Settings that Fleet used to read, with what to use instead. Giving one fails loudly. */
-const removed: Record<string, string> = {}
+const removed: Record<string, string> = {
+  FLEET_LB_RETRY_BUFFER_SIZE:
+    'use FLEET_LB_REQUEST_BUFFER_SIZE (bodies up to it are read whole before an upstream is picked, and a safe retry resends them)',
+}
 
 export interface LoadOptions {
   /** Environment to read (default: process.env). */

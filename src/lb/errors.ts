@@ -13,7 +13,8 @@ export class BadGatewayError extends FleetError {
     reason: string,
     options?: ErrorOptions,
   ) {
-    super(`upstream ${upstream} failed: ${reason}`, options)
+    // The client sees no internal address: the upstream is in the logs, with the request id.
+    super(`the upstream server failed (${reason}) and the request could not be retried`, options)
   }
 }
 
@@ -35,7 +36,7 @@ export class UpstreamTimeoutError extends FleetError {
     readonly ms: number,
     options?: ErrorOptions,
   ) {
-    super(`upstream ${upstream} did not answer within ${ms} ms`, options)
+    super(`the upstream server did not answer within ${ms} ms`, options)
   }
 }
 
@@ -82,4 +83,16 @@ export class ShuttingDownError extends FleetError {
 export class MethodNotAllowedError extends FleetError {
   static override code = 'FLEET_E_LB_METHOD_NOT_ALLOWED'
   static override statusCode = 405
+}
+
+/** The load balancer holds as many request bodies as it may (FLEET_LB_BUFFER_MEMORY, streamed-body slots). */
+export class OverloadedError extends FleetError {
+  static override code = 'FLEET_E_LB_OVERLOADED'
+  static override statusCode = 503
+}
+
+/** A path the public port does not serve (the web servers' /metrics and /readyz), or unknown on the admin port. */
+export class NotFoundError extends FleetError {
+  static override code = 'FLEET_E_LB_NOT_FOUND'
+  static override statusCode = 404
 }

@@ -15,7 +15,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { FleetError } from '../errors.js'
 import type { BodyMeter } from './body.js'
-import { BadGatewayError, BodyTooLargeError, ClientTimeoutError, UpstreamTimeoutError } from './errors.js'
+import {
+  BadGatewayError,
+  BadRequestError,
+  BodyTooLargeError,
+  ClientTimeoutError,
+  UpstreamTimeoutError,
+} from './errors.js'
 import { clientResponseHeaders } from './headers.js'
 import type { ProxyContext } from './proxy.js'
 import { type FailureStage, mayRetry, type RetryContext } from './retry.js'
@@ -79,14 +85,15 @@ export class Exchange {
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
   readonly #headers: string[]
+  /** The request target in origin form. */
+  readonly #url: string
   readonly requestId: string
   readonly #retry: RetryContext
   readonly #startedAt: number
   /** Hedge after this long without response headers (0: never; only for requests safe to send twice). */
   readonly #tryTimeoutMs: number
-  /** Writes `100 Continue` to the client once an upstream connection exists (Expect: 100-continue). */
-  #continuePending: boolean
-  #makeBody: () => Body
+  /** A body per try: the held Buffer again, or the one stream (its errors go to `onError`). */
+  #makeBody: (onError: (err: Error) => void) => Body
   /** The try whose response goes to the client. */
   #winner: Try | undefined
   /** The first try; `#live` holds the tries in flight, `#tried` their upstreams (built on a second try). */
@@ -102,17 +109,17 @@ export class Exchange {
     ctx: ProxyContext,
     req: IncomingMessage,
     res: ServerResponse,
+    url: string,
     head: { readonly headers: string[]; readonly requestId: string },
-    continuePending: boolean,
     retry: RetryContext,
-    makeBody: () => Body,
+    makeBody: (onError: (err: Error) => void) => Body,
   ) {
     this.#ctx = ctx
     this.#req = req
     this.#res = res
+    this.#url = url
     this.#headers = head.headers
     this.requestId = head.requestId
-    this.#continuePending = continuePending
     this.#retry = retry
     this.#makeBody = makeBody
     this.#startedAt = performance.now()
@@ -134,7 +141,11 @@ export class Exchange {
   }
 
   #send(upstream: Upstream): void {
-    const t = new Try(this, upstream, this.#makeBody())
+    const t: Try = new Try(
+      this,
+      upstream,
+      this.#makeBody((err) => this.#bodyFailed(t, err)),
+    )
     if (this.#first === undefined) this.#first = t
     else {
       this.#live ??= [this.#first]
@@ -149,7 +160,7 @@ export class Exchange {
     }
     upstream.pool.dispatch(
       {
-        path: this.#req.url ?? '/',
+        path: this.#url,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,
         body: t.body,
@@ -212,13 +223,7 @@ export class Exchange {
     }
     t.stage = 'sent'
     const body = t.body
-    if (body && !Buffer.isBuffer(body)) {
-      if (this.#continuePending) {
-        this.#continuePending = false
-        this.#res.writeContinue()
-      }
-      this.#req.pipe(body)
-    }
+    if (body && !Buffer.isBuffer(body)) this.#req.pipe(body)
   }
 
   headers(t: Try, statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -226,7 +231,7 @@ export class Exchange {
     clearTimeout(t.timer)
     t.stage = 'response'
     t.resume = resume
-    this.#ctx.upstreams.record(t.upstream, statusCode >= 500)
+    this.#ctx.upstreams.record(t.upstream, GATEWAY_FAILURES.has(statusCode))
     if (this.#done || this.#winner) {
       t.cancelled = true
       return false
@@ -271,8 +276,9 @@ export class Exchange {
     const { upstream, stage } = t
     this.#end(t)
     if (this.#done || (t.cancelled && t !== this.#winner)) return
-    const clientFault = err instanceof ClientTimeoutError || err instanceof BodyTooLargeError
-    if (!clientFault && stage !== 'response') this.#ctx.upstreams.record(upstream, true)
+    const clientFault = clientError(err)
+    // Passive health hears only of faults of the upstream itself, never of what a client sent.
+    if (!clientFault && stage !== 'response' && upstreamFault(err)) this.#ctx.upstreams.record(upstream, true)
     if (stage === 'response' || this.#res.headersSent) {
       // Bytes of the response already went to the client: the only honest signal left is a cut connection.
       this.#done = true
@@ -284,7 +290,7 @@ export class Exchange {
       return
     }
     if (clientFault) {
-      this.#fail(err as FleetError, upstream, true)
+      this.#fail(clientFault, upstream, clientFault instanceof ClientTimeoutError)
       return
     }
     // A hedge is still on its way: its answer is the client's.
@@ -317,7 +323,24 @@ export class Exchange {
       }
       if (next) this.#ctx.metrics.retriesDenied.inc()
     }
-    this.#fail(new BadGatewayError(upstream.origin, errInfo(err).message, { cause: err }), upstream)
+    this.#fail(
+      new BadGatewayError(upstream.origin, errInfo(err).code ?? 'connection error', { cause: err }),
+      upstream,
+    )
+  }
+
+  /** The streamed request body failed (the client went silent or sent too much), read or not yet. */
+  #bodyFailed(t: Try, err: Error): void {
+    const fault = clientError(err)
+    // Aborting a try destroys its body too: only the client's own faults, on the live try, matter here.
+    if (this.#done || !fault || (t.ended && t !== this.#winner)) return
+    if (this.#res.headersSent) {
+      this.#done = true
+      for (const other of this.#inFlight()) other.cancel(LOST)
+      this.#res.destroy()
+      return
+    }
+    this.#fail(fault, t.upstream, fault instanceof ClientTimeoutError)
   }
 
   #fail(err: FleetError, upstream: Upstream | undefined, close = false): void {
@@ -332,7 +355,8 @@ export class Exchange {
       },
       err.message,
     )
-    this.#ctx.respondError(this.#res, err, this.requestId, close || !this.#req.complete)
+    // An unread rest of the body is drained (respondError), so the client gets to read this answer.
+    this.#ctx.respondError(this.#res, err, this.requestId, close)
   }
 
   /** Accounting for the end of one try (success or failure). */
@@ -341,7 +365,48 @@ export class Exchange {
     t.ended = true
     clearTimeout(t.timer)
     t.upstream.inflight--
+    // A streamed body this try never sent (its connection failed) must not time out later on its own.
+    if (t.body && !Buffer.isBuffer(t.body) && t !== this.#winner) t.body.destroy()
   }
+}
+
+/** Upstream answers that say the upstream itself failed (Envoy's gateway failures); a 500 may be the client's doing. */
+const GATEWAY_FAILURES = new Set([502, 503, 504])
+
+/** Error codes of a failed connection, exchange or response parse on the upstream side. */
+const UPSTREAM_CODES = new Set([
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_INFO',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+])
+
+/** True for a fault of the upstream or of the path to it (system errors like ECONNRESET, undici's socket errors, a bad response). */
+function upstreamFault(err: Error): boolean {
+  const code = (err as { code?: string }).code
+  if (!code) return false
+  return UPSTREAM_CODES.has(code) || code.startsWith('HPE_') || /^E[A-Z]+$/.test(code)
+}
+
+/** Client errors that undici reports while sending a request: the request was the problem, not the upstream. */
+const CLIENT_CODES = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+])
+
+/** The coded client error for `err` when the client caused it, else undefined. */
+function clientError(err: Error): FleetError | undefined {
+  if (err instanceof ClientTimeoutError || err instanceof BodyTooLargeError) return err
+  const code = (err as { code?: string }).code
+  if (code && CLIENT_CODES.has(code))
+    return new BadRequestError(`the request cannot be forwarded: ${err.message}`, { cause: err })
+  return undefined
 }
 
 function errInfo(err: unknown): { message: string; code?: string } {

@@ -1,7 +1,10 @@
 /**
  * Header duties of a proxy (RFC 9110 7.6, RFC 9112 9.6): hop-by-hop headers and the ones the `Connection`
- * header names stay on their hop; `Via` is appended in both directions; `X-Forwarded-For` is appended,
- * `X-Forwarded-Proto` and `X-Forwarded-Host` are set, and `X-Request-Id` is passed on or created.
+ * header names stay on their hop; `Via` is appended in both directions; `X-Request-Id` is passed on or
+ * created. The forwarded headers are believed only from a trusted proxy (FLEET_LB_TRUSTED_PROXIES): from
+ * one, `X-Forwarded-For` is appended to and its `X-Forwarded-Proto` / `X-Forwarded-Host` / `Forwarded`
+ * kept; from anyone else they are replaced by what the LB saw (the client address, `http`, the Host), so
+ * a client can neither pose as another address nor claim https.
  */
 import { randomBytes } from 'node:crypto'
 import { BadRequestError } from './errors.js'
@@ -26,6 +29,7 @@ const REPLACED_UP = new Set([
   'x-request-id',
   'via',
   'x-forwarded-for',
+  'forwarded',
   'expect',
 ])
 
@@ -89,6 +93,7 @@ export function upstreamRequestHead(
   clientAddress: string,
   httpVersion: string,
   via: string,
+  trusted = false,
 ): UpstreamRequestHead {
   let host: string | undefined
   let contentLength: string | undefined
@@ -100,6 +105,9 @@ export function upstreamRequestHead(
   let expectContinue = false
   let chunked = false
   let upgrade: string | undefined
+  let proto: string | undefined
+  let forwardedHost: string | undefined
+  let forwarded: string | undefined
   // Lower-case names, computed once for both passes (reused array: this function never re-enters).
   const lower = LOWER_NAMES
   lower.length = 0
@@ -128,6 +136,15 @@ export function upstreamRequestHead(
         break
       case 'x-forwarded-for':
         xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`
+        break
+      case 'x-forwarded-proto':
+        proto ??= raw[i + 1].trim().toLowerCase()
+        break
+      case 'x-forwarded-host':
+        forwardedHost ??= raw[i + 1]
+        break
+      case 'forwarded':
+        forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`
         break
       case 'via':
         viaIn = viaIn === undefined ? raw[i + 1] : `${viaIn}, ${raw[i + 1]}`
@@ -158,18 +175,20 @@ export function upstreamRequestHead(
   }
   requestId ??= newRequestId()
   const hostValue = host ?? ''
+  const believed = trusted && xff !== undefined
   headers.push(
     'via',
     viaIn === undefined ? `${httpVersion} ${via}` : `${viaIn}, ${httpVersion} ${via}`,
     'x-forwarded-for',
-    xff === undefined ? clientAddress : `${xff}, ${clientAddress}`,
+    believed ? `${xff}, ${clientAddress}` : clientAddress,
     'x-forwarded-proto',
-    'http',
+    trusted && (proto === 'https' || proto === 'http') ? proto : 'http',
     'x-forwarded-host',
-    hostValue,
+    trusted && forwardedHost ? forwardedHost : hostValue,
     'x-request-id',
     requestId,
   )
+  if (trusted && forwarded !== undefined) headers.push('forwarded', forwarded)
   return {
     headers,
     requestId,

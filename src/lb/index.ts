@@ -16,13 +16,14 @@ import type { Logger } from '../log.js'
 import type { Registry } from '../registry/registry.js'
 import { portOf, startAdminServer } from './admin.js'
 import { createBalancer } from './balancer.js'
+import { BodyBudget } from './body.js'
 import { type Discovery, RegistryDiscovery, StaticDiscovery } from './discovery.js'
-import { BadRequestError, ClientTimeoutError, HeadersTooLargeError } from './errors.js'
+import { BadRequestError, ClientTimeoutError, HeadersTooLargeError, MethodNotAllowedError } from './errors.js'
 import { HealthChecker } from './health.js'
 import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
 import { type ProxyContext, proxyRequest } from './proxy.js'
-import { sendError, sendRawError } from './respond.js'
+import { drainRequest, sendError, sendRawError } from './respond.js'
 import { RetryBudget } from './retry.js'
 import { proxyUpgrade } from './upgrade.js'
 import { UpstreamSet } from './upstream-set.js'
@@ -88,6 +89,7 @@ export async function startLoadBalancer(
     options,
     upstreams,
     budget: new RetryBudget(options.retryBudgetPercent, RETRY_MIN_PER_SECOND, now),
+    bodies: new BodyBudget(options.bufferMemory, options.maxStreamedBodies),
     metrics,
     logger,
     via: options.instanceId,
@@ -101,12 +103,14 @@ export async function startLoadBalancer(
         close: close || closing,
         retryAfterS: err.statusCode === 503 ? retryAfterS : undefined,
       })
+      if (!close) drainRequest(res)
     },
   }
 
   const server = http.createServer({
     maxHeaderSize: options.maxHeaderSize,
-    requireHostHeader: true,
+    // A missing Host is refused by proxyRequest, with a JSON answer like every other error.
+    requireHostHeader: false,
     keepAliveTimeout: options.clientKeepAliveMs,
     headersTimeout: options.clientHeaderTimeoutMs,
     requestTimeout: 0,
@@ -119,6 +123,13 @@ export async function startLoadBalancer(
   server.on('checkContinue', (req, res) => proxyRequest(ctx, req, res, true))
   const tunnels = new Set<Duplex>()
   server.on('upgrade', (req, socket, head) => proxyUpgrade(ctx, req, socket, head, tunnels))
+  // CONNECT asks for a tunnel to any host: a reverse proxy refuses it, with an answer (Node would just close).
+  server.on('connect', (_req, socket: Socket) => {
+    socket.on('error', () => socket.destroy())
+    const e = new MethodNotAllowedError('CONNECT is not forwarded by the load balancer')
+    metrics.errors.labels(e.code).inc()
+    sendRawError(socket, e)
+  })
   server.on('connection', (socket: Socket) => {
     metrics.clientConnections++
     socket.once('close', () => metrics.clientConnections--)
@@ -168,7 +179,7 @@ export async function startLoadBalancer(
       instanceId: options.instanceId,
       closing: () => closing,
     },
-    options.host,
+    options.adminHost,
     options.adminPort,
   ).catch(async (err: Error) => {
     await new Promise((r) => server.close(r))

@@ -2,6 +2,8 @@
  * The load balancer's options: every field comes from a setting in `src/config/settings/lb.ts` (units in
  * the names: ms, bytes, percent), so `fleet lb`, `fleet up` and the tests build them the same way.
  */
+import { BlockList, isIPv6 } from 'node:net'
+import { ConfigError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 
 export type StrategyName = 'p2c' | 'round-robin' | 'weighted'
@@ -10,8 +12,9 @@ export interface LoadBalancerOptions {
   /** Public port (0: the OS picks one; read it back from `LoadBalancer.port`). */
   port: number
   host: string
-  /** Admin port for /metrics and /status (0: the OS picks one). */
+  /** Admin port for /metrics and /status (0: the OS picks one), and the address it listens on. */
   adminPort: number
+  adminHost: string
   /** Fixed upstream URLs (`#weight=N` sets a weight); empty: discover web servers in the registry. */
   upstreams: string[]
   strategy: StrategyName
@@ -42,7 +45,18 @@ export interface LoadBalancerOptions {
   slowStartMs: number
   retries: number
   retryBudgetPercent: number
-  retryBufferSize: number
+  /** Bodies up to this size are read whole before an upstream is picked (and may be resent). */
+  requestBufferSize: number
+  /** Most bytes of request bodies held at once. */
+  bufferMemory: number
+  /** Most bodies larger than requestBufferSize streamed at once. */
+  maxStreamedBodies: number
+  /** Deadline for a whole buffered request to arrive. */
+  clientRequestTimeoutMs: number
+  /** Proxies whose X-Forwarded-* headers are kept (empty: none). */
+  trustedProxies: BlockList | undefined
+  /** Paths the public port answers 404 for (normalized: lower case, no trailing slash). */
+  internalPaths: string[]
   discoveryIntervalMs: number
   /** How long close() waits for in-flight requests before it cuts them. */
   shutdownTimeoutMs: number
@@ -58,6 +72,7 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     port: config.port,
     host: config.lbHost,
     adminPort: config.lbAdminPort,
+    adminHost: config.lbAdminHost,
     upstreams: config.lbUpstreams ?? [],
     strategy: config.lbStrategy,
     connectTimeoutMs: config.lbConnectTimeout,
@@ -85,9 +100,59 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     slowStartMs: config.lbSlowStart,
     retries: config.lbRetries,
     retryBudgetPercent: config.lbRetryBudget,
-    retryBufferSize: config.lbRetryBufferSize,
+    requestBufferSize: config.lbRequestBufferSize,
+    bufferMemory: config.lbBufferMemory,
+    maxStreamedBodies: config.lbMaxStreamedBodies,
+    clientRequestTimeoutMs: config.lbClientRequestTimeout,
+    trustedProxies: trustedProxies(config.lbTrustedProxies),
+    internalPaths: listOf(config.lbInternalPaths).map(normalizePath),
     discoveryIntervalMs: config.lbDiscoveryInterval,
     shutdownTimeoutMs: config.shutdownTimeout,
     instanceId: config.instanceId ?? 'fleet-lb',
   }
+}
+
+function listOf(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
+}
+
+/** A path as the public port compares it with the internal ones: decoded, lower case, one slash each. */
+export function normalizePath(path: string): string {
+  let p = path.split('?')[0] ?? ''
+  try {
+    p = decodeURIComponent(p)
+  } catch {
+    // a malformed escape: compared as written
+  }
+  p = p.toLowerCase().replace(/\/{2,}/g, '/')
+  // Dot segments, as a server that resolves them would (RFC 3986 5.2.4).
+  if (p.includes('/.')) p = new URL(p, 'http://x').pathname
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p
+}
+
+/** FLEET_LB_TRUSTED_PROXIES as a BlockList (undefined when empty); a bad entry is a ConfigError. */
+export function trustedProxies(value: string): BlockList | undefined {
+  const entries = listOf(value)
+  if (entries.length === 0) return undefined
+  const list = new BlockList()
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/') as [string, string | undefined]
+    const type = isIPv6(address) ? 'ipv6' : 'ipv4'
+    try {
+      if (bits === undefined) list.addAddress(address, type)
+      else list.addSubnet(address, Number(bits), type)
+    } catch (err) {
+      throw new ConfigError(
+        'FLEET_LB_TRUSTED_PROXIES',
+        value,
+        `${entry} is not an address or CIDR range (e.g. 10.0.0.0/8)`,
+        'the environment',
+        { cause: err },
+      )
+    }
+  }
+  return list
 }

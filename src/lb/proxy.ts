@@ -1,24 +1,27 @@
 /**
- * The request side of the load balancer: checks what Node's parser lets through (two Host headers,
- * conflicting lengths, HTTP/1.0 with Transfer-Encoding, methods a reverse proxy does not forward), enforces
- * the body size limit, prepares the body (held when small so a safe retry can resend it, streamed
- * otherwise), picks an upstream and hands the request to an Exchange.
+ * The request side of the load balancer: checks what Node's parser lets through (no Host, two Host
+ * headers, conflicting lengths, HTTP/1.0 with Transfer-Encoding, request targets and methods a reverse
+ * proxy does not forward, the web servers' internal paths), enforces the body size limit, reads the body
+ * (whole up to FLEET_LB_REQUEST_BUFFER_SIZE before any upstream is taken, see body.ts), picks an upstream
+ * and hands the request to an Exchange.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type FleetError, isFleetError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { BodyMeter, readSmallBody } from './body.js'
+import { type BodyBudget, BodyMeter, holdBody, wholeBody } from './body.js'
 import {
   BadRequestError,
   BodyTooLargeError,
   MethodNotAllowedError,
+  NotFoundError,
   NoUpstreamError,
+  OverloadedError,
   ShuttingDownError,
 } from './errors.js'
 import { Exchange } from './exchange.js'
 import { upstreamRequestHead } from './headers.js'
 import type { LbMetrics } from './metrics.js'
-import type { LoadBalancerOptions } from './options.js'
+import { type LoadBalancerOptions, normalizePath } from './options.js'
 import type { RetryBudget } from './retry.js'
 import type { UpstreamSet } from './upstream-set.js'
 
@@ -27,6 +30,8 @@ export interface ProxyContext {
   readonly options: LoadBalancerOptions
   readonly upstreams: UpstreamSet
   readonly budget: RetryBudget
+  /** Request body bytes held and bodies streamed, across all clients. */
+  readonly bodies: BodyBudget
   readonly metrics: LbMetrics
   readonly logger: Logger
   /** Our name in `Via`. */
@@ -38,7 +43,39 @@ export interface ProxyContext {
 
 const NOT_FORWARDED = new Set(['CONNECT', 'TRACE'])
 
+const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
+
 const noBody = (): null => null
+
+/** True when `url` names one of the web servers' internal paths (or one below it), however it is spelled. */
+function isInternal(url: string, internal: readonly string[]): boolean {
+  if (internal.length === 0) return false
+  const q = url.indexOf('?')
+  let path = q < 0 ? url : url.slice(0, q)
+  // The common path has nothing to decode or fold: a lower-case copy is enough.
+  path = /[%/.]{2}|%|\/$|\/\./.test(path) ? normalizePath(path) : path.toLowerCase()
+  for (const p of internal) if (path === p || path.startsWith(`${p}/`)) return true
+  return false
+}
+
+/**
+ * The request target in origin form (`/path?query`) for the upstream, or a coded error: `*` (OPTIONS, answered
+ * here) and absolute-form targets (RFC 9112 3.2.2: a server must accept them) are turned into it.
+ */
+function originForm(url: string): string | BadRequestError {
+  if (url.startsWith('/')) return url
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      const u = new URL(url)
+      return `${u.pathname}${u.search}`
+    } catch {
+      // falls through to the error below
+    }
+  }
+  return new BadRequestError(
+    `the request target ${JSON.stringify(url.slice(0, 100))} is not a path (write /path?query)`,
+  )
+}
 
 /** Handles one client request (`continuePending`: the client waits for `100 Continue`). */
 export function proxyRequest(
@@ -47,6 +84,7 @@ export function proxyRequest(
   res: ServerResponse,
   continuePending: boolean,
 ): void {
+  const startedAt = Date.now()
   const method = req.method ?? 'GET'
   if (ctx.closing) {
     ctx.respondError(res, new ShuttingDownError(), undefined, true)
@@ -57,15 +95,54 @@ export function proxyRequest(
       res,
       new MethodNotAllowedError(`${method} is not forwarded by the load balancer`),
       undefined,
-      true,
+      false,
+    )
+    return
+  }
+  const raw = req.url ?? '/'
+  if (raw === '*') {
+    if (method === 'OPTIONS') {
+      // About the server as a whole (RFC 9110 9.3.7): the LB answers for the service itself.
+      res.writeHead(204, { allow: ALLOW, 'content-length': 0 }).end()
+      if (!req.complete) req.resume()
+    } else
+      ctx.respondError(
+        res,
+        new BadRequestError('the request target * is only valid with OPTIONS'),
+        undefined,
+        false,
+      )
+    return
+  }
+  const url = originForm(raw)
+  if (typeof url !== 'string') {
+    ctx.respondError(res, url, undefined, false)
+    return
+  }
+  if (isInternal(url, ctx.options.internalPaths)) {
+    ctx.respondError(
+      res,
+      new NotFoundError(
+        `${url.split('?')[0]} is served to the load balancer's health checks and to Prometheus, not on the public port`,
+      ),
+      undefined,
+      false,
     )
     return
   }
   let head: ReturnType<typeof upstreamRequestHead>
+  const address = req.socket.remoteAddress ?? ''
+  const trusted =
+    ctx.options.trustedProxies?.check(address, req.socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
   try {
-    head = upstreamRequestHead(req.rawHeaders, req.socket.remoteAddress ?? '', `${req.httpVersion}`, ctx.via)
+    head = upstreamRequestHead(req.rawHeaders, address, `${req.httpVersion}`, ctx.via, trusted)
   } catch (err) {
     ctx.respondError(res, err as FleetError, undefined, true)
+    return
+  }
+  if (head.host === '' && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+    const err = new BadRequestError('an HTTP/1.1 request needs a Host header (RFC 9112 3.2)')
+    ctx.respondError(res, err, head.requestId, true)
     return
   }
   if (head.chunked && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
@@ -75,56 +152,76 @@ export function proxyRequest(
     return
   }
   const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
-  if (length > ctx.options.maxBodySize) {
-    ctx.respondError(res, new BodyTooLargeError(ctx.options.maxBodySize), head.requestId, true)
+  const { maxBodySize, clientBodyTimeoutMs, requestBufferSize, clientRequestTimeoutMs } = ctx.options
+  if (length > maxBodySize) {
+    ctx.respondError(res, new BodyTooLargeError(maxBodySize), head.requestId, false)
     return
   }
   const hasBody = length > 0 || head.chunked
-  const now = ctx.now()
-  const upstream = ctx.upstreams.pick(now)
-  if (!upstream) {
-    ctx.respondError(res, new NoUpstreamError(), head.requestId, hasBody)
-    return
-  }
-  ctx.budget.request(now)
-  const retry = {
-    method,
-    hasBody,
-    replayable: !hasBody || (length >= 0 && length <= ctx.options.retryBufferSize),
-    idempotencyKey: head.idempotencyKey,
-  }
   if (!hasBody) {
-    new Exchange(ctx, req, res, head, false, retry, noBody).start(upstream)
+    const now = ctx.now()
+    const upstream = ctx.upstreams.pick(now)
+    if (!upstream) {
+      ctx.respondError(res, new NoUpstreamError(), head.requestId, false)
+      return
+    }
+    ctx.budget.request(now)
+    const retry = { method, hasBody, replayable: true, idempotencyKey: head.idempotencyKey }
+    new Exchange(ctx, req, res, url, head, retry, noBody).start(upstream)
     return
   }
-  if (retry.replayable) {
-    if (continuePending) res.writeContinue()
-    readSmallBody(req, length, ctx.options.clientBodyTimeoutMs).then(
-      (body) => {
-        if (res.destroyed) return
-        const t = ctx.now()
-        const next = upstream.eligible(t) ? upstream : ctx.upstreams.pick(t)
-        if (!next) {
-          ctx.respondError(res, new NoUpstreamError(), head.requestId)
-          return
-        }
-        new Exchange(ctx, req, res, head, false, retry, () => body).start(next)
-      },
-      (err: Error) => {
-        if (isFleetError(err)) ctx.respondError(res, err, head.requestId, true)
-        else res.destroy()
-      },
-    )
-    return
-  }
-  const { maxBodySize, clientBodyTimeoutMs } = ctx.options
-  new Exchange(
-    ctx,
-    req,
-    res,
-    head,
-    continuePending,
-    retry,
-    () => new BodyMeter(maxBodySize, clientBodyTimeoutMs),
-  ).start(upstream)
+  // The body arrives before an upstream is taken: a slow client holds only its own socket here.
+  if (continuePending) res.writeContinue()
+  holdBody(req, {
+    bufferSize: requestBufferSize,
+    maxBodySize,
+    idleMs: clientBodyTimeoutMs,
+    deadline: startedAt + clientRequestTimeoutMs,
+    requestTimeoutMs: clientRequestTimeoutMs,
+    budget: ctx.bodies,
+  }).then(
+    (held) => {
+      if (res.destroyed || res.writableFinished) {
+        ctx.bodies.give(held.bytes)
+        return
+      }
+      res.once('close', () => ctx.bodies.give(held.bytes))
+      const now = ctx.now()
+      const upstream = ctx.upstreams.pick(now)
+      if (!upstream) {
+        ctx.respondError(res, new NoUpstreamError(), head.requestId, false)
+        return
+      }
+      const retry = { method, hasBody, replayable: held.complete, idempotencyKey: head.idempotencyKey }
+      if (held.complete) {
+        ctx.budget.request(now)
+        const body = wholeBody(held)
+        new Exchange(ctx, req, res, url, head, retry, () => body).start(upstream)
+        return
+      }
+      if (!ctx.bodies.takeStream()) {
+        const err = new OverloadedError(
+          `more than ${ctx.options.maxStreamedBodies} request bodies larger than ${requestBufferSize} bytes are on their way; retry later`,
+        )
+        ctx.respondError(res, err, head.requestId, false)
+        return
+      }
+      res.once('close', () => ctx.bodies.giveStream())
+      ctx.budget.request(now)
+      new Exchange(
+        ctx,
+        req,
+        res,
+        url,
+        head,
+        retry,
+        (onError) => new BodyMeter(maxBodySize, clientBodyTimeoutMs, held.chunks, onError),
+      ).start(upstream)
+    },
+    (err: Error) => {
+      // 408 (a stalled client) closes at once; 413 and 503 let the client read the answer first.
+      if (isFleetError(err)) ctx.respondError(res, err, head.requestId, err.statusCode === 408)
+      else res.destroy()
+    },
+  )
 }

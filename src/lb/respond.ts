@@ -39,6 +39,28 @@ export function sendError(
   res.end(body)
 }
 
+/** How long a connection may go on sending a body the LB already answered (then it is cut). */
+export const LINGER_MS = 5_000
+
+/**
+ * After an early answer (413, 503, 404 before the body was read): reads and discards the rest of the body
+ * so the client gets to read the answer, as nginx's lingering close does. Closing at once with unread
+ * bytes makes the kernel send a reset, which often destroys the answer in the client's buffer. Once the
+ * body ends the connection may carry the next request; a body that does not end within LINGER_MS is cut.
+ */
+export function drainRequest(res: ServerResponse): void {
+  const req = res.req
+  if (!req || req.complete) return
+  req.unpipe()
+  req.resume()
+  const socket = req.socket
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  const done = (): void => clearTimeout(timer)
+  req.once('end', done)
+  socket.once('close', done)
+}
+
 /** Writes `err` as a complete HTTP/1.1 response on a raw socket and closes it. */
 export function sendRawError(socket: Socket, err: FleetError): void {
   if (!socket.writable) {

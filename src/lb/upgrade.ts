@@ -1,16 +1,33 @@
 /**
- * Upgraded connections (WebSocket): the request head goes to a picked upstream over a TCP connection of its
- * own, with the proxy headers added and `Connection: upgrade` kept; from then on bytes flow both ways
- * untouched until either side closes. The upstream's answer (101 or a refusal) reaches the client as sent.
+ * Upgraded connections (WebSocket). The request goes to a picked upstream over a connection of its own, with
+ * the proxy headers added and `Connection: upgrade` kept, through Node's HTTP client, which parses the
+ * answer. Only a `101 Switching Protocols` opens a tunnel: then bytes flow both ways untouched until either
+ * side closes. Any other answer is a plain response: it is relayed to the client and the connection is
+ * closed, so no later bytes of it can reach an upstream unchecked (the smuggling a refused upgrade would
+ * allow if the LB kept a raw pipe).
  */
-import type { IncomingMessage } from 'node:http'
-import net from 'node:net'
+import http, { type IncomingMessage, STATUS_CODES } from 'node:http'
+import type net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { isFleetError } from '../errors.js'
-import { BadGatewayError, NoUpstreamError, ShuttingDownError } from './errors.js'
-import { upstreamRequestHead } from './headers.js'
+import { BadGatewayError, NoUpstreamError, ShuttingDownError, UpstreamTimeoutError } from './errors.js'
+import { clientResponseHeaders, upstreamRequestHead } from './headers.js'
 import type { ProxyContext } from './proxy.js'
 import { sendRawError } from './respond.js'
+
+/** The status line and headers of `res` for the client: hop-by-hop headers dropped, then `extra`. */
+function responseHead(
+  res: IncomingMessage,
+  ctx: ProxyContext,
+  requestId: string,
+  extra: readonly string[],
+): string {
+  const raw = res.rawHeaders.map((h) => Buffer.from(h, 'latin1'))
+  const headers = [...clientResponseHeaders(raw, ctx.via, requestId), ...extra]
+  let text = `HTTP/1.1 ${res.statusCode} ${res.statusMessage || STATUS_CODES[res.statusCode ?? 500] || ''}\r\n`
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`
+  return `${text}\r\n`
+}
 
 /** Pipes an upgrade request to an upstream; `tunnels` tracks the open ones for shutdown. */
 export function proxyUpgrade(
@@ -28,56 +45,111 @@ export function proxyUpgrade(
   }
   let up: ReturnType<typeof upstreamRequestHead>
   try {
-    up = upstreamRequestHead(req.rawHeaders, client.remoteAddress ?? '', req.httpVersion, ctx.via)
+    const address = client.remoteAddress ?? ''
+    const trusted =
+      ctx.options.trustedProxies?.check(address, client.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
+    up = upstreamRequestHead(req.rawHeaders, address, req.httpVersion, ctx.via, trusted)
   } catch (err) {
     if (isFleetError(err)) sendRawError(client, err)
     else client.destroy()
     return
   }
   const upstream = ctx.upstreams.pick(ctx.now())
-  if (!upstream) {
+  if (!upstream || !(req.url ?? '').startsWith('/')) {
     sendRawError(client, new NoUpstreamError())
     return
   }
   const url = new URL(upstream.origin)
-  const conn = net.connect({ host: url.hostname, port: Number(url.port || 80) })
-  conn.setNoDelay(true)
-  let connected = false
+  const headers = [...up.headers, 'connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket']
+  const outgoing = http.request({
+    host: url.hostname,
+    port: Number(url.port || 80),
+    method: req.method,
+    path: req.url,
+    headers,
+    agent: false,
+    timeout: ctx.options.connectTimeoutMs,
+  })
+  let answered = false
   upstream.inflight++
   tunnels.add(client)
-  const timer = setTimeout(() => conn.destroy(new Error('connect timeout')), ctx.options.connectTimeoutMs)
-  conn.once('connect', () => {
-    clearTimeout(timer)
-    connected = true
-    let text = `${req.method} ${req.url} HTTP/1.1\r\n`
-    for (let i = 0; i < up.headers.length; i += 2) text += `${up.headers[i]}: ${up.headers[i + 1]}\r\n`
-    text += `connection: upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n\r\n`
-    conn.write(text)
-    if (head.length > 0) conn.write(head)
-    client.pipe(conn)
-    conn.pipe(client)
-  })
-  conn.on('error', (err) => {
-    clearTimeout(timer)
-    if (!connected) {
-      ctx.upstreams.record(upstream, true)
-      ctx.logger.warn(
-        { requestId: up.requestId, upstream: upstream.origin, err: err.message },
-        'upgrade: upstream connection failed',
-      )
-      sendRawError(client, new BadGatewayError(upstream.origin, err.message, { cause: err }))
-    } else client.destroy()
-  })
   let closed = false
-  const onClose = (): void => {
+  const done = (): void => {
     if (closed) return
     closed = true
     upstream.inflight--
     tunnels.delete(client)
-    conn.destroy()
-    // Before the tunnel existed the client gets its 502 (sendRawError closes it after writing).
-    if (connected) client.destroy()
   }
-  conn.once('close', onClose)
-  client.once('close', onClose)
+  client.once('close', () => {
+    done()
+    outgoing.destroy()
+  })
+  const fail = (err: Error, timeout: boolean): void => {
+    if (answered) {
+      client.destroy()
+      return
+    }
+    answered = true
+    ctx.upstreams.record(upstream, true)
+    ctx.logger.warn(
+      { requestId: up.requestId, upstream: upstream.origin, err: err.message },
+      'upgrade: upstream connection failed',
+    )
+    sendRawError(
+      client,
+      timeout
+        ? new UpstreamTimeoutError(upstream.origin, ctx.options.connectTimeoutMs, { cause: err })
+        : new BadGatewayError(upstream.origin, (err as { code?: string }).code ?? 'connection error', {
+            cause: err,
+          }),
+    )
+  }
+  outgoing.once('socket', (s: net.Socket) => {
+    // The connect timeout first, then the headers timeout for the answer; a tunnel has none.
+    s.once('connect', () => {
+      s.setNoDelay(true)
+      s.setTimeout(ctx.options.headersTimeoutMs)
+    })
+  })
+  outgoing.on('timeout', () =>
+    outgoing.destroy(Object.assign(new Error('upstream timeout'), { timeout: true })),
+  )
+  outgoing.on('error', (err: Error & { timeout?: boolean }) => fail(err, err.timeout === true))
+  outgoing.on('upgrade', (res, upSocket, upHead) => {
+    answered = true
+    upSocket.setTimeout(0)
+    ctx.upstreams.record(upstream, false)
+    upSocket.on('error', () => client.destroy())
+    upSocket.once('close', () => client.destroy())
+    client.once('close', () => upSocket.destroy())
+    client.write(
+      responseHead(res, ctx, up.requestId, ['connection', 'upgrade', 'upgrade', res.headers.upgrade ?? '']),
+    )
+    if (upHead.length > 0) client.write(upHead)
+    if (head.length > 0) upSocket.write(head)
+    client.pipe(upSocket)
+    upSocket.pipe(client)
+  })
+  outgoing.on('response', (res) => {
+    // Refused: an ordinary response. Relay it and close; the client connection never becomes a tunnel.
+    answered = true
+    res.socket.setTimeout(ctx.options.bodyTimeoutMs)
+    client.resume() // whatever the client sent after its request is never forwarded: dropped
+    ctx.upstreams.record(
+      upstream,
+      res.statusCode !== undefined && res.statusCode >= 502 && res.statusCode <= 504,
+    )
+    const length = res.headers['content-length']
+    const framing =
+      length !== undefined ? [] : res.headers['transfer-encoding'] ? ['transfer-encoding', 'chunked'] : []
+    client.write(responseHead(res, ctx, up.requestId, [...framing, 'connection', 'close']))
+    res.on('data', (chunk: Buffer) => {
+      if (framing.length) client.write(`${chunk.length.toString(16)}\r\n`)
+      client.write(chunk)
+      if (framing.length) client.write('\r\n')
+    })
+    res.once('end', () => (framing.length ? client.end('0\r\n\r\n') : client.end()))
+    res.once('error', () => client.destroy())
+  })
+  outgoing.end()
 }

@@ -3,6 +3,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
+import { trustedProxies } from '../../src/lb/options.js'
 import { type Backend, echo, raw, rawClosed, startBackend, startLb, statusOf } from './helpers.js'
 
 interface Echo {
@@ -67,7 +68,7 @@ describe('load balancer: HTTP conformance', () => {
       upstreams: [backend.url],
       maxHeaderSize: 4096,
       maxBodySize: 1000,
-      retryBufferSize: 100,
+      requestBufferSize: 100,
       clientHeaderTimeoutMs: 300,
       clientBodyTimeoutMs: 300,
       instanceId: 'lb-test',
@@ -99,14 +100,16 @@ describe('load balancer: HTTP conformance', () => {
     expect(back).not.toMatch(/keep-alive: timeout=5/i)
   })
 
-  it('adds Via both ways, appends X-Forwarded-For, sets X-Forwarded-Proto/Host, passes or creates X-Request-Id', async () => {
+  it("adds Via both ways, replaces an untrusted client's X-Forwarded-For/Proto/Host, passes or creates X-Request-Id", async () => {
     const out = await raw(
       lb.port,
       'GET /e HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\n' +
-        'X-Forwarded-Host: evil\r\nVia: 1.0 edge\r\nX-Request-Id: abc-123\r\n\r\n',
+        'X-Forwarded-Host: evil\r\nForwarded: for=10.0.0.1;proto=https\r\nVia: 1.0 edge\r\nX-Request-Id: abc-123\r\n\r\n',
     )
     const h = echoOf(out).headers
-    expect(h['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1')
+    // No FLEET_LB_TRUSTED_PROXIES: the client cannot pose as 10.0.0.1 or claim https.
+    expect(h['x-forwarded-for']).toBe('127.0.0.1')
+    expect(h.forwarded).toBeUndefined()
     expect(h['x-forwarded-proto']).toBe('http')
     expect(h['x-forwarded-host']).toBe('shop.example')
     expect(h.via).toBe('1.0 edge, 1.1 lb-test')
@@ -117,6 +120,31 @@ describe('load balancer: HTTP conformance', () => {
     const id = echoOf(fresh).headers['x-request-id']
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/)
     expect(fresh).toContain(`x-request-id: ${id}`)
+  })
+
+  it('from a trusted proxy, keeps X-Forwarded-For (appended to), X-Forwarded-Proto, X-Forwarded-Host and Forwarded', async () => {
+    const trusting = await startLb({
+      upstreams: [backend.url],
+      trustedProxies: trustedProxies('127.0.0.0/8'),
+    })
+    try {
+      const out = await raw(
+        trusting.port,
+        'GET /e HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n' +
+          'X-Forwarded-Host: shop.example.com\r\nForwarded: for=203.0.113.9;proto=https\r\n\r\n',
+      )
+      const h = echoOf(out).headers
+      expect(h['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1')
+      expect(h['x-forwarded-proto']).toBe('https')
+      expect(h['x-forwarded-host']).toBe('shop.example.com')
+      expect(h.forwarded).toBe('for=203.0.113.9;proto=https')
+      // A value other than http or https is not passed on, even from a trusted proxy.
+      const odd = await raw(trusting.port, 'GET /e HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: gopher\r\n\r\n')
+      expect(echoOf(odd).headers['x-forwarded-proto']).toBe('http')
+    } finally {
+      await trusting.close()
+    }
+    expect(() => trustedProxies('10.0.0.0/99')).toThrow(/FLEET_LB_TRUSTED_PROXIES.*not an address or CIDR/)
   })
 
   it('keeps repeated response headers (Set-Cookie) apart', async () => {

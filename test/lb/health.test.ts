@@ -1,7 +1,7 @@
 /** Active health checks, passive ejection (growing, capped) and slow start, through a real LB. */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
-import { type Backend, get, startBackend, startLb, until } from './helpers.js'
+import { type Backend, get, raw, startBackend, startLb, until } from './helpers.js'
 
 describe('load balancer: health', () => {
   const backends: Backend[] = []
@@ -44,11 +44,11 @@ describe('load balancer: health', () => {
     expect(status.upstreams.find((u) => u.url === a.url)?.eligible).toBe(false)
   })
 
-  it('passive ejection after consecutive 5xx, with a growing ejection time and slow start after it', async () => {
+  it('passive ejection after consecutive gateway failures (503), with a growing ejection time and slow start after it', async () => {
     let t = 1_000_000
     const failing = await startBackend('failing', (req, res) => {
       req.resume()
-      res.writeHead(500).end('boom')
+      res.writeHead(503).end('overloaded')
     })
     const good = await startBackend('good')
     backends.push(failing, good)
@@ -75,6 +75,40 @@ describe('load balancer: health', () => {
     expect(failing.hits).toBe(6)
     expect(uf.ejections).toBe(2)
     expect(uf.ejectedUntil - t).toBe(15_000) // 20 s doubled, capped at 15 s
+  })
+
+  it('a client cannot get an upstream ejected: 500s, 4xx, OPTIONS * and a bad request target never count', async () => {
+    // The app answers 500 to this client's input (as a NUL byte once did) and 400 to another: both are answers.
+    const app = await startBackend('app', (req, res) => {
+      req.resume()
+      res.writeHead(req.url?.includes('%00') ? 500 : 400).end('no')
+    })
+    backends.push(app)
+    lb = await startLb({
+      upstreams: [app.url],
+      ejectFailures: 3,
+      ejectMaxPercent: 100,
+      healthIntervalMs: 60_000,
+    })
+    const u = lb.upstreams.get(app.url)!
+    for (let i = 0; i < 10; i++) expect((await get(lb.port, '/search?q=%00')).status).toBe(500)
+    for (let i = 0; i < 10; i++) expect((await get(lb.port, '/search?q=x')).status).toBe(400)
+    for (let i = 0; i < 10; i++) {
+      const star = await raw(lb.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n')
+      expect(star).toMatch(/^HTTP\/1\.1 204 /)
+      expect(star).toMatch(/allow: GET, HEAD, POST/i)
+      const bad = await raw(lb.port, 'GET nonsense HTTP/1.1\r\nHost: x\r\n\r\n')
+      expect(bad).toMatch(/^HTTP\/1\.1 400 /)
+      expect(bad).toContain('FLEET_E_LB_BAD_REQUEST')
+      expect(bad).not.toContain(app.url.replace('http://', '')) // no internal address in an answer
+    }
+    expect(u.ejections).toBe(0)
+    expect(u.consecutiveFailures).toBe(0)
+    expect(u.eligible(Date.now())).toBe(true)
+    // An absolute-form target (RFC 9112 3.2.2) is forwarded in origin form.
+    const abs = await raw(lb.port, 'GET http://x/search?q=y HTTP/1.1\r\nHost: x\r\n\r\n')
+    expect(abs).toMatch(/^HTTP\/1\.1 400 /)
+    expect(app.hits).toBe(21)
   })
 
   it('never ejects more than the allowed share of upstreams', async () => {

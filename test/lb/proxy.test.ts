@@ -73,7 +73,25 @@ describe('load balancer: proxying', () => {
     expect(status.upstreams[0].requests).toBeGreaterThanOrEqual(1)
     const metrics = await get(lb.adminPort, '/metrics')
     expect(metrics.body).toMatch(/fleet_lb_requests_total\{code="200"\} [1-9]/)
-    const pub = await get(lb.port, '/metrics')
-    expect(JSON.parse(pub.body).backend).toBe('a')
+    // The web servers' own /metrics and /readyz are not served on the public port, however they are spelled.
+    const hits = backends[0].hits
+    for (const path of [
+      '/metrics',
+      '/readyz',
+      '/METRICS',
+      '//metrics',
+      '/metrics/',
+      '/%6detrics',
+      '/a/../metrics',
+      '/readyz?x=1',
+      '/metrics/x',
+    ]) {
+      const pub = await get(lb.port, path)
+      expect(pub.status, path).toBe(404)
+      expect(JSON.parse(pub.body).error.code).toBe('FLEET_E_LB_NOT_FOUND')
+    }
+    expect(backends[0].hits).toBe(hits)
+    expect((await get(lb.port, '/metricsx')).status).toBe(200) // only those paths
+    expect(status.upstreams[0].url).toBe(backends[0].url)
   })
 })

@@ -23,6 +23,13 @@ export const lbSettings = {
     flag: 'admin-port',
     commands: ['up', 'lb'],
   }),
+  lbAdminHost: setting.string({
+    env: 'FLEET_LB_ADMIN_HOST',
+    doc: 'Address the admin port listens on. Loopback by default, whatever FLEET_LB_HOST is: /status, /metrics and the dashboard have no authentication; open them to a network only behind your own access control.',
+    default: '127.0.0.1',
+    flag: 'admin-host',
+    commands: ['up', 'lb'],
+  }),
   lbUpstreams: setting.urls({
     env: 'FLEET_LB_UPSTREAMS',
     doc: 'Fixed upstream web servers (comma-separated). Unset: discovered from the registry in REDIS_URL.',
@@ -147,7 +154,7 @@ export const lbSettings = {
   }),
   lbEjectFailures: setting.int({
     env: 'FLEET_LB_EJECT_FAILURES',
-    doc: 'Consecutive failed requests (connection errors, 5xx) that eject an upstream passively (0 disables).',
+    doc: 'Consecutive upstream faults (connection errors, timeouts, 502/503/504 answers; never a 4xx or a 500 a client caused) that eject an upstream passively (0 disables).',
     default: 5,
     min: 0,
     max: 1000,
@@ -200,10 +207,41 @@ export const lbSettings = {
     max: 1000,
     unit: 'percent',
   }),
-  lbRetryBufferSize: setting.bytes({
-    env: 'FLEET_LB_RETRY_BUFFER_SIZE',
-    doc: 'Request bodies up to this size are held while sent, so a safe retry can send them again.',
-    default: '64kb',
+  lbRequestBufferSize: setting.bytes({
+    env: 'FLEET_LB_REQUEST_BUFFER_SIZE',
+    doc: 'Request bodies up to this size are read whole before an upstream is picked (as nginx proxy_request_buffering), so a slow client holds no upstream connection, and a safe retry can send them again. Larger bodies are streamed once this much has arrived.',
+    default: '1mb',
+  }),
+  lbBufferMemory: setting.bytes({
+    env: 'FLEET_LB_BUFFER_MEMORY',
+    doc: 'Most bytes of request bodies held at once across all clients; a body that would pass it gets 503 FLEET_E_LB_OVERLOADED.',
+    default: '256mb',
+  }),
+  lbMaxStreamedBodies: setting.int({
+    env: 'FLEET_LB_MAX_STREAMED_BODIES',
+    doc: 'Most request bodies larger than FLEET_LB_REQUEST_BUFFER_SIZE streamed to upstreams at once (each holds an upstream connection); more get 503 FLEET_E_LB_OVERLOADED.',
+    default: 64,
+    min: 1,
+  }),
+  lbClientRequestTimeout: setting.duration({
+    env: 'FLEET_LB_CLIENT_REQUEST_TIMEOUT',
+    doc: "Deadline for a client to send a whole buffered request (headers and a body up to FLEET_LB_REQUEST_BUFFER_SIZE), however it trickles (as HAProxy's timeout http-request); then 408.",
+    default: '30s',
+    min: '100ms',
+  }),
+  lbTrustedProxies: setting.string({
+    env: 'FLEET_LB_TRUSTED_PROXIES',
+    doc: 'Addresses or CIDR ranges (comma-separated) of proxies in front of the load balancer, e.g. a TLS terminator. Only from these are X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host kept; from anyone else they are replaced (the client address, http, the Host).',
+    default: '',
+    pattern: /^\s*$|^[0-9A-Fa-f:.]+(\/\d{1,3})?(\s*,\s*[0-9A-Fa-f:.]+(\/\d{1,3})?)*$/,
+    hint: 'addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8',
+  }),
+  lbInternalPaths: setting.string({
+    env: 'FLEET_LB_INTERNAL_PATHS',
+    doc: "Paths of the web servers that the public port never forwards (404): their metrics and readiness are for the LB's health checks and Prometheus, which reach the servers directly. Comma-separated; empty forwards everything.",
+    default: '/metrics,/readyz',
+    pattern: /^\s*$|^\/[\x21-\x2b\x2d-\x7e]*(\s*,\s*\/[\x21-\x2b\x2d-\x7e]*)*$/,
+    hint: 'paths, e.g. /metrics,/readyz',
   }),
   lbDiscoveryInterval: setting.duration({
     env: 'FLEET_LB_DISCOVERY_INTERVAL',
