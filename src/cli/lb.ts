@@ -16,10 +16,8 @@ export function registerLb(program: Command): void {
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('lb', opts)
     // Loaded here so that the LB process carries only the LB's code.
-    const [{ lbOptionsFromConfig, startLoadBalancer }, { createLogger }] = await Promise.all([
-      import('../lb/index.js'),
-      import('../log.js'),
-    ])
+    const [{ lbOptionsFromConfig, startLoadBalancer }, { createLogger }, { dashboardOptionsFromConfig }] =
+      await Promise.all([import('../lb/index.js'), import('../log.js'), import('../dashboard/options.js')])
     const logger = createLogger(config, { role: 'lb' })
     const options = lbOptionsFromConfig(config)
     let redis: Redis | undefined
@@ -39,7 +37,12 @@ export function registerLb(program: Command): void {
       })
       registry = new Registry(redis, config.redisPrefix)
     }
-    const lb = await startLoadBalancer({ ...options, logger, registry })
+    const lb = await startLoadBalancer({
+      ...options,
+      logger,
+      registry,
+      dashboard: dashboardOptionsFromConfig(config),
+    })
     process.stdout.write(
       `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort})\n`,
     )

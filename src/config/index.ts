@@ -9,6 +9,7 @@ import { parseSetting, type SettingSpec } from './define.js'
 import { RemovedSettingError } from './errors.js'
 import { cacheSettings } from './settings/cache.js'
 import { coreSettings } from './settings/core.js'
+import { dashboardSettings } from './settings/dashboard.js'
 import { jobsSettings } from './settings/jobs.js'
 import { lbSettings } from './settings/lb.js'
 import { registrySettings } from './settings/registry.js'
@@ -24,6 +25,7 @@ export const settingGroups = {
   stack: stackSettings,
   cache: cacheSettings,
   jobs: jobsSettings,
+  dashboard: dashboardSettings,
 } as const
 
 export const settings = Object.freeze(
@@ -34,7 +36,8 @@ export const settings = Object.freeze(
   typeof lbSettings &
   typeof stackSettings &
   typeof cacheSettings &
-  typeof jobsSettings
+  typeof jobsSettings &
+  typeof dashboardSettings
 
 type Settings = typeof settings
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never

@@ -10,6 +10,7 @@ const TITLES: Record<keyof typeof settingGroups, string> = {
   stack: 'Local stack (`fleet up`)',
   cache: 'Cache',
   jobs: 'Jobs and workers (`fleet worker`)',
+  dashboard: 'Dashboard (`/dashboard` on the load balancer admin port)',
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|')

@@ -4,6 +4,8 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { DashboardOptions } from '../dashboard/options.js'
+import type { Logger } from '../log.js'
 import type { DiscoveryStatus } from './discovery.js'
 import type { LbMetrics } from './metrics.js'
 import type { UpstreamSet } from './upstream-set.js'
@@ -15,6 +17,8 @@ export interface StatusSource {
   now: () => number
   instanceId: string
   closing: () => boolean
+  /** The dashboard's options (it is served when they say it is on), and what it needs of the LB. */
+  dashboard?: { options: DashboardOptions; logger: Logger; retryBudgetPercent: number }
 }
 
 /** The /status document. */
@@ -52,6 +56,14 @@ export async function statusDocument(src: StatusSource): Promise<Record<string, 
 
 /** Starts the admin server on host:port (0: a free port); resolves once it listens. */
 export async function startAdminServer(src: StatusSource, host: string, port: number): Promise<http.Server> {
+  const d = src.dashboard
+  const dashboard = d?.options.enabled
+    ? (await import('../dashboard/index.js')).createDashboard({
+        options: d.options,
+        logger: d.logger,
+        lb: { ...src, retryBudgetPercent: d.retryBudgetPercent },
+      })
+    : undefined
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const send = (status: number, type: string, body: string): void => {
@@ -68,16 +80,19 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
       src.metrics.registry.metrics().then((text) => send(200, src.metrics.registry.contentType, text), fail)
     } else if (req.method === 'GET' && path === '/status') {
       statusDocument(src).then((doc) => send(200, 'application/json', JSON.stringify(doc, null, 2)), fail)
-    } else {
+    } else if (dashboard && req.method === 'GET' && path === '/') {
+      res.writeHead(302, { location: '/dashboard/' }).end()
+    } else if (!dashboard?.handle(req, res, path)) {
+      const endpoints = `GET /metrics, GET /status${dashboard ? ', GET /dashboard/' : ''}`
       send(
         404,
         'application/json',
-        JSON.stringify({
-          error: { code: 'FLEET_E_LB_NOT_FOUND', message: 'admin endpoints: GET /metrics, GET /status' },
-        }),
+        JSON.stringify({ error: { code: 'FLEET_E_LB_NOT_FOUND', message: `admin endpoints: ${endpoints}` } }),
       )
     }
   })
+  // Its event streams end with the server's connections; its sampler and store connections with the server.
+  if (dashboard) server.once('close', () => void dashboard.close())
   server.keepAliveTimeout = 5_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -11,6 +11,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { DashboardOptions } from '../dashboard/options.js'
 import type { FleetError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Registry } from '../registry/registry.js'
@@ -45,7 +46,7 @@ const RETRY_MIN_PER_SECOND = 10
 
 /** Starts the load balancer and resolves once both ports listen and the first discovery ran. */
 export async function startLoadBalancer(
-  options: LoadBalancerOptions & { logger: Logger; registry?: Registry },
+  options: LoadBalancerOptions & { logger: Logger; registry?: Registry; dashboard?: DashboardOptions },
 ): Promise<LoadBalancer> {
   const logger = options.logger.child({ component: 'lb' })
   const now = options.now ?? Date.now
@@ -178,6 +179,11 @@ export async function startLoadBalancer(
       now,
       instanceId: options.instanceId,
       closing: () => closing,
+      dashboard: options.dashboard && {
+        options: options.dashboard,
+        logger,
+        retryBudgetPercent: options.retryBudgetPercent,
+      },
     },
     options.adminHost,
     options.adminPort,

@@ -17,7 +17,7 @@ export interface StatusReport {
   startedAt: number
   dataDir: string
   /** Where to reach the stack. */
-  urls: { app: string; admin?: string; metrics?: string }
+  urls: { app: string; admin?: string; metrics?: string; dashboard?: string }
   /** `starting`, `running` (every child started once), `stopping`. */
   phase: 'starting' | 'running' | 'stopping'
   rows: StatusRow[]
@@ -91,5 +91,6 @@ export function renderReport(report: StatusReport, now = Date.now()): string {
   const urls = [`  app      ${report.urls.app}`]
   if (report.urls.admin) urls.push(`  lb admin ${report.urls.admin}`)
   if (report.urls.metrics) urls.push(`  metrics  ${report.urls.metrics}`)
+  if (report.urls.dashboard) urls.push(`  dashboard ${report.urls.dashboard}`)
   return [head, '', renderTable(report.rows, now), '', ...urls].join('\n')
 }

@@ -193,6 +193,7 @@ export class Stack {
       app: `http://${hostForUrl === '127.0.0.1' ? 'localhost' : hostForUrl}:${lbPort}`,
       admin: `http://127.0.0.1:${adminPort}/status`,
       metrics: `http://127.0.0.1:${adminPort}/metrics`,
+      ...(c.dashboard ? { dashboard: `http://127.0.0.1:${adminPort}/dashboard/` } : {}),
     }
     const shutdownMs = c.shutdownTimeout + STOP_MARGIN_MS
     const deaths = new WorkerDeaths({
@@ -248,6 +249,7 @@ export class Stack {
         `  app       ${this.#urls.app}`,
         `  lb admin  ${this.#urls.admin}`,
         `  metrics   ${this.#urls.metrics} (each web server: http://127.0.0.1:<port>/metrics)`,
+        ...(this.#urls.dashboard ? [`  dashboard ${this.#urls.dashboard}`] : []),
         '  manage    fleet status | fleet restart web | Ctrl-C stops everything (twice forces)',
       ].join('\n'),
     )
