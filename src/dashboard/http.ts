@@ -30,6 +30,8 @@ import type { Snapshot } from './snapshot.js'
 
 /** Bytes of an action's body, at most. */
 const MAX_BODY = 4096
+/** Longest an action may wait for the store Redis or PostgreSQL. */
+const RETRY_DEADLINE_MS = 5_000
 /** A client whose socket holds more than this unsent is skipped until it catches up. */
 const MAX_BACKLOG = 1024 * 1024
 
@@ -292,7 +294,10 @@ export class DashboardRouter {
           'no store Redis is configured (REDIS_URL), so there are no queues',
         )
       const db = await this.#deps.db()
-      const done = await queues.retry(job.type as string, job.id as string, db).catch((err: unknown) => {
+      const done = await withDeadline(
+        queues.retry(job.type as string, job.id as string, db),
+        RETRY_DEADLINE_MS,
+      ).catch((err: unknown) => {
         if (isFleetError(err)) throw err
         throw new DashboardUnavailableError(
           `the store Redis did not take the retry: ${(err as Error).message}`,
@@ -338,6 +343,18 @@ export class DashboardRouter {
     for (const res of this.#clients) res.end()
     this.#clients.clear()
   }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new DashboardUnavailableError(`the store Redis or PostgreSQL did not answer within ${ms} ms`)),
+      ms,
+    )
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
 
 async function readBody(req: http.IncomingMessage): Promise<string> {

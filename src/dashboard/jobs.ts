@@ -164,6 +164,11 @@ export class JobQueues {
    * attempts kept counting). `db`, when given, is where its durable record is taken out first.
    */
   async retry(type: string, id: string, db: Pool | undefined): Promise<{ attempts: number; code: string }> {
+    if (this.#redis.status !== 'ready') await connected(this.#redis, 2_000)
+    if (this.#redis.status !== 'ready')
+      throw new DashboardUnavailableError(
+        `the store Redis is not connected (${this.#redis.status}); retry when it is back`,
+      )
     const [{ Job }, { decodeReason, isCancelledReason }] = await this.#modules()
     const queue = await this.#queue(type)
     const job = await Job.fromId(queue, id)
@@ -171,6 +176,10 @@ export class JobQueues {
     const state = await job.getState()
     if (state !== 'failed') throw new DashboardJobNotFailedError(id, state)
     if (isCancelledReason(job.failedReason)) throw new DashboardJobNotFailedError(id, 'cancelled')
+    const before = {
+      attempts: Math.max(job.attemptsMade, job.attemptsStarted ?? 0),
+      code: decodeReason(job.failedReason).code,
+    }
     const record = db ? await takeFailedRecord(db, id) : undefined
     try {
       await job.retry('failed')
@@ -182,16 +191,27 @@ export class JobQueues {
       throw err
     }
     this.#failures.delete(`${type}\0${id}`)
-    return {
-      attempts: Math.max(job.attemptsMade, job.attemptsStarted ?? 0),
-      code: decodeReason(job.failedReason).code,
-    }
+    return before
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.#queues.values()].map((q) => q.close().catch(() => {})))
     this.#queues.clear()
   }
+}
+
+/** Resolves once `redis` is ready, or after `ms`. */
+export function connected(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      redis.off('ready', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    redis.once('ready', done)
+  })
 }
 
 type RecordRow = Record<string, unknown>

@@ -12,7 +12,7 @@ import type { UpstreamSet } from '../lb/upstream-set.js'
 import type { Logger } from '../log.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 import { Registry, type RegistryEntry } from '../registry/registry.js'
-import { JobQueues } from './jobs.js'
+import { connected, JobQueues } from './jobs.js'
 import type { DashboardOptions } from './options.js'
 import { Scraper } from './scrape.js'
 import {
@@ -68,20 +68,6 @@ const metricSum = async (
 ) => {
   const got = await m.registry.getSingleMetric(name)?.get()
   return (got?.values ?? []).reduce((n, v) => (keep(v.labels) ? n + v.value : n), 0)
-}
-
-/** Resolves once `redis` is ready, or after `ms`. */
-function connected(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve()
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      redis.off('ready', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    redis.once('ready', done)
-  })
 }
 
 export class Sampler {
