@@ -201,8 +201,7 @@ describe('dashboard endpoints', () => {
         15_000,
         'the failure on the dashboard (queues are found by a scan every 10 s)',
       )
-      // biome-ignore lint/style/noNonNullAssertion: set by the wait above
-      expect(failure!).toMatchObject({ type, code: 'FLEET_E_TEST_BOOM', retryable: true, attempts: 1 })
+      expect(failure).toMatchObject({ type, code: 'FLEET_E_TEST_BOOM', retryable: true, attempts: 1 })
       const s = await snapshot(lb)
       expect(s.jobs?.types.find((t) => t.type === type)).toMatchObject({ failed: 1 })
 
