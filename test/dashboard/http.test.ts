@@ -187,10 +187,6 @@ describe('dashboard endpoints', () => {
         ['dash.test-1', type],
       )
       const found: { failure?: unknown } = {}
-        ? J extends { failures: (infer F)[] }
-          ? F
-          : never
-        : never
       await until(
         async () => {
           const s = await snapshot(lb)
