@@ -9,164 +9,35 @@
  * Run: `npx tsx bench/lb.ts` (installs haproxy, nginx and wrk with apt-get when missing).
  * Env: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (64).
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { freePort, waitForPort } from '../src/stack/ports.js'
+import {
+  Bench,
+  LOAD_CPU,
+  log,
+  median,
+  multiCore,
+  PROXY_CPU,
+  rssOf,
+  type WrkResult,
+  wrk,
+} from './lib/procs.js'
 import { ensureTools } from './lib/tools.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-bench-lb-'))
-const children: ChildProcess[] = []
-const multiCore = os.cpus().length >= 2
-const PROXY_CPU = '0'
-const LOAD_CPU = multiCore ? '1' : '0'
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`)
-}
-
-function pinned(
-  cpu: string,
-  cmd: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-) {
-  const child = spawn('taskset', ['-c', cpu, cmd, ...args], {
-    cwd: options.cwd ?? work,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => {
-    out = (out + d.toString()).slice(-4000)
-  })
-  child.stderr?.on('data', (d: Buffer) => {
-    out = (out + d.toString()).slice(-4000)
-  })
-  child.on('exit', (code) => {
-    if (code !== 0 && code !== null && !stopping) log(`${cmd} exited with ${code}: ${out}`)
-  })
-  children.push(child)
-  return child
-}
-
-let stopping = false
-function stopAll(): void {
-  stopping = true
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-}
-process.on('exit', stopAll)
-process.on('SIGINT', () => {
-  stopAll()
-  process.exit(130)
-})
-
-function nginxConf(body: string, name: string): string {
-  const dir = path.join(work, name)
-  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true })
-  const file = path.join(dir, 'nginx.conf')
-  fs.writeFileSync(
-    file,
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 9000; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  client_max_body_size 0;
-${body}
-}
-`,
-  )
-  return dir
-}
-
-/** Process ids of `pid` and its children (nginx master + worker). */
-function tree(pid: number): number[] {
-  const out = spawnSync('pgrep', ['-P', String(pid)])
-    .stdout.toString()
-    .trim()
-  const kids = out ? out.split('\n').map(Number) : []
-  return [pid, ...kids.flatMap(tree)]
-}
-
-function rssOf(pid: number): number {
-  let total = 0
-  for (const p of tree(pid)) {
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))
-      if (m) total += Number(m[1]) * 1024
-    } catch {}
-  }
-  return total
-}
-
-interface WrkResult {
-  rps: number
-  p50: number
-  p99: number
-  /** Requests per CPU-second of the proxy (its user + system time): robust when other load shares the CPU. */
-  perCpu: number
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100)
-
-/** User + system CPU seconds of `pid` and its children. */
-function cpuSeconds(pid: number): number {
-  let ticks = 0
-  for (const p of tree(pid)) {
-    try {
-      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')
-      ticks += Number(f[11]) + Number(f[12])
-    } catch {}
-  }
-  return ticks / CLK_TCK
-}
-
-function parseMs(v: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(v)
-  if (!m) return Number.NaN
-  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
-}
-
-function wrk(port: number, seconds: number, connections: number, script?: string, pid?: number): WrkResult {
-  const cpu0 = pid ? cpuSeconds(pid) : 0
-  const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency']
-  if (script) args.push('-s', script)
-  args.push(`http://127.0.0.1:${port}/`)
-  const out = execFileSync('taskset', args, { encoding: 'utf8' })
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
-  const p50 = parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)
-  if (errors) log(`    (port ${port}: ${errors[0]})`)
-  const total = Number(/(\d+) requests in/.exec(out)?.[1])
-  const perCpu = pid ? total / Math.max(0.01, cpuSeconds(pid) - cpu0) : Number.NaN
-  return { rps, p50, p99, perCpu }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-
+const bench = new Bench('lb')
+const work = bench.work
+const pinned = bench.pinned.bind(bench)
+const nginxConf = bench.nginxConf.bind(bench)
 /** Opens `n` keep-alive connections, one request each, and keeps them idle. */
 async function idleConnections(port: number, n: number): Promise<net.Socket[]> {
   const sockets: net.Socket[] = []
@@ -461,7 +332,7 @@ backend be
 try {
   await main()
 } finally {
-  stopAll()
+  bench.stopAll()
   await new Promise((r) => setTimeout(r, 300))
   fs.rmSync(work, { recursive: true, force: true })
 }
