@@ -379,9 +379,15 @@ export function assemble(r: Readings, win: CounterWindows, lbLes: readonly numbe
       health,
       problem,
       restarts: s?.restarts,
-      uptimeS: Math.max(0, Math.round(now / 1000 - (reading?.startTime ?? e.startedAt / 1000))),
+      // A process that did not answer this tick has no current memory or CPU (its last window is stale).
+      uptimeS:
+        health === 'down'
+          ? undefined
+          : Math.max(0, Math.round(now / 1000 - (reading?.startTime ?? e.startedAt / 1000))),
       rssBytes: reading?.rssBytes,
-      cpuPercent: round((win.rate(`${e.id}:cpu`, RATE_WINDOW_MS) ?? Number.NaN) * 100, 1),
+      cpuPercent: reading
+        ? round((win.rate(`${e.id}:cpu`, RATE_WINDOW_MS) ?? Number.NaN) * 100, 1)
+        : undefined,
     })
   }
   for (const row of sup?.rows ?? []) {
