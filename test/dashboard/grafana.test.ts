@@ -50,7 +50,7 @@ const PROMQL_WORDS = new Set([
 ])
 
 /** The metric names of a PromQL expression: identifiers that are not functions, keywords, labels or durations. */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const e = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')
