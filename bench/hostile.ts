@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     haCfg,
     `global
   nbthread 1
-  maxconn 20000
+  maxconn 9000
 defaults
   mode http
   timeout connect 2s
