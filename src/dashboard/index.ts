@@ -28,7 +28,7 @@ export interface Dashboard {
 
 /** The dashboard of the load balancer `lb`. Connections open when the first page (or snapshot) asks. */
 export function createDashboard(deps: { options: DashboardOptions; lb: LbView; logger: Logger }): Dashboard {
-  const logger = deps.logger.child({ component: 'dashboard' })
+  const logger = deps.logger.child({ subsystem: 'dashboard' })
   const { options } = deps
   let sampler: Sampler | undefined
   let pool: Promise<Pool | undefined> | undefined

@@ -30,10 +30,31 @@ export function exportedNames(declared: Map<string, string>): Set<string> {
 
 const UNESCAPE: Record<string, string> = { '\\\\': '\\', '\\"': '"', '\\n': '\n' }
 
+/** `a="x",b="y \"z\""` into `{ a: 'x', b: 'y "z"' }`, scanned by hand: it runs for every kept line. */
 function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {}
-  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    labels[m[1]] = m[2].replace(/\\[\\"n]/g, (e) => UNESCAPE[e] ?? e)
+  let i = 0
+  while (i < text.length) {
+    const eq = text.indexOf('="', i)
+    if (eq < 0) break
+    let k = i
+    while (k < eq && (text.charCodeAt(k) === 44 /* , */ || text.charCodeAt(k) === 32)) k++
+    const key = text.slice(k, eq)
+    const start = eq + 2
+    let j = start
+    for (;;) {
+      const q = text.indexOf('"', j)
+      if (q < 0) return labels
+      let slashes = 0
+      for (let b = q - 1; b >= start && text.charCodeAt(b) === 92 /* \ */; b--) slashes++
+      if (slashes % 2 === 0) {
+        const raw = text.slice(start, q)
+        labels[key] = raw.includes('\\') ? raw.replace(/\\[\\"n]/g, (e) => UNESCAPE[e] ?? e) : raw
+        i = q + 1
+        break
+      }
+      j = q + 1
+    }
   }
   return labels
 }
