@@ -12,11 +12,11 @@ import type { UpstreamSet } from '../lb/upstream-set.js'
 import type { Logger } from '../log.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 import { Registry, type RegistryEntry } from '../registry/registry.js'
+import { assemble } from './assemble.js'
 import { connected, JobQueues } from './jobs.js'
 import type { DashboardOptions } from './options.js'
 import { Scraper } from './scrape.js'
 import {
-  assemble,
   type ChartPoint,
   JOBS_WINDOW_MS,
   type Readings,

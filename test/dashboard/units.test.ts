@@ -3,6 +3,7 @@
  * resets included), the checks of a retry's body, and the rules that make a web server red.
  */
 import { describe, expect, it } from 'vitest'
+import { assemble } from '../../src/dashboard/assemble.js'
 import { isLoopback, parseRetry } from '../../src/dashboard/http.js'
 import {
   declaredMetrics,
@@ -12,7 +13,7 @@ import {
   sumBuckets,
 } from '../../src/dashboard/prom-text.js'
 import { readProcessMetrics } from '../../src/dashboard/scrape.js'
-import { assemble, type Readings } from '../../src/dashboard/snapshot.js'
+import type { Readings } from '../../src/dashboard/snapshot.js'
 import { CounterWindows } from '../../src/dashboard/window.js'
 
 const TEXT = `# HELP http_request_duration_seconds Time
