@@ -196,6 +196,11 @@ export class Sampler {
       // The connections were opened with the sampler: give them one bounded wait before the first reading.
       this.#first = false
       await Promise.all([this.#store, this.#cache].map((r) => r && connected(r, timeout)))
+      // And one registry read, so the first snapshot already scrapes every process.
+      const first = this.#registry
+        ? await bounded(Promise.all([this.#registry.list('web'), this.#registry.list('worker')]), timeout)
+        : undefined
+      if (first?.ok) this.#registryKnown = [...first.value[0], ...first.value[1]]
     }
     const upstreams = lb.upstreams.all()
     // Scrape the processes known at the last tick (and this LB's upstreams), while the registry is read.
