@@ -91,6 +91,7 @@ export class Sampler {
   #idleSince: number | undefined
   #tick: Promise<Snapshot> | undefined
   #first = true
+  #closed = false
 
   constructor(lb: LbView, options: DashboardOptions, logger: Logger) {
     this.#lb = lb
@@ -146,7 +147,7 @@ export class Sampler {
   subscribe(fn: (s: Snapshot) => void): () => void {
     this.#listeners.add(fn)
     this.#idleSince = undefined
-    if (!this.#running) {
+    if (!this.#running && !this.#closed) {
       this.#running = true
       this.#schedule(0)
     }
@@ -178,6 +179,7 @@ export class Sampler {
       } catch (err) {
         this.#logger.warn({ err }, 'dashboard snapshot failed')
       }
+      if (this.#closed) return
       if (this.#idleSince !== undefined && Date.now() - this.#idleSince > this.#options.historyMs) {
         this.#running = false
         return
@@ -353,6 +355,7 @@ export class Sampler {
 
   /** Stops sampling and closes the connections. */
   async close(): Promise<void> {
+    this.#closed = true
     clearTimeout(this.#timer)
     this.#running = false
     this.#listeners.clear()
