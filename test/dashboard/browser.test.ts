@@ -36,6 +36,8 @@ let redis: Redis | undefined
 let queue: Queue | undefined
 let worker: Worker | undefined
 let retried = 0
+/** A process this test SIGSTOPped, continued in afterAll should the test fail first. */
+let stopped: number | undefined
 const figures: Record<string, unknown> = {}
 const seenPids = new Set<number>()
 
@@ -140,6 +142,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
+  if (stopped) process.kill(stopped, 'SIGCONT')
   await fs
     .writeFile(path.join(artifacts, 'dashboard-figures.json'), `${JSON.stringify(figures, null, 2)}\n`)
     .catch(() => {})
@@ -249,6 +252,32 @@ describe('the dashboard in a browser', () => {
     } finally {
       await traffic.stop()
     }
+  })
+
+  it('keeps going with a clear banner while the store Redis hangs, and drops it once it is back', async () => {
+    // The page's CSP allows no eval, so waits go through locators, not page functions.
+    const storeBanner = () => page.locator('#banners div', { hasText: 'store Redis does not answer' })
+    const store = (await status()).rows.find((r) => r.name === 'redis-store')
+    expect(store?.pid).toBeGreaterThan(0)
+    stopped = store?.pid
+    process.kill(store?.pid as number, 'SIGSTOP')
+    try {
+      await storeBanner().waitFor({ timeout: 10_000 })
+      // Still live: the figures go on updating from the other sources.
+      const at = await page.textContent('#updated')
+      await until(
+        'another snapshot',
+        async () => ((await page.textContent('#updated')) !== at ? true : undefined),
+        5_000,
+      )
+      expect(await page.getAttribute('#conn', 'class')).toContain('live')
+      expect(await page.textContent('tr[data-kv="store"]')).toMatch(/away/)
+      await page.screenshot({ path: path.join(artifacts, 'dashboard-store-away.png'), fullPage: true })
+    } finally {
+      process.kill(store?.pid as number, 'SIGCONT')
+      stopped = undefined
+    }
+    await storeBanner().waitFor({ state: 'detached', timeout: 15_000 })
   })
 
   it('retries a failed job from its Retry button, and the LB logs who did it', async () => {
