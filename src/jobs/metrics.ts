@@ -5,6 +5,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { QueueSet } from './queues.js'
 
+/** Longest a scrape waits for the queue counts (Prometheus' default scrape timeout is 10 s; the dashboard's tick 1 s). */
+const SCRAPE_TIMEOUT_MS = 500
+
 interface Series {
   finished: Counter.Internal
   duration: Histogram.Internal<'type' | 'outcome'>
@@ -40,10 +43,18 @@ export class JobMetrics {
       async collect() {
         await Promise.all(
           types.map(async (type) => {
-            const counts = await queues
-              .get(type)
-              .getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed')
+            // Bounded: a hung store Redis must not hang the scrape (the last values stay).
+            let timer: NodeJS.Timeout | undefined
+            const counts = await Promise.race([
+              queues
+                .get(type)
+                .getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
+              new Promise<undefined>((resolve) => {
+                timer = setTimeout(() => resolve(undefined), SCRAPE_TIMEOUT_MS)
+              }),
+            ])
               .catch(() => undefined)
+              .finally(() => clearTimeout(timer))
             if (!counts) return
             this.set({ type, state: 'queued' }, (counts.waiting ?? 0) + (counts.prioritized ?? 0))
             this.set({ type, state: 'active' }, counts.active ?? 0)

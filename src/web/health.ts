@@ -13,7 +13,12 @@ export interface Readiness {
   draining: boolean
 }
 
-const CHECK_TIMEOUT_MS = 1_000
+/**
+ * How long one store may take to answer its readiness check. Well below the LB's health check timeout
+ * (FLEET_LB_HEALTH_TIMEOUT, 1 s): a hung store must make /readyz answer `degraded` in time, not make the
+ * check itself time out (which would take every server out of the LB at once, as a hung store hangs for all).
+ */
+const CHECK_TIMEOUT_MS = 300
 
 async function check(fn: () => Promise<unknown>): Promise<string> {
   let timer: NodeJS.Timeout | undefined
