@@ -161,7 +161,7 @@ export class JobQueues {
 
   /**
    * Retries failed job `id` of queue `type` once more (BullMQ `Job.retry('failed')`: back to wait, its
-   * attempts kept counting). `db`, when given, is where its durable record is taken out first.
+   * attempts kept counting). Its durable record is taken out of `db` first; without `db`, refused (503).
    */
   async retry(type: string, id: string, db: Pool | undefined): Promise<{ attempts: number; code: string }> {
     if (this.#redis.status !== 'ready') await connected(this.#redis, 2_000)
@@ -180,11 +180,16 @@ export class JobQueues {
       attempts: Math.max(job.attemptsMade, job.attemptsStarted ?? 0),
       code: decodeReason(job.failedReason).code,
     }
-    const record = db ? await takeFailedRecord(db, id) : undefined
+    // Without PostgreSQL the job's failed record would stay, and the worker would replay the failure.
+    if (!db)
+      throw new DashboardUnavailableError(
+        'this load balancer has no DATABASE_URL, so the failed record of the job in PostgreSQL cannot be cleared and a retry would replay the failure; give fleet lb DATABASE_URL (fleet up does)',
+      )
+    const record = await takeFailedRecord(db, id)
     try {
       await job.retry('failed')
     } catch (err) {
-      if (record && db) await restoreRecord(db, record).catch(() => {})
+      if (record) await restoreRecord(db, record).catch(() => {})
       const msg = (err as Error).message
       if (/not in the failed state|Missing key/i.test(msg))
         throw new DashboardJobNotFailedError(id, 'no longer failed')

@@ -239,6 +239,16 @@ describe('dashboard endpoints', () => {
         expect(res.status, code).toBe(status)
         expect(await codeOf(res)).toBe(code)
       }
+      // A load balancer without DATABASE_URL cannot clear the job's record: it refuses rather than replay.
+      const kept = lines // start() gives the log sink a new array: keep this test's lines in one
+      const noDb = await start({ databaseUrl: undefined })
+      lines = kept
+      const refused = await post(noDb, JSON.stringify({ type, id: 'dash.test-1' }))
+      expect(refused.status).toBe(503)
+      expect((await bodyOf(refused)).error).toMatchObject({
+        code: 'FLEET_E_DASHBOARD_UNAVAILABLE',
+        message: expect.stringContaining('DATABASE_URL'),
+      })
       expect(await job.getState()).toBe('failed')
 
       const ok = await post(lb, JSON.stringify({ type, id: 'dash.test-1' }), { 'x-fleet-operator': 'alice' })
