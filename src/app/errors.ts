@@ -75,7 +75,10 @@ export class AppStartError extends FleetError {
 /** `fleet seed` was run for an application that declares no seed. */
 export class AppHasNoSeedError extends FleetError {
   static override code = 'FLEET_E_APP_NO_SEED'
-  constructor(readonly app: string) {
-    super(`app ${app} declares no seed: add seed: { isEmpty, run } to its defineApp({...})`)
+  constructor(
+    readonly app: string,
+    what = 'no seed: add seed: { isEmpty, run } to its defineApp({...})',
+  ) {
+    super(`app ${app} declares ${what}`)
   }
 }

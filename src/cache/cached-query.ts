@@ -6,6 +6,7 @@
  * first request.
  */
 import type { Row } from '../db/database.js'
+import { CachedQueryInvalidError } from './errors.js'
 
 export interface CachedQueryOptions<P extends readonly unknown[]> {
   /** Name in logs and errors: lower-case letters, digits, dots and dashes (`hello.greetings`). */
@@ -47,12 +48,12 @@ export function defineQuery<R extends Row = Row, P extends readonly unknown[] = 
   options: CachedQueryOptions<P>,
 ): CachedQuery<R, P> {
   if (!NAME.test(options.name)) {
-    throw new Error(
+    throw new CachedQueryInvalidError(
       `cached query name ${JSON.stringify(options.name)} must be lower-case letters, digits, dots and dashes`,
     )
   }
   if (typeof options.sql !== 'string' || options.sql.trim() === '') {
-    throw new Error(`cached query ${options.name}: sql must be a SELECT statement`)
+    throw new CachedQueryInvalidError(`cached query ${options.name}: sql must be a SELECT statement`)
   }
   return Object.freeze({ ...options })
 }

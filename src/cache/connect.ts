@@ -1,4 +1,6 @@
 /** The cache's Redis connection: fail fast while disconnected, and a per-command timeout (the breaker counts both). */
+
+import { ConfigMissingError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 
@@ -11,7 +13,11 @@ export function connectCacheRedis(
   options: { name?: string; onError?: (err: Error) => void } = {},
 ): Redis {
   const url = config.cacheRedisUrl ?? config.redisUrl
-  if (!url) throw new Error('neither CACHE_REDIS_URL nor REDIS_URL is set')
+  if (!url)
+    throw new ConfigMissingError(
+      'CACHE_REDIS_URL',
+      'the cache needs a Redis: set it, or REDIS_URL to share the store',
+    )
   return connectRedis(url, {
     ...options,
     failFast: true,

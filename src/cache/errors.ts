@@ -52,3 +52,8 @@ export class CacheUnavailableError extends FleetError {
     super('the cache Redis is unavailable', options)
   }
 }
+
+/** A `defineQuery` declaration Fleet cannot use (a bad name, no SQL); thrown when the app loads. */
+export class CachedQueryInvalidError extends FleetError {
+  static override code = 'FLEET_E_CACHE_QUERY_INVALID'
+}

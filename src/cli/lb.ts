@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { ConfigMissingError } from '../config/errors.js'
 import type { Redis } from '../redis/connect.js'
 import type { Registry } from '../registry/registry.js'
 import { addSettingOptions, configFromOptions } from './options.js'
@@ -24,7 +25,8 @@ export function registerLb(program: Command): void {
     let registry: Registry | undefined
     if (options.upstreams.length === 0) {
       if (!config.redisUrl) {
-        throw new Error(
+        throw new ConfigMissingError(
+          'FLEET_LB_UPSTREAMS',
           'fleet lb needs --upstream URLs, or REDIS_URL to discover web servers in the registry',
         )
       }

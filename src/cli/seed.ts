@@ -35,7 +35,11 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
     try {
       await migrate(db.pool, config.dbSchema, { logger, migrations: runtime.appMigrations(fleetApp) })
       if (opts.reset) {
-        if (!seed.reset) throw new Error(`app ${fleetApp.name} has no seed.reset; --reset cannot be used`)
+        if (!seed.reset)
+          throw new errors.AppHasNoSeedError(
+            fleetApp.name,
+            'no seed.reset, so --reset cannot be used: add seed.reset(db), or seed without --reset',
+          )
         await seed.reset(db)
       } else if (opts.ifEmpty && !(await seed.isEmpty(db))) {
         out.write(`app ${fleetApp.name} already has its data; nothing to do\n`)

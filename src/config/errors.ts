@@ -24,3 +24,12 @@ export class RemovedSettingError extends FleetError {
     super(`${setting} is no longer supported: ${replacement}`)
   }
 }
+
+/** A setting the command needs was not given; the message says what it is for and how to give it. */
+export class ConfigMissingError extends ConfigError {
+  static override code = 'FLEET_E_CONFIG_MISSING'
+  constructor(setting: string, need: string) {
+    super(setting, '', need, 'nowhere')
+    this.message = `${setting} is not set: ${need}`
+  }
+}

@@ -3,6 +3,7 @@
  * `jobTypes` by the modules named in FLEET_JOB_MODULES (how a deployment adds its own without forking).
  */
 import { Type } from '@sinclair/typebox'
+import { ConfigError } from '../config/errors.js'
 import { type AnyJobType, defineJob } from './define.js'
 import { DuplicateJobTypeError, JobModuleError } from './errors.js'
 import { moduleUrl, resolveSource } from './source.js'
@@ -59,8 +60,11 @@ export function selectJobTypes(lists: readonly (readonly AnyJobType[])[], only?:
     .filter(Boolean)
   const missing = names.filter((n) => !byName.has(n))
   if (missing.length > 0) {
-    throw new Error(
-      `FLEET_JOB_QUEUES names unknown job types: ${missing.join(', ')} (known: ${[...byName.keys()].join(', ')})`,
+    throw new ConfigError(
+      'FLEET_JOB_QUEUES',
+      only,
+      `it names unknown job types: ${missing.join(', ')} (known: ${[...byName.keys()].join(', ')})`,
+      'the environment',
     )
   }
   return names.map((n) => byName.get(n)!)

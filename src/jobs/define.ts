@@ -8,6 +8,7 @@ import type { Config } from '../config/index.js'
 import type { Database, Queryable } from '../db/database.js'
 import type { Logger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
+import { JobTypeInvalidError } from './errors.js'
 
 /** What a processor gets for one attempt of one job. */
 export interface JobContext<P> {
@@ -104,19 +105,19 @@ const NAME = /^[a-z][a-z0-9]*(\.[a-z0-9]+)*$/
  */
 export function defineJob<S extends TSchema, O, R = O>(options: JobTypeOptions<S, O, R>): JobType<S, O, R> {
   if (!NAME.test(options.name) || options.name.length > 64) {
-    throw new Error(
+    throw new JobTypeInvalidError(
       `job type name ${JSON.stringify(options.name)} must be lower-case letters, digits and dots (at most 64)`,
     )
   }
   for (const k of ['concurrency', 'attempts'] as const) {
     const v = options[k]
     if (v !== undefined && (!Number.isInteger(v) || v < 1))
-      throw new Error(`${options.name}: ${k} must be a whole number of at least 1`)
+      throw new JobTypeInvalidError(`job type ${options.name}: ${k} must be a whole number of at least 1`)
   }
   for (const k of ['backoff', 'timeout'] as const) {
     const v = options[k]
     if (v !== undefined && (!Number.isFinite(v) || v < 0))
-      throw new Error(`${options.name}: ${k} must be a number of milliseconds`)
+      throw new JobTypeInvalidError(`job type ${options.name}: ${k} must be a number of milliseconds`)
   }
   const type = Object.freeze({ ...options, durable: options.durable ?? true })
   declared.set(type.name, type as AnyJobType)

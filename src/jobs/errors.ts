@@ -147,3 +147,8 @@ export class WorkerAliveError extends FleetError {
     )
   }
 }
+
+/** A `defineJob` declaration Fleet cannot run (a bad name, attempts, backoff...); thrown when the app loads. */
+export class JobTypeInvalidError extends FleetError {
+  static override code = 'FLEET_E_JOBS_TYPE_INVALID'
+}

@@ -5,6 +5,7 @@
  */
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq'
 import type { Registry as MetricsRegistry } from 'prom-client'
+import { ConfigMissingError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
 import type { Logger } from '../log.js'
@@ -65,7 +66,11 @@ export class JobRunner {
     this.#types = types
     this.#deps = deps
     const url = deps.config.redisUrl
-    if (!url) throw new Error('REDIS_URL is not set')
+    if (!url)
+      throw new ConfigMissingError(
+        'REDIS_URL',
+        'workers read their queues from the store Redis: set redis://...',
+      )
     const onError = (err: Error) => deps.logger.debug({ err }, 'store Redis connection error')
     this.#redis = connectQueueRedis(url, `${deps.config.instanceId ?? 'worker'}:jobs`, onError)
     this.#sub = connectQueueRedis(url, `${deps.config.instanceId ?? 'worker'}:jobs-cancel`, onError)

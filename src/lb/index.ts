@@ -11,6 +11,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { ConfigMissingError } from '../config/errors.js'
 import type { DashboardOptions } from '../dashboard/options.js'
 import type { FleetError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -51,7 +52,10 @@ export async function startLoadBalancer(
   const logger = options.logger.child({ component: 'lb' })
   const now = options.now ?? Date.now
   if (options.upstreams.length === 0 && !options.registry) {
-    throw new Error('the load balancer needs upstream URLs or a registry to discover them')
+    throw new ConfigMissingError(
+      'FLEET_LB_UPSTREAMS',
+      'the load balancer needs upstream URLs (--upstream) or REDIS_URL to discover web servers in the registry',
+    )
   }
   let closing = false
   const metrics = new LbMetrics(() => upstreams, now)

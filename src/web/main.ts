@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Cache } from '../cache/cache.js'
 import { connectCacheRedis } from '../cache/connect.js'
+import { ConfigMissingError } from '../config/errors.js'
 import { type Config, makeInstanceId } from '../config/index.js'
 import { Database } from '../db/database.js'
 import { type Migration, migrate } from '../db/migrate.js'
@@ -43,8 +44,16 @@ export interface RunningWebServer {
  * cache (its write observer is on `db` from here on). Call `prepareDeps` before serving.
  */
 export function openDeps(config: Config, role: string, logger?: Logger): AppDeps {
-  if (!config.databaseUrl) throw new Error('DATABASE_URL is required')
-  if (!config.redisUrl) throw new Error('REDIS_URL is required')
+  if (!config.databaseUrl)
+    throw new ConfigMissingError(
+      'DATABASE_URL',
+      `a ${role} needs PostgreSQL: set postgres://... (fleet up does)`,
+    )
+  if (!config.redisUrl)
+    throw new ConfigMissingError(
+      'REDIS_URL',
+      `a ${role} needs the store Redis: set redis://... (fleet up does)`,
+    )
   const instanceId = makeInstanceId(role, config)
   const log = logger ?? createLogger(config, { role, instance: instanceId })
   const onError = (which: string) => (err: Error) =>

@@ -15,6 +15,7 @@ import { defineQuery } from '../../src/cache/cached-query.js'
 import { loadConfig } from '../../src/config/index.js'
 import { createPool } from '../../src/db/pool.js'
 import { Type } from '../../src/index.js'
+import { selectJobTypes } from '../../src/jobs/catalog.js'
 import { defineJob } from '../../src/jobs/define.js'
 import { createTestApp } from '../support/app.js'
 import { dropIsolated, isolatedEnv, uniqueId } from '../support/context.js'
@@ -188,6 +189,56 @@ describe('defineApp refuses a declaration it cannot run', () => {
     }
     expect(caught).toMatchObject({ code })
     expect((caught as Error).message).toMatch(message)
+  })
+
+  it.each([
+    [() => job('Bad Name'), 'FLEET_E_JOBS_TYPE_INVALID', /job type name "Bad Name" must be lower-case/],
+    [
+      () => defineJob({ name: 'a.x', payload: Type.Object({}), attempts: 0, process: async () => null }),
+      'FLEET_E_JOBS_TYPE_INVALID',
+      /job type a\.x: attempts must be a whole number of at least 1/,
+    ],
+    [
+      () => defineJob({ name: 'a.x', payload: Type.Object({}), backoff: -1, process: async () => null }),
+      'FLEET_E_JOBS_TYPE_INVALID',
+      /backoff must be a number of milliseconds/,
+    ],
+    [
+      () => defineQuery({ name: 'Q!', sql: 'SELECT 1' }),
+      'FLEET_E_CACHE_QUERY_INVALID',
+      /cached query name "Q!"/,
+    ],
+    [() => defineQuery({ name: 'q', sql: ' ' }), 'FLEET_E_CACHE_QUERY_INVALID', /sql must be a SELECT/],
+    [
+      () => selectJobTypes([[job('a.x')]], 'a.x, a.nope'),
+      'FLEET_E_CONFIG_INVALID',
+      /FLEET_JOB_QUEUES=.* it names unknown job types: a\.nope \(known: a\.x\)/,
+    ],
+  ])('defineJob, defineQuery, FLEET_JOB_QUEUES %#', (declare, code, message) => {
+    let caught: unknown
+    try {
+      ;(declare as () => unknown)()
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toMatchObject({ code })
+    expect((caught as Error).message).toMatch(message as RegExp)
+  })
+
+  it('a web server, worker or LB started without a store it needs: FLEET_E_CONFIG_MISSING, exit 2, naming it', async () => {
+    const bare = { PATH: process.env.PATH ?? '', FLEET_LOG_LEVEL: 'warn' }
+    for (const [args, setting] of [
+      [['web', '--port', '0'], 'DATABASE_URL'],
+      [['lb', '--port', '0', '--admin-port', '0'], 'FLEET_LB_UPSTREAMS'],
+    ] as const) {
+      const r = await run(process.execPath, [cli, ...args], { cwd: root, env: bare }).then(
+        (x) => ({ code: 0, out: x.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, out: e.stderr }),
+      )
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.out).toContain(`${setting} is not set`)
+      expect(r.out).toContain('[FLEET_E_CONFIG_MISSING]')
+    }
   })
 
   it('an app migration may not take one of Fleet’s ids', async () => {
