@@ -231,7 +231,7 @@ export class Exchange {
     clearTimeout(t.timer)
     t.stage = 'response'
     t.resume = resume
-    this.#ctx.upstreams.record(t.upstream, GATEWAY_FAILURES.has(statusCode))
+    this.#ctx.upstreams.record(t.upstream, GATEWAY_FAILURES.has(statusCode), statusCode)
     if (this.#done || this.#winner) {
       t.cancelled = true
       return false

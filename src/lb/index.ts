@@ -73,6 +73,7 @@ export async function startLoadBalancer(
       ejectMaxTimeMs: options.ejectMaxTimeMs,
       ejectMaxPercent: options.ejectMaxPercent,
       panicThreshold: options.panicThreshold,
+      outlier5xxPercent: options.outlier5xxPercent,
     },
     createBalancer(options.strategy),
     logger,

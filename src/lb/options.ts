@@ -42,6 +42,8 @@ export interface LoadBalancerOptions {
   ejectMaxPercent: number
   /** Panic below this share of healthy upstreams (percent; 0 never). */
   panicThreshold: number
+  /** Eject an upstream whose 5xx share is at least this percent and 3x the others' (0: never). */
+  outlier5xxPercent: number
   slowStartMs: number
   retries: number
   retryBudgetPercent: number
@@ -97,6 +99,7 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     ejectMaxTimeMs: config.lbEjectMaxTime,
     ejectMaxPercent: config.lbEjectMaxPercent,
     panicThreshold: config.lbPanicThreshold,
+    outlier5xxPercent: config.lbOutlier5xx,
     slowStartMs: config.lbSlowStart,
     retries: config.lbRetries,
     retryBudgetPercent: config.lbRetryBudget,

@@ -1,6 +1,7 @@
 /**
  * The current upstreams and the decisions that involve all of them: which may take a request now, picking
- * one through the balancer, passive ejection (with a cap on the share ejected at once), panic mode (too
+ * one through the balancer, passive ejection (with a cap on the share ejected at once), outlier detection
+ * (an upstream that answers 5xx far more often than the others, which a client cannot cause), panic mode (too
  * few healthy: route over every upstream not draining, as Envoy's panic threshold), and removal with drain
  * (a removed upstream takes no new requests; its in-flight requests finish, then its pool closes).
  */
@@ -15,7 +16,16 @@ export interface UpstreamSetOptions extends UpstreamOptions {
   ejectMaxPercent: number
   /** Percent: below this share of healthy upstreams (of those not draining), route over all of them. */
   panicThreshold: number
+  /** Percent: eject an upstream whose 5xx share of answers in a window is at least this and 3x the others' (0: never). */
+  outlier5xxPercent: number
 }
+
+/** Outlier detection looks at windows this long, ... */
+const OUTLIER_WINDOW_MS = 10_000
+/** ... among upstreams with at least this many answers in it, ... */
+const OUTLIER_MIN_ANSWERS = 20
+/** ... and ejects one whose 5xx share is this many times the others' (a client's bad input hits every one alike). */
+const OUTLIER_FACTOR = 3
 
 export interface UpstreamEvents {
   onEject?(upstream: Upstream, ms: number): void
@@ -34,6 +44,7 @@ export class UpstreamSet {
   #panic = false
   /** Removed upstreams still finishing requests. */
   readonly #retiring = new Set<Upstream>()
+  #windowEnds = 0
 
   constructor(options: UpstreamSetOptions, balancer: Balancer, logger: Logger, events: UpstreamEvents = {}) {
     this.#options = options
@@ -142,9 +153,13 @@ export class UpstreamSet {
     return this.#balancer.pick(candidates, now)
   }
 
-  /** Records the outcome of one request for passive health: `failed` is a connection error or a 5xx. */
-  record(u: Upstream, failed: boolean): void {
+  /**
+   * Records the outcome of one request for passive health: `failed` is an upstream fault (a connection
+   * error, a timeout, a 502/503/504). `status`, when the upstream answered, feeds outlier detection.
+   */
+  record(u: Upstream, failed: boolean, status = 0): void {
     u.requests++
+    if (status > 0 && this.#options.outlier5xxPercent > 0) this.#answered(u, status)
     if (!failed) {
       u.consecutiveFailures = 0
       return
@@ -155,7 +170,34 @@ export class UpstreamSet {
     if (limit > 0 && u.consecutiveFailures >= limit && this.#byOrigin.get(u.origin) === u) this.#tryEject(u)
   }
 
-  #tryEject(u: Upstream): void {
+  /** Counts an answer in the outlier window; at the window's end, ejects the outliers and starts the next. */
+  #answered(u: Upstream, status: number): void {
+    u.windowAnswers++
+    if (status >= 500) u.windowErrors++
+    const now = this.#options.now()
+    if (this.#windowEnds === 0) this.#windowEnds = now + OUTLIER_WINDOW_MS
+    if (now < this.#windowEnds) return
+    this.#windowEnds = now + OUTLIER_WINDOW_MS
+    const counted = [...this.#byOrigin.values()].filter((o) => o.windowAnswers >= OUTLIER_MIN_ANSWERS)
+    const answers = counted.reduce((n, o) => n + o.windowAnswers, 0)
+    const errors = counted.reduce((n, o) => n + o.windowErrors, 0)
+    const outliers =
+      counted.length < 2
+        ? []
+        : counted.filter((o) => {
+            const share = o.windowErrors / o.windowAnswers
+            const others = (errors - o.windowErrors) / (answers - o.windowAnswers)
+            return share * 100 >= this.#options.outlier5xxPercent && share >= OUTLIER_FACTOR * others
+          })
+    for (const o of this.#byOrigin.values()) {
+      o.windowAnswers = 0
+      o.windowErrors = 0
+    }
+    for (const o of outliers)
+      this.#tryEject(o, 'upstream ejected: it answers 5xx far more often than the others')
+  }
+
+  #tryEject(u: Upstream, why = 'upstream ejected after consecutive failures'): void {
     const now = this.#options.now()
     if (u.ejectedUntil > now) return
     const total = this.#byOrigin.size
@@ -172,10 +214,7 @@ export class UpstreamSet {
     }
     const ms = u.eject(this.#options.ejectTimeMs, this.#options.ejectMaxTimeMs)
     this.#dirty = true
-    this.#logger.warn(
-      { upstream: u.origin, ms, ejections: u.ejections },
-      'upstream ejected after consecutive failures',
-    )
+    this.#logger.warn({ upstream: u.origin, ms, ejections: u.ejections }, why)
     this.#events.onEject?.(u, ms)
   }
 

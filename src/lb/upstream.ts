@@ -44,6 +44,9 @@ export class Upstream {
   consecutiveFailures = 0
   ejections = 0
   ejectedUntil = 0
+  /** Outlier detection: answers, and 5xx answers that are not gateway failures, in the current window. */
+  windowAnswers = 0
+  windowErrors = 0
   /** When the upstream last became eligible (health up or ejection over); slow start counts from here. */
   #rampFrom: number
   readonly #options: UpstreamOptions

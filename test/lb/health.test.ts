@@ -111,6 +111,47 @@ describe('load balancer: health', () => {
     expect(app.hits).toBe(21)
   })
 
+  it('outlier detection: a server that answers 500 to everyone is ejected; 500s a client causes on all are not', async () => {
+    let t = 1_000_000
+    const broken = await startBackend('broken', (req, res) => {
+      req.resume()
+      res.writeHead(500).end('bug')
+    })
+    const fine = await startBackend('fine', (req, res) => {
+      req.resume()
+      res.writeHead(req.url?.includes('%00') ? 500 : 200).end('ok')
+    })
+    const also = await startBackend('also', (req, res) => {
+      req.resume()
+      res.writeHead(req.url?.includes('%00') ? 500 : 200).end('ok')
+    })
+    backends.push(broken, fine, also)
+    lb = await startLb({
+      upstreams: [broken.url, fine.url, also.url],
+      strategy: 'round-robin',
+      ejectFailures: 0, // consecutive-failure ejection off: only outlier detection acts here
+      ejectMaxPercent: 50,
+      healthIntervalMs: 60_000,
+      now: () => t,
+    })
+    const ub = lb.upstreams.get(broken.url)!
+    // A window of client-caused 500s on the two good servers too: shares 100%, 100%, 100%: nobody stands out.
+    for (let i = 0; i < 90; i++) await get(lb.port, '/search?q=%00')
+    t += 10_001
+    await get(lb.port, '/search?q=%00')
+    expect(lb.upstreams.all().map((u) => u.ejections)).toEqual([0, 0, 0])
+    // A window of ordinary requests: only the broken one answers 500.
+    for (let i = 0; i < 90; i++) await get(lb.port, '/ok')
+    t += 10_001
+    await get(lb.port, '/ok')
+    expect(ub.ejections).toBe(1)
+    expect(ub.ejectedUntil).toBeGreaterThan(t)
+    expect(lb.upstreams.get(fine.url)?.ejections).toBe(0)
+    const hits = broken.hits
+    for (let i = 0; i < 10; i++) expect((await get(lb.port, '/ok')).status).toBe(200)
+    expect(broken.hits).toBe(hits)
+  })
+
   it('never ejects more than the allowed share of upstreams', async () => {
     const handler = (_req: unknown, res: { writeHead(n: number): { end(): void } }) =>
       res.writeHead(503).end()

@@ -187,6 +187,14 @@ export const lbSettings = {
     max: 100,
     unit: 'percent',
   }),
+  lbOutlier5xx: setting.int({
+    env: 'FLEET_LB_OUTLIER_5XX',
+    doc: "Outlier detection (as Envoy's failure-percentage ejection, against the other upstreams): in each 10 s window, an upstream with 20 answers or more whose share of 5xx answers is at least this percent and 3 times that of the others is ejected. A client's input that makes the app answer 500 hits every upstream alike and ejects none; a server broken for everyone stands out. 0 disables.",
+    default: 50,
+    min: 0,
+    max: 100,
+    unit: 'percent',
+  }),
   lbSlowStart: setting.duration({
     env: 'FLEET_LB_SLOW_START',
     doc: 'Time over which an upstream that joins or comes back ramps from 10% to its full share (0 disables).',
