@@ -14,6 +14,7 @@ import type http from 'node:http'
 import { isIP } from 'node:net'
 import type { Pool } from '../db/pool.js'
 import { isFleetError } from '../errors.js'
+import { hostnameOf, isLoopback } from '../lb/loopback.js'
 import type { Logger } from '../log.js'
 import type { Asset } from './assets.js'
 import {
@@ -79,19 +80,6 @@ function sendError(res: http.ServerResponse, err: unknown): void {
     { error: { code: fleet ? err.code : 'FLEET_E_INTERNAL', message: (err as Error).message } },
     headers,
   )
-}
-
-/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false
-  const a = address.startsWith('::ffff:') ? address.slice(7) : address
-  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a)
-}
-
-function hostnameOf(host: string | undefined): string {
-  if (!host) return ''
-  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'))
-  return host.replace(/:\d+$/, '')
 }
 
 export class DashboardRouter {

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net'
 import type { DashboardOptions } from '../dashboard/options.js'
 import type { Logger } from '../log.js'
 import type { DiscoveryStatus } from './discovery.js'
+import { AdminForbiddenError } from './errors.js'
+import { isLoopback, isLoopbackHost } from './loopback.js'
 import type { LbMetrics } from './metrics.js'
 import type { UpstreamSet } from './upstream-set.js'
 
@@ -64,11 +66,21 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
         lb: { ...src, retryBudgetPercent: d.retryBudgetPercent },
       })
     : undefined
+  // Bound to loopback (the default), it answers only requests that name this machine so: a browser page
+  // whose DNS name rebinds to 127.0.0.1 sends its own name as Host and is refused (DNS rebinding).
+  const loopbackOnly = host === 'localhost' || isLoopback(host)
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const send = (status: number, type: string, body: string): void => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
       res.end(body)
+    }
+    if (loopbackOnly && !isLoopbackHost(req.headers.host)) {
+      const err = new AdminForbiddenError(
+        `the admin port listens on ${host} and answers only a loopback Host (127.0.0.1, localhost, [::1]); this request named ${JSON.stringify(req.headers.host ?? '')}`,
+      )
+      send(403, 'application/json', JSON.stringify({ error: { code: err.code, message: err.message } }))
+      return
     }
     const fail = (err: Error): void =>
       send(

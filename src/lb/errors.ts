@@ -85,6 +85,15 @@ export class MethodNotAllowedError extends FleetError {
   static override statusCode = 405
 }
 
+/**
+ * A request to the admin port, while it listens on loopback, for a Host that is not a loopback name: a web
+ * page that rebound its own DNS name to 127.0.0.1 must not read /status, /metrics or the dashboard.
+ */
+export class AdminForbiddenError extends FleetError {
+  static override code = 'FLEET_E_LB_ADMIN_FORBIDDEN'
+  static override statusCode = 403
+}
+
 /** The load balancer holds as many request bodies as it may (FLEET_LB_BUFFER_MEMORY, streamed-body slots). */
 export class OverloadedError extends FleetError {
   static override code = 'FLEET_E_LB_OVERLOADED'

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { assemble } from '../../src/dashboard/assemble.js'
-import { isLoopback, parseRetry } from '../../src/dashboard/http.js'
+import { parseRetry } from '../../src/dashboard/http.js'
 import {
   declaredMetrics,
   exportedNames,
@@ -15,6 +15,7 @@ import {
 import { readProcessMetrics } from '../../src/dashboard/scrape.js'
 import type { Readings } from '../../src/dashboard/snapshot.js'
 import { CounterWindows } from '../../src/dashboard/window.js'
+import { isLoopback, isLoopbackHost } from '../../src/lb/loopback.js'
 
 const TEXT = `# HELP http_request_duration_seconds Time
 # TYPE http_request_duration_seconds histogram
@@ -127,6 +128,10 @@ describe('retry body', () => {
     expect(isLoopback('::1')).toBe(true)
     expect(isLoopback('10.0.0.1')).toBe(false)
     expect(isLoopback(undefined)).toBe(false)
+    for (const h of ['127.0.0.1:9090', 'localhost', 'LOCALHOST:1', '[::1]:9090', '127.1.2.3'])
+      expect(isLoopbackHost(h), h).toBe(true)
+    for (const h of ['evil.example:9090', 'localhost.evil.example', '10.0.0.1', '', undefined])
+      expect(isLoopbackHost(h), String(h)).toBe(false)
   })
 })
 

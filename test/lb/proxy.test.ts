@@ -92,6 +92,11 @@ describe('load balancer: proxying', () => {
     }
     expect(backends[0].hits).toBe(hits)
     expect((await get(lb.port, '/metricsx')).status).toBe(200) // only those paths
+    // The admin port on loopback refuses a Host that is not a loopback name (a DNS-rebound page).
+    const rebound = await get(lb.adminPort, '/status', { headers: { host: 'evil.example:9090' } })
+    expect(rebound.status).toBe(403)
+    expect(JSON.parse(rebound.body).error.code).toBe('FLEET_E_LB_ADMIN_FORBIDDEN')
+    expect((await get(lb.adminPort, '/status', { headers: { host: 'localhost' } })).status).toBe(200)
     expect(status.upstreams[0].url).toBe(backends[0].url)
   })
 })
