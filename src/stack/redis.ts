@@ -3,11 +3,12 @@
  * second, no eviction); the cache has a memory cap with LRU eviction and AOF so it is warm after a restart.
  * `redis-server` comes from PATH; under root it is installed with apt-get when missing.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Redis } from 'ioredis'
-import { MissingProgramError, ServiceStartError } from './errors.js'
+import { ServiceStartError } from './errors.js'
+import { ensureProgram } from './programs.js'
 
 export type RedisRole = 'store' | 'cache'
 
@@ -57,30 +58,10 @@ export function redisArgs(o: LocalRedisOptions): string[] {
 
 /** Finds redis-server on PATH; under root installs it with apt-get when missing. Returns its path. */
 export function ensureRedisServer(onLog: (line: string) => void = () => {}): string {
-  const which = () => spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim()
-  const found = which()
-  if (found) return found
-  if (process.getuid?.() !== 0) {
-    throw new MissingProgramError(
-      'redis-server',
-      'Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL and CACHE_REDIS_URL.',
-    )
-  }
-  onLog('redis-server is missing: installing it with apt-get (this takes a minute)...')
-  try {
-    execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit' })
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'redis-server'], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })
-  } catch (err) {
-    throw new MissingProgramError('redis-server', 'apt-get could not install it; set REDIS_URL instead.', {
-      cause: err,
-    })
-  }
-  const installed = which()
-  if (!installed) throw new MissingProgramError('redis-server', 'apt-get ran but it is still not on PATH.')
-  return installed
+  return ensureProgram(
+    { command: 'redis-server', pkg: 'redis-server', otherwise: 'set REDIS_URL and CACHE_REDIS_URL' },
+    onLog,
+  )
 }
 
 /** One redis-server child process. */
