@@ -20,17 +20,7 @@ import { CacheMetrics } from '../src/cache/metrics.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import { LocalRedis } from '../src/stack/redis.js'
 import { createMetricsRegistry } from '../src/web/metrics.js'
-import {
-  Bench,
-  cpuSeconds,
-  LOAD_CPU,
-  log,
-  median,
-  multiCore,
-  PROXY_CPU,
-  type WrkResult,
-  wrk,
-} from './lib/procs.js'
+import { Bench, cpuSeconds, LOAD_CPU, log, median, multiCore, type WrkResult, wrk } from './lib/procs.js'
 import { ensureTools } from './lib/tools.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -112,7 +102,6 @@ async function main(): Promise<void> {
   ensureTools(['nginx', 'wrk'])
   log('building (npm run build) ...')
   spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'ignore' })
-  const entry = path.join(root, 'dist/lb/main.js')
   if (!fs.existsSync(path.join(root, 'dist/dashboard/public/index.html')))
     throw new Error('the build did not copy the page')
   if (!multiCore) log('note: one CPU only; the LB and the load share it')
@@ -124,42 +113,16 @@ async function main(): Promise<void> {
   const metricsFile = path.join(bench.work, 'metrics.txt')
   fs.writeFileSync(metricsFile, await webMetricsText(), { mode: 0o644 })
   const metrics = `location = /metrics { default_type text/plain; alias ${metricsFile}; }`
-  const dir = bench.nginxConf(
-    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } ${metrics} }
-  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } ${metrics} }`,
-    'backends',
-  )
-  bench.pinned(LOAD_CPU, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')])
+  bench.nginxBackends([b1, b2], metrics)
   const redis = new LocalRedis({ role: 'store', dataDir: path.join(bench.work, 'redis'), port: pRedis })
   await redis.start()
   try {
-    const lb = bench.pinned(
-      PROXY_CPU,
-      process.execPath,
-      [
-        entry,
-        '--port',
-        String(pLb),
-        '--admin-port',
-        String(pAdmin),
-        '--upstream',
-        `http://127.0.0.1:${b1}`,
-        '--upstream',
-        `http://127.0.0.1:${b2}`,
-        '--log-level',
-        'warn',
-      ],
-      {
-        cwd: root,
-        env: {
-          NODE_ENV: 'production',
-          REDIS_URL: redis.url,
-          CACHE_REDIS_URL: redis.url,
-          FLEET_DASHBOARD_HISTORY: `${HISTORY_S}s`,
-          FLEET_DATA_DIR: bench.work,
-        },
-      },
-    )
+    const lb = bench.fleetLb(root, { port: pLb, admin: pAdmin }, [b1, b2], {
+      REDIS_URL: redis.url,
+      CACHE_REDIS_URL: redis.url,
+      FLEET_DASHBOARD_HISTORY: `${HISTORY_S}s`,
+      FLEET_DATA_DIR: bench.work,
+    })
     await waitForPort(pLb, '127.0.0.1', 60_000)
     await waitForPort(pAdmin, '127.0.0.1', 60_000)
     const pid = lb.pid as number

@@ -11,12 +11,11 @@
  * Env: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_SLOW (800).
  */
 import { spawnSync } from 'node:child_process'
-import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, waitForPort } from '../src/stack/ports.js'
-import { Bench, LOAD_CPU, log, median, PROXY_CPU, type WrkResult, wrk } from './lib/procs.js'
+import { Bench, LOAD_CPU, log, median, type WrkResult, wrk } from './lib/procs.js'
 import { ensureTools } from './lib/tools.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -69,57 +68,10 @@ async function main(): Promise<void> {
   spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
   spawnSync('taskset', ['-pc', LOAD_CPU, String(process.pid)])
   const [b1, b2, pHa, pFleet, pAdmin] = await Promise.all(Array.from({ length: 5 }, () => freePort()))
-  const backendDir = bench.nginxConf(
-    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } }
-  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } }`,
-    'backends',
-  )
-  bench.pinned(LOAD_CPU, 'nginx', ['-p', backendDir, '-c', path.join(backendDir, 'nginx.conf')])
-  const haCfg = path.join(bench.work, 'haproxy.cfg')
-  fs.writeFileSync(
-    haCfg,
-    `global
-  nbthread 1
-  maxconn 9000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  timeout http-request 30s
-  timeout http-keep-alive 60s
-  option http-keep-alive
-  option http-buffer-request
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:${pHa}
-  default_backend be
-backend be
-  balance roundrobin
-  server b1 127.0.0.1:${b1}
-  server b2 127.0.0.1:${b2}
-`,
-  )
+  bench.nginxBackends([b1, b2])
   const procs = {
-    haproxy: bench.pinned(PROXY_CPU, 'haproxy', ['-db', '-f', haCfg]),
-    fleet: bench.pinned(
-      PROXY_CPU,
-      process.execPath,
-      [
-        path.join(root, 'dist/lb/main.js'),
-        '--port',
-        String(pFleet),
-        '--admin-port',
-        String(pAdmin),
-        '--upstream',
-        `http://127.0.0.1:${b1}`,
-        '--upstream',
-        `http://127.0.0.1:${b2}`,
-        '--log-level',
-        'warn',
-      ],
-      { cwd: root, env: { NODE_ENV: 'production' } },
-    ),
+    haproxy: bench.haproxy(pHa, [b1, b2], ['timeout http-request 30s', 'option http-buffer-request']),
+    fleet: bench.fleetLb(root, { port: pFleet, admin: pAdmin }, [b1, b2]),
   }
   const ports = { haproxy: pHa, fleet: pFleet }
   for (const port of [b1, b2, pHa, pFleet]) await waitForPort(port, '127.0.0.1', 60_000)
@@ -152,7 +104,7 @@ backend be
   }
   log('')
   log(
-    '| proxy | idle req/s | idle p50 ms | idle p99 ms | req/s, 800 slow bodies | p50 ms | p99 ms | p99 slow / idle | running after |',
+    `| proxy | idle req/s | idle p50 ms | idle p99 ms | req/s, ${SLOW} slow bodies | p50 ms | p99 ms | p99 slow / idle | running after |`,
   )
   log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
   for (const r of rows) log(r)

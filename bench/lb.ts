@@ -137,36 +137,8 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => sink.listen(pSink, '127.0.0.1', r))
   sink.unref()
   const upload = `location = /upload { proxy_pass http://127.0.0.1:${pSink}; proxy_http_version 1.1; proxy_request_buffering off; proxy_set_header Connection ""; }`
-  const backendDir = nginxConf(
-    `  server { listen 127.0.0.1:${b1}; location / { return 200 "hello from backend 1\\n"; } ${upload} }
-  server { listen 127.0.0.1:${b2}; location / { return 200 "hello from backend 2\\n"; } ${upload} }`,
-    'backends',
-  )
-  pinned(LOAD_CPU, 'nginx', ['-p', backendDir, '-c', path.join(backendDir, 'nginx.conf')])
+  bench.nginxBackends([b1, b2], upload)
 
-  const haCfg = path.join(work, 'haproxy.cfg')
-  fs.writeFileSync(
-    haCfg,
-    `global
-  nbthread 1
-  maxconn 9000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-  option http-keep-alive
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:${pHa}
-  default_backend be
-backend be
-  balance roundrobin
-  server b1 127.0.0.1:${b1}
-  server b2 127.0.0.1:${b2}
-`,
-  )
   const ngDir = nginxConf(
     `  upstream be { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; keepalive 256; }
   server {
@@ -181,26 +153,9 @@ backend be
     'nginx-proxy',
   )
   const procs: Record<string, ChildProcess> = {
-    haproxy: pinned(PROXY_CPU, 'haproxy', ['-db', '-f', haCfg]),
+    haproxy: bench.haproxy(pHa, [b1, b2]),
     nginx: pinned(PROXY_CPU, 'nginx', ['-p', ngDir, '-c', path.join(ngDir, 'nginx.conf')]),
-    fleet: pinned(
-      PROXY_CPU,
-      process.execPath,
-      [
-        fleetEntry,
-        '--port',
-        String(pFleet),
-        '--admin-port',
-        String(pAdmin),
-        '--upstream',
-        `http://127.0.0.1:${b1}`,
-        '--upstream',
-        `http://127.0.0.1:${b2}`,
-        '--log-level',
-        'warn',
-      ],
-      { cwd: root, env: { FLEET_LB_MAX_BODY_SIZE: '2gb', NODE_ENV: 'production' } },
-    ),
+    fleet: bench.fleetLb(root, { port: pFleet, admin: pAdmin }, [b1, b2], { FLEET_LB_MAX_BODY_SIZE: '2gb' }),
     fastify: pinned(
       PROXY_CPU,
       process.execPath,

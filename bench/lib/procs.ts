@@ -63,6 +63,70 @@ export class Bench {
     fs.rmSync(this.work, { recursive: true, force: true })
   }
 
+  /** nginx (one worker, on LOAD_CPU) serving "hello from backend N" on each of `ports`; `extra` goes in each server. */
+  nginxBackends(ports: readonly number[], extra = ''): ChildProcess {
+    const servers = ports
+      .map(
+        (p, i) =>
+          `  server { listen 127.0.0.1:${p}; location / { return 200 "hello from backend ${i + 1}\\n"; } ${extra} }`,
+      )
+      .join('\n')
+    const dir = this.nginxConf(servers, 'backends')
+    return this.pinned(LOAD_CPU, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')])
+  }
+
+  /** HAProxy (1 thread, on PROXY_CPU) on `port`, round robin over `backends`; `defaults` adds lines there. */
+  haproxy(port: number, backends: readonly number[], defaults: readonly string[] = []): ChildProcess {
+    const file = path.join(this.work, 'haproxy.cfg')
+    fs.writeFileSync(
+      file,
+      [
+        'global',
+        '  nbthread 1',
+        '  maxconn 9000',
+        'defaults',
+        '  mode http',
+        '  timeout connect 2s',
+        '  timeout client 60s',
+        '  timeout server 60s',
+        '  timeout http-keep-alive 60s',
+        '  option http-keep-alive',
+        '  http-reuse always',
+        ...defaults.map((l) => `  ${l}`),
+        'frontend fe',
+        `  bind 127.0.0.1:${port}`,
+        '  default_backend be',
+        'backend be',
+        '  balance roundrobin',
+        ...backends.map((b, i) => `  server b${i + 1} 127.0.0.1:${b}`),
+        '',
+      ].join('\n'),
+    )
+    return this.pinned(PROXY_CPU, 'haproxy', ['-db', '-f', file])
+  }
+
+  /** Fleet's LB from the light entry (`dist/lb/main.js` of `root`), on PROXY_CPU, in front of `backends`. */
+  fleetLb(
+    root: string,
+    ports: { port: number; admin: number },
+    backends: readonly number[],
+    env: NodeJS.ProcessEnv = {},
+  ): ChildProcess {
+    const args = [
+      path.join(root, 'dist/lb/main.js'),
+      '--port',
+      String(ports.port),
+      '--admin-port',
+      String(ports.admin),
+    ]
+    for (const b of backends) args.push('--upstream', `http://127.0.0.1:${b}`)
+    args.push('--log-level', 'warn')
+    return this.pinned(PROXY_CPU, process.execPath, args, {
+      cwd: root,
+      env: { NODE_ENV: 'production', ...env },
+    })
+  }
+
   /** An nginx.conf (one worker, no daemon, temp paths in the scratch folder) around `body`; returns its folder. */
   nginxConf(body: string, name: string): string {
     const dir = path.join(this.work, name)
