@@ -13,7 +13,6 @@ import { registerSeed } from './cli/seed.js'
 import { registerStack } from './cli/stack.js'
 import { registerWeb } from './cli/web.js'
 import { registerWorker } from './cli/worker.js'
-import { ConfigError } from './config/errors.js'
 import { isFleetError } from './errors.js'
 
 try {
@@ -38,7 +37,8 @@ try {
   if (err instanceof CommanderError) process.exit(err.exitCode)
   if (isFleetError(err)) {
     process.stderr.write(`fleet: ${err.message} [${err.code}]\n`)
-    process.exit(err instanceof ConfigError ? 2 : 1)
+    // A setting to fix (invalid, removed, missing): exit 2, as a usage error.
+    process.exit(err.code.startsWith('FLEET_E_CONFIG_') ? 2 : 1)
   }
   process.stderr.write(`fleet: ${(err as Error).stack ?? String(err)}\n`)
   process.exit(1)

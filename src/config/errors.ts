@@ -26,10 +26,12 @@ export class RemovedSettingError extends FleetError {
 }
 
 /** A setting the command needs was not given; the message says what it is for and how to give it. */
-export class ConfigMissingError extends ConfigError {
+export class ConfigMissingError extends FleetError {
   static override code = 'FLEET_E_CONFIG_MISSING'
-  constructor(setting: string, need: string) {
-    super(setting, '', need, 'nowhere')
-    this.message = `${setting} is not set: ${need}`
+  constructor(
+    readonly setting: string,
+    need: string,
+  ) {
+    super(`${setting} is not set: ${need}`)
   }
 }

@@ -11,10 +11,9 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type http from 'node:http'
-import { isIP } from 'node:net'
 import type { Pool } from '../db/pool.js'
 import { isFleetError } from '../errors.js'
-import { hostnameOf, isLoopback } from '../lb/loopback.js'
+import { hostnameOf, isLoopback, isLoopbackHost } from '../lb/loopback.js'
 import type { Logger } from '../log.js'
 import type { Asset } from './assets.js'
 import {
@@ -254,8 +253,7 @@ export class DashboardRouter {
       return who
     }
     const host = hostnameOf(req.headers.host)
-    const loopbackHost = host === 'localhost' || isLoopback(host) || (isIP(host) === 6 && host === '::1')
-    if (!isLoopback(address) || !loopbackHost)
+    if (!isLoopback(address) || !isLoopbackHost(req.headers.host))
       throw Object.assign(
         new DashboardForbiddenError(
           `actions are taken only from this machine (loopback) unless FLEET_DASHBOARD_TOKEN is set; this request came from ${address} for host ${host || '(none)'}`,

@@ -5,11 +5,13 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { DashboardOptions } from '../dashboard/options.js'
+import { FleetError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { DiscoveryStatus } from './discovery.js'
-import { AdminForbiddenError } from './errors.js'
+import { AdminForbiddenError, NotFoundError } from './errors.js'
 import { isLoopback, isLoopbackHost } from './loopback.js'
 import type { LbMetrics } from './metrics.js'
+import { sendError } from './respond.js'
 import type { UpstreamSet } from './upstream-set.js'
 
 export interface StatusSource {
@@ -79,15 +81,10 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
       const err = new AdminForbiddenError(
         `the admin port listens on ${host} and answers only a loopback Host (127.0.0.1, localhost, [::1]); this request named ${JSON.stringify(req.headers.host ?? '')}`,
       )
-      send(403, 'application/json', JSON.stringify({ error: { code: err.code, message: err.message } }))
+      sendError(res, err, undefined)
       return
     }
-    const fail = (err: Error): void =>
-      send(
-        500,
-        'application/json',
-        JSON.stringify({ error: { code: 'FLEET_E_INTERNAL', message: err.message } }),
-      )
+    const fail = (err: Error): void => sendError(res, new FleetError(err.message, { cause: err }), undefined)
     if (req.method === 'GET' && path === '/metrics') {
       src.metrics.registry.metrics().then((text) => send(200, src.metrics.registry.contentType, text), fail)
     } else if (req.method === 'GET' && path === '/status') {
@@ -96,11 +93,7 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
       res.writeHead(302, { location: '/dashboard/' }).end()
     } else if (!dashboard?.handle(req, res, path)) {
       const endpoints = `GET /metrics, GET /status${dashboard ? ', GET /dashboard/' : ''}`
-      send(
-        404,
-        'application/json',
-        JSON.stringify({ error: { code: 'FLEET_E_LB_NOT_FOUND', message: `admin endpoints: ${endpoints}` } }),
-      )
+      sendError(res, new NotFoundError(`admin endpoints: ${endpoints}`), undefined)
     }
   })
   // Its event streams end with the server's connections; its sampler and store connections with the server.
