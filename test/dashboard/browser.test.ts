@@ -8,7 +8,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -17,8 +16,8 @@ import { Redis } from 'ioredis'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureProgram } from '../../src/stack/programs.js'
-import { scratchUpEnv } from '../../src/stack/scratch.js'
 import type { StatusReport } from '../../src/stack/status.js'
+import { quickStack } from '../support/stack.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -90,19 +89,7 @@ beforeAll(async () => {
       (l) => console.log(l),
     )
   await fs.mkdir(artifacts, { recursive: true })
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-dashboard-'))
-  await fs.chmod(dir, 0o755)
-  env = await scratchUpEnv(dir, {
-    FLEET_WEB: '3',
-    FLEET_WORKERS: '1',
-    FLEET_SEED_PRODUCTS: '200',
-    FLEET_SEED_REVIEWS: '500',
-    FLEET_SHUTDOWN_TIMEOUT: '5s',
-    FLEET_DRAIN_DELAY: '500ms',
-    FLEET_LB_DISCOVERY_INTERVAL: '250ms',
-    FLEET_LB_HEALTH_INTERVAL: '250ms',
-    FLEET_LOG_LEVEL: 'info',
-  })
+  ;({ dir, env } = await quickStack('dashboard', { FLEET_LOG_LEVEL: 'info' }))
   app = `http://127.0.0.1:${env.FLEET_PORT}`
   admin = `http://127.0.0.1:${env.FLEET_LB_ADMIN_PORT}`
   up = spawn(process.execPath, [cli, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] })

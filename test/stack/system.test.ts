@@ -7,14 +7,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { scratchUpEnv } from '../../src/stack/scratch.js'
 import type { StatusReport } from '../../src/stack/status.js'
 import { alive } from '../support/processes.js'
+import { quickStack } from '../support/stack.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -109,19 +108,7 @@ function cookieOf(res: Response): string {
 }
 
 beforeAll(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-system-'))
-  await fs.chmod(dir, 0o755)
-  env = await scratchUpEnv(dir, {
-    FLEET_WEB: '3',
-    FLEET_WORKERS: '1',
-    FLEET_SEED_PRODUCTS: '200',
-    FLEET_SEED_REVIEWS: '500',
-    FLEET_SHUTDOWN_TIMEOUT: '5s',
-    // Quicker turns of the LB and the drain, to keep the test short; the behaviour checked is the same.
-    FLEET_DRAIN_DELAY: '500ms',
-    FLEET_LB_DISCOVERY_INTERVAL: '250ms',
-    FLEET_LB_HEALTH_INTERVAL: '250ms',
-  })
+  ;({ dir, env } = await quickStack('system'))
   base = `http://127.0.0.1:${env.FLEET_PORT}`
 })
 
