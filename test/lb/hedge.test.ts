@@ -61,6 +61,9 @@ describe('load balancer: per-try timeout and hedging', () => {
     for (const ms of slow) expect(ms).toBeLessThan(2_000)
     expect((await retriesOf('try-timeout')) - before).toBe(stuck.hits)
     await expect.poll(() => stuck.cancelled).toBe(stuck.hits) // the losing tries were aborted upstream
+    // Each slow loss counts against the hung upstream's passive health (its slowness gets it ejected).
+    expect(lb.upstreams.get(stuck.url)?.failures).toBe(stuck.hits)
+    expect(lb.upstreams.get(good.url)?.failures).toBe(0)
   })
 
   it('the first answer wins when both tries answer; a POST without an Idempotency-Key is never hedged', async () => {
