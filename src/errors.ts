@@ -41,3 +41,13 @@ export function isFleetError(err: unknown): err is FleetError {
     typeof e.statusCode === 'number'
   )
 }
+
+/** The JSON body of an error answer, the same for every route: `{ error: { code, message, details? } }`. */
+export function errorBody(
+  err: FleetError,
+  message: string = err.message,
+): { error: { code: string; message: string; details?: unknown } } {
+  return {
+    error: { code: err.code, message, ...(err.details !== undefined ? { details: err.details } : {}) },
+  }
+}

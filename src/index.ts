@@ -35,6 +35,12 @@ export {
   type CachedQueryOptions,
   defineQuery,
 } from './cache/cached-query.js'
+export {
+  type BuildContext,
+  type BuiltResponse,
+  defineResponse,
+  type ResponseSpec,
+} from './cache/responses.js'
 export { parseBytes, parseDuration, type SettingSpec, setting } from './config/define.js'
 export type { Config, SettingSpecs, SettingsOf } from './config/index.js'
 export type { Database, Queryable, QueryResult, Row } from './db/database.js'

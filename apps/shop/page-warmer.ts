@@ -1,19 +1,20 @@
 /**
- * The product-page warmer: after a recommendations run, a worker assembles the product pages into the object
- * cache (`ProductPage` and `RelatedProducts`) so the first request for each is a hit. Installed by
- * `fleet worker` (src/cli/worker.ts) through `setProductPageWarmer`; best effort, like any cache fill.
+ * The product-page warmer: after a recommendations run, a worker stores the product pages' cached responses
+ * (built from the cached objects `ProductPage` and `RelatedProducts`, which it fills on the way) so the first
+ * request for each is a hit. Installed by `fleet worker` (src/cli/worker.ts) through `setProductPageWarmer`;
+ * best effort, like any cache fill.
  */
 
 import type { Cache } from 'fleet'
-import { ProductPage, RelatedProducts } from './objects.js'
 import { setProductPageWarmer, type WarmProductPages } from './recommendations.js'
+import { productPageResponse } from './responses.js'
 
 /** Pages assembled at once (each is a few small queries). */
 const PARALLEL = 4
 
 /**
- * A warmer that reads every page through the cache: a page already cached and valid costs one round trip,
- * a missing or invalidated one is assembled and stored (conditionally, like any fill).
+ * A warmer that builds every page's response from the object cache and stores it (conditionally, like any
+ * fill): objects already cached and valid cost one round trip each, missing ones are assembled.
  */
 export function productPageWarmer(cache: Cache): WarmProductPages {
   return async ({ productIds, logger, signal }) => {
@@ -23,17 +24,13 @@ export function productPageWarmer(cache: Cache): WarmProductPages {
       while (next < productIds.length) {
         signal.throwIfAborted()
         const id = productIds[next++]
-        const [page, related] = await Promise.all([
-          cache.get(ProductPage, id),
-          cache.get(RelatedProducts, id),
-        ])
-        if (page.status === 'MISS' || related.status === 'MISS') warmed += 1
+        if ((await cache.primeResponse(productPageResponse, id)).stored) warmed += 1
       }
     }
     const started = performance.now()
     await Promise.all(Array.from({ length: Math.min(PARALLEL, productIds.length) }, lane))
     logger.info(
-      { pages: productIds.length, assembled: warmed, ms: Math.round(performance.now() - started) },
+      { pages: productIds.length, stored: warmed, ms: Math.round(performance.now() - started) },
       'product pages warmed',
     )
   }

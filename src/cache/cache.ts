@@ -3,6 +3,7 @@
  * See docs/cache.md for the guarantees and how to add a cached query or class.
  */
 import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import type { Database, Queryable, QueryResult, Row } from '../db/database.js'
@@ -12,9 +13,25 @@ import { Breaker } from './breaker.js'
 import type { CachedQuery } from './cached-query.js'
 import { Catalog } from './catalog.js'
 import { InvalidTagError } from './errors.js'
-import { type CacheStatus, type Depend, Filler, type FillOptions, withWildcards } from './fill.js'
+import {
+  type CacheStatus,
+  type Depend,
+  Deps,
+  type Encoded,
+  Filler,
+  type FillOptions,
+  withWildcards,
+} from './fill.js'
 import { NotifyListener, OwnWrites, WriteInvalidator } from './invalidator.js'
 import { type CacheKind, CacheMetrics } from './metrics.js'
+import {
+  type BuildContext,
+  encodeResponse,
+  type ResponseSpec,
+  responseKey,
+  sendNotModified,
+  sendResponse,
+} from './responses.js'
 import { type AnyClass, isRegistered, pack, RowSet, registerClass, unpack } from './serializer.js'
 import { SqlTables } from './sql-tables.js'
 import { CacheStore, EPOCH_TAG } from './store.js'
@@ -192,8 +209,21 @@ export class Cache {
     params: readonly unknown[] = [],
     options?: CacheOptions,
   ): Promise<{ rows: R[]; status: CacheStatus }> {
+    return this.#query<R>(sql, params, options, undefined)
+  }
+
+  /** `query`, for a load that builds on it when `outer` is given (it takes on the result's tags and tokens). */
+  async #query<R extends Row>(
+    sql: string,
+    params: readonly unknown[],
+    options: CacheOptions | undefined,
+    outer: Deps | undefined,
+  ): Promise<{ rows: R[]; status: CacheStatus }> {
     const db = this.#d.db
-    const direct = async () => ({ rows: (await db.query<R>(sql, params)).rows, status: 'BYPASS' as const })
+    const direct = async () => {
+      outer?.adopt(undefined) // nothing vouches for rows read around the cache
+      return { rows: (await db.query<R>(sql, params)).rows, status: 'BYPASS' as const }
+    }
     if (!this.#d.config.cacheEnabled) {
       this.#bypass('query')
       return direct()
@@ -208,13 +238,15 @@ export class Cache {
     if (options?.tags) checkTags(tags)
     const packed = pack(params)
     const key = `q:${plan.id}:${packed.length <= 64 ? `v${packed.toString('base64url')}` : `h${createHash('sha256').update(packed).digest('base64url')}`}`
-    const r = await this.#filler.fetch(
-      'query',
+    const r = await this.#filler.fetch({
+      kind: 'query',
       key,
       tags,
-      async () => new RowSet((await db.query<R>(sql, params)).rows),
-      this.#options(options),
-    )
+      load: async () => new RowSet((await db.query<R>(sql, params)).rows),
+      options: this.#options(options),
+      withDeps: outer !== undefined,
+    })
+    outer?.adopt(r.deps)
     const rows = r.value !== undefined ? ((r.value as RowSet).rows as R[]) : unpack<R[]>(r.payload)
     return { rows, status: r.status }
   }
@@ -318,7 +350,7 @@ export class Cache {
   }
 
   #objectLoad<T extends object, I>(spec: ObjectSpec<T, I>, id: I) {
-    return (depend: Depend) => spec.assemble({ db: this.#d.db, depend }, id)
+    return (deps: Deps) => spec.assemble({ db: this.#d.db, depend: deps.depend }, id)
   }
 
   /**
@@ -329,21 +361,108 @@ export class Cache {
     Class: CachedClass<T, I>,
     id: I,
   ): Promise<{ value: T; status: CacheStatus }> {
+    return this.#get(Class, id, undefined)
+  }
+
+  /** `get`, for a load that builds on it when `outer` is given (it takes on the instance's tags and tokens). */
+  async #get<T extends object, I>(
+    Class: CachedClass<T, I>,
+    id: I,
+    outer: Deps | undefined,
+  ): Promise<{ value: T; status: CacheStatus }> {
     const spec = this.#register(Class)
     if (!this.#d.config.cacheEnabled) {
       this.#bypass('object')
+      outer?.adopt(undefined)
       return { value: await spec.assemble({ db: this.#d.db, depend: async () => {} }, id), status: 'BYPASS' }
     }
     const tags = withWildcards(spec.tags(id))
     checkTags(tags)
-    const r = await this.#filler.fetch(
-      'object',
-      `o:${spec.name}:${spec.key(id)}`,
+    const r = await this.#filler.fetch({
+      kind: 'object',
+      key: `o:${spec.name}:${spec.key(id)}`,
       tags,
-      this.#objectLoad(spec, id),
-      this.#options(spec),
-    )
+      load: this.#objectLoad(spec, id),
+      options: this.#options(spec),
+      withDeps: outer !== undefined,
+    })
+    outer?.adopt(r.deps)
     return { value: r.value !== undefined ? (r.value as T) : unpack<T>(r.payload), status: r.status }
+  }
+
+  /**
+   * Answers a request from a cached response: one round trip on a hit, the stored bytes written as they are
+   * (a 304 when If-None-Match names the ETag), `X-Cache` set. On a miss the response is built from cached
+   * objects and queries (see `defineResponse`) and stored under every tag they were built from.
+   * @example app.get('/api/products/:id', (request, reply) => deps.cache.respond(request, reply, productPage, request.params.id))
+   */
+  async respond<I>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    spec: ResponseSpec<I>,
+    input: I,
+  ): Promise<void> {
+    if (!this.#d.config.cacheEnabled) {
+      this.#bypass('response')
+      const built = await this.#build(spec, input, new Deps(undefined))
+      sendResponse(request, reply, built.payload, 'BYPASS')
+      return
+    }
+    const tags = withWildcards(spec.tags?.(input) ?? [])
+    checkTags(tags)
+    const inm = request.headers['if-none-match']
+    const r = await this.#filler.fetch({
+      kind: 'response',
+      key: responseKey(spec, input),
+      tags,
+      load: (deps) => this.#build(spec, input, deps),
+      options: this.#options(spec),
+      encode: (built) => built as Encoded,
+      ifNoneMatch: typeof inm === 'string' ? inm : undefined,
+    })
+    if (r.notModified) sendNotModified(reply, r.payload.toString('latin1'), r.status)
+    else {
+      const payload = r.value !== undefined ? (r.value as Encoded).payload : r.payload
+      sendResponse(request, reply, payload, r.status)
+    }
+  }
+
+  /**
+   * Builds a response and stores it ahead of time (workers), whatever is cached; conditional like any fill.
+   * @example await cache.primeResponse(productPage, 42)
+   */
+  async primeResponse<I>(spec: ResponseSpec<I>, input: I): Promise<{ stored: boolean }> {
+    const tags = withWildcards(spec.tags?.(input) ?? [])
+    checkTags(tags)
+    const { stored } = await this.#filler.prime({
+      kind: 'response',
+      key: responseKey(spec, input),
+      tags,
+      load: (deps) => this.#build(spec, input, deps),
+      options: this.#options(spec),
+      encode: (built) => built as Encoded,
+    })
+    return { stored }
+  }
+
+  /** Builds a response with reads that hand their tags and tokens to `deps`; returns the encoded entry. */
+  async #build<I>(spec: ResponseSpec<I>, input: I, deps: Deps) {
+    const ctx: BuildContext = {
+      get: async (Class, id) => (await this.#get(Class, id, deps)).value,
+      db: this.#d.db,
+      reader: {
+        query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
+          const rows = (await this.#query<R>(sql, params, undefined, deps)).rows
+          return { rows, rowCount: rows.length, command: 'SELECT', oid: 0, fields: [] } as QueryResult<R>
+        },
+      },
+      run: async <R extends Row, P extends readonly unknown[]>(query: CachedQuery<R, P>, params: P) => {
+        const o = { ttl: query.ttl, grace: query.grace, tags: query.tags?.(params) }
+        return (await this.#query<R>(query.sql, params, o, deps)).rows
+      },
+      depend: deps.depend,
+    }
+    return encodeResponse(spec.name, await spec.build(ctx, input))
   }
 
   /**
@@ -354,13 +473,13 @@ export class Cache {
     const spec = this.#register(Class)
     const tags = withWildcards(spec.tags(id))
     checkTags(tags)
-    const r = await this.#filler.prime(
-      'object',
-      `o:${spec.name}:${spec.key(id)}`,
+    const r = await this.#filler.prime({
+      kind: 'object',
+      key: `o:${spec.name}:${spec.key(id)}`,
       tags,
-      this.#objectLoad(spec, id),
-      this.#options(spec),
-    )
+      load: this.#objectLoad(spec, id),
+      options: this.#options(spec),
+    })
     return { value: r.value as T, stored: r.stored }
   }
 

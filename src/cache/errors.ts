@@ -57,3 +57,9 @@ export class CacheUnavailableError extends FleetError {
 export class CachedQueryInvalidError extends FleetError {
   static override code = 'FLEET_E_CACHE_QUERY_INVALID'
 }
+
+/** A cached response declaration (`defineResponse`) or what its build returned cannot be cached. */
+export class ResponseSpecInvalidError extends FleetError {
+  static override code = 'FLEET_E_CACHE_RESPONSE_INVALID'
+  static override statusCode = 500
+}

@@ -9,6 +9,11 @@
  * 4. the loader runs under a soft timeout (only with a stale entry: serve it, finish in the background) and a
  *    hard timeout (fail with LoaderTimeoutError, or serve stale); a failing loader serves stale when it can.
  * Concurrent misses for one key inside a process share one flight.
+ *
+ * A load runs with a `Deps`: the tags its result depends on and the token each had before the data was read.
+ * Tags found while loading are declared (`depend`: their tokens are read first) or adopted from a nested
+ * cached read (`adopt`: the tokens that read validated). The fill stores the entry only if every one of them
+ * is still current, so an entry built from other entries is as safe as one built from PostgreSQL.
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.js'
@@ -31,8 +36,17 @@ export interface FillOptions {
 }
 
 export interface Fetched {
+  /** The entry's bytes; with `notModified`, the entry's head (see responses.ts) instead. */
   payload: Buffer
   status: CacheStatus
+  /** A fresh entry whose ETag the request's If-None-Match names: the body was not read. */
+  notModified?: boolean
+  /**
+   * With `withDeps`: the tags of the value and the tokens it is valid under (HIT and stored MISS only). A
+   * load that reads this value adopts them; undefined means the value cannot be vouched for (STALE, BYPASS,
+   * a refused fill), so an entry built from it must not be stored.
+   */
+  deps?: { tags: readonly string[]; tokens: readonly string[] }
   /** Set when the value did not go through the serializer (BYPASS): the caller may use it as is. */
   value?: unknown
   /**
@@ -43,7 +57,85 @@ export interface Fetched {
   validAt: number
 }
 
+/** What a loaded value is stored as: its bytes, and for a response its ETag and head (for a 304). */
+export interface Encoded {
+  payload: Buffer
+  etag?: string
+  head?: string
+}
+
+const packed = (value: unknown): Encoded => ({ payload: pack(value) })
+
+/** One read through the cache. */
+export interface FetchRequest {
+  kind: CacheKind
+  key: string
+  /** Tags known before loading (the epoch tag is added). */
+  tags: readonly string[]
+  /** Runs on a miss; declares the tags it finds through `deps`. */
+  load: (deps: Deps) => Promise<unknown>
+  options: FillOptions
+  /** How a loaded value becomes the entry (default: the serializer's `pack`, no ETag). */
+  encode?: (value: unknown) => Encoded
+  /** A response entry: the request's If-None-Match (a fresh entry with that ETag answers `notModified`). */
+  ifNoneMatch?: string
+  /** Return the entry's tags and tokens (`Fetched.deps`), for a load that reads this one. */
+  withDeps?: boolean
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/**
+ * The tags a load depends on, with the token each had before the data it covers was read. Not storable
+ * once a token could not be read, or a nested read could not vouch for its value.
+ */
+export class Deps {
+  readonly tags: string[]
+  readonly tokens: string[]
+  storable = true
+  readonly #store: CacheStore | undefined
+
+  /** Without a store (a load that bypasses the cache) it only runs the loader: nothing is recorded. */
+  constructor(store: CacheStore | undefined, tags: readonly string[] = [], tokens: readonly string[] = []) {
+    this.#store = store
+    this.tags = [...tags]
+    this.tokens = [...tokens]
+  }
+
+  /** Declares tags found while loading; call it BEFORE reading the data they cover. */
+  readonly depend: Depend = async (more) => {
+    if (!this.#store) return
+    const fresh = withWildcards(more).filter((t) => !this.tags.includes(t))
+    if (fresh.length === 0) return
+    try {
+      const got = await this.#store.tokens(fresh)
+      this.tags.push(...fresh)
+      this.tokens.push(...got)
+    } catch {
+      this.storable = false // without the tokens the result cannot be validated later: do not store it
+    }
+  }
+
+  /**
+   * Takes on what a nested cached read was valid under (`Fetched.deps`); undefined (it could not vouch for
+   * its value) or a token that differs from one already held (a write between the two reads) makes the
+   * load unstorable.
+   */
+  adopt(deps: Fetched['deps']): void {
+    if (!this.#store) return
+    if (!deps) {
+      this.storable = false
+      return
+    }
+    for (let i = 0; i < deps.tags.length; i++) {
+      const at = this.tags.indexOf(deps.tags[i])
+      if (at < 0) {
+        this.tags.push(deps.tags[i])
+        this.tokens.push(deps.tokens[i])
+      } else if (this.tokens[at] !== deps.tokens[i]) this.storable = false
+    }
+  }
+}
 
 /** Adds `<table>:*` for each entity tag `<table>:<id>`: an entry of product 42 is also invalidated by "all products rows". */
 export function withWildcards(tags: Iterable<string>): string[] {
@@ -71,26 +163,27 @@ export class Filler {
     this.#now = now
   }
 
-  /** Reads `key` through the cache; `load` runs on a miss. `tags` are known before loading. */
-  async fetch(
-    kind: CacheKind,
-    key: string,
-    tags: readonly string[],
-    load: (depend: Depend) => Promise<unknown>,
-    o: FillOptions,
-  ): Promise<Fetched> {
+  /** Reads `req.key` through the cache; `req.load` runs on a miss. */
+  async fetch(req: FetchRequest): Promise<Fetched> {
+    const { kind, key } = req
     const started = performance.now()
     let read: ReadResult
     try {
-      read = await this.#store.read(key, this.#now())
+      read = await this.#store.read(key, this.#now(), req.ifNoneMatch ?? '', req.withDeps === true)
     } catch (err) {
       if (!(err instanceof CacheBypass)) throw err
       this.#metrics.inc('bypass', kind)
-      return this.#direct(load)
+      return this.#direct(req.load)
     }
-    if (read.kind === 'fresh') {
+    if (read.kind === 'fresh' || read.kind === 'not-modified') {
       this.#metrics.inc('hits', kind)
-      return { payload: read.payload, status: 'HIT', validAt: started }
+      return {
+        payload: read.payload,
+        status: 'HIT',
+        validAt: started,
+        notModified: read.kind === 'not-modified',
+        deps: read.kind === 'fresh' ? read.deps : undefined,
+      }
     }
     const stale = read.kind === 'stale' ? read.payload : undefined
     let flight = this.#flights.get(key)
@@ -98,9 +191,9 @@ export class Filler {
     if (flight) {
       r = await flight
       // The flight began before this read: its result may predate a write this read must see.
-      if (r.validAt < started) r = await this.#fill(kind, key, tags, load, o, stale, started)
+      if (r.validAt < started) r = await this.#fill(req, stale, started)
     } else {
-      flight = this.#fill(kind, key, tags, load, o, stale, started).finally(() => this.#flights.delete(key))
+      flight = this.#fill(req, stale, started).finally(() => this.#flights.delete(key))
       this.#flights.set(key, flight)
       r = await flight
     }
@@ -112,49 +205,36 @@ export class Filler {
   }
 
   /** Loads and stores ahead of time (workers), ignoring what is cached; conditional like any fill. */
-  async prime(
-    kind: CacheKind,
-    key: string,
-    tags: readonly string[],
-    load: (depend: Depend) => Promise<unknown>,
-    o: FillOptions,
-  ): Promise<{ value: unknown; stored: boolean }> {
-    const { tokens } = await this.#store.begin(key, [EPOCH_TAG, ...tags], '', false)
-    const run = this.#run(kind, key, [EPOCH_TAG, ...tags], tokens, load)
-    const loaded = await run.promise
-    const payload = pack(loaded.value)
-    const stored = loaded.storable
+  async prime(req: FetchRequest): Promise<{ value: unknown; stored: boolean }> {
+    const all = [EPOCH_TAG, ...req.tags]
+    const { tokens } = await this.#store.begin(req.key, all, '', false)
+    const loaded = await this.#run(all, tokens, req.load)
+    const o = req.options
+    const stored = loaded.deps.storable
       ? await this.#store.fill(
-          key,
+          req.key,
           '',
-          payload,
+          (req.encode ?? packed)(loaded.value),
           this.#now() + o.ttlMs,
           o.ttlMs + o.graceMs,
-          loaded.tags,
-          loaded.tokens,
+          loaded.deps.tags,
+          loaded.deps.tokens,
         )
       : false
-    this.#countFill(kind, stored)
+    this.#countFill(req.kind, stored)
     return { value: loaded.value, stored }
   }
 
-  async #fill(
-    kind: CacheKind,
-    key: string,
-    tags: readonly string[],
-    load: (depend: Depend) => Promise<unknown>,
-    o: FillOptions,
-    stale: Buffer | undefined,
-    readAt: number,
-  ): Promise<Fetched> {
-    const all = [EPOCH_TAG, ...tags]
+  async #fill(req: FetchRequest, stale: Buffer | undefined, readAt: number): Promise<Fetched> {
+    const { kind, key, options: o } = req
+    const all = [EPOCH_TAG, ...req.tags]
     const owner = randomBytes(9).toString('base64url')
     let begun: { locked: boolean; filled: boolean; tokens: string[] }
     try {
       begun = await this.#store.begin(key, all, owner)
     } catch (err) {
       if (!(err instanceof CacheBypass)) throw err
-      return this.#direct(load)
+      return this.#direct(req.load)
     }
     if (!begun.locked) {
       if (stale) return { payload: stale, status: 'STALE', validAt: readAt }
@@ -166,8 +246,8 @@ export class Filler {
         delay = Math.min(delay * 2, 50)
         try {
           const at = performance.now()
-          const r = await this.#store.read(key, this.#now())
-          if (r.kind === 'fresh') return { payload: r.payload, status: 'HIT', validAt: at }
+          const r = await this.#store.read(key, this.#now(), '', req.withDeps === true)
+          if (r.kind === 'fresh') return { payload: r.payload, status: 'HIT', validAt: at, deps: r.deps }
           if (r.kind === 'stale') return { payload: r.payload, status: 'STALE', validAt: at }
           // No result yet: take the lock over if its holder gave up (failed loader, refused fill) and the
           // entry is still absent (checked in the same script, so a fill that just landed is read instead).
@@ -177,38 +257,39 @@ export class Filler {
           if (begun.locked) break
         } catch (err) {
           if (!(err instanceof CacheBypass)) throw err
-          return this.#direct(load)
+          return this.#direct(req.load)
         }
       }
     }
-    return this.#lead(kind, key, all, begun.tokens, begun.locked ? owner : '', load, o, stale, readAt)
+    return this.#lead(req, all, begun.tokens, begun.locked ? owner : '', stale, readAt)
   }
 
   async #lead(
-    kind: CacheKind,
-    key: string,
+    req: FetchRequest,
     tags: readonly string[],
     tokens: readonly string[],
     owner: string,
-    load: (depend: Depend) => Promise<unknown>,
-    o: FillOptions,
     stale: Buffer | undefined,
     readAt: number,
   ): Promise<Fetched> {
+    const { kind, key, options: o } = req
     const loadAt = performance.now()
-    const run = this.#run(kind, key, tags, tokens, load)
-    const store = run.promise.then(async (loaded) => {
-      const payload = pack(loaded.value)
+    const store = this.#run(tags, tokens, req.load).then(async ({ value, deps }) => {
+      const entry = (req.encode ?? packed)(value)
       let stored = false
       const fillAt = performance.now()
-      if (loaded.storable) {
+      if (deps.storable) {
         stored = await this.#store
-          .fill(key, owner, payload, this.#now() + o.ttlMs, o.ttlMs + o.graceMs, loaded.tags, loaded.tokens)
+          .fill(key, owner, entry, this.#now() + o.ttlMs, o.ttlMs + o.graceMs, deps.tags, deps.tokens)
           .catch(() => false)
       } else if (owner) await this.#store.release(key, owner)
       this.#countFill(kind, stored)
       // Stored: no tag changed from before the load until the fill ran, so the value was current then.
-      return { payload, validAt: stored ? fillAt : loadAt }
+      return {
+        payload: entry.payload,
+        validAt: stored ? fillAt : loadAt,
+        deps: stored ? { tags: deps.tags, tokens: deps.tokens } : undefined,
+      }
     })
     const failed = (err: unknown): Fetched => {
       this.#metrics.inc('loaderErrors', kind)
@@ -222,7 +303,7 @@ export class Filler {
     const timers: NodeJS.Timeout[] = []
     const after = (ms: number, what: 'soft' | 'hard') =>
       new Promise<'soft' | 'hard'>((resolve) => timers.push(setTimeout(() => resolve(what), ms)))
-    const racers: Promise<{ payload: Buffer; validAt: number } | 'soft' | 'hard'>[] = [
+    const racers: Promise<Omit<Fetched, 'status'> | 'soft' | 'hard'>[] = [
       store,
       after(o.hardTimeoutMs, 'hard'),
     ]
@@ -246,36 +327,19 @@ export class Filler {
   }
 
   /** Loads from PostgreSQL without the cache (BYPASS). */
-  async #direct(load: (depend: Depend) => Promise<unknown>): Promise<Fetched> {
+  async #direct(load: (deps: Deps) => Promise<unknown>): Promise<Fetched> {
     const validAt = performance.now()
-    return { payload: Buffer.alloc(0), status: 'BYPASS', value: await load(async () => {}), validAt }
+    return { payload: Buffer.alloc(0), status: 'BYPASS', value: await load(new Deps(undefined)), validAt }
   }
 
-  /** Runs the loader, collecting the tags (and their tokens) it declares while it runs. */
-  #run(
-    _kind: CacheKind,
-    _key: string,
+  /** Runs the loader with the tags (and tokens) known so far; it adds those it finds while it runs. */
+  async #run(
     tags: readonly string[],
     tokens: readonly string[],
-    load: (depend: Depend) => Promise<unknown>,
-  ): { promise: Promise<{ value: unknown; tags: string[]; tokens: string[]; storable: boolean }> } {
-    const allTags = [...tags]
-    const allTokens = [...tokens]
-    let storable = true
-    const depend: Depend = async (more) => {
-      const fresh = withWildcards(more).filter((t) => !allTags.includes(t))
-      if (fresh.length === 0) return
-      try {
-        const got = await this.#store.tokens(fresh)
-        allTags.push(...fresh)
-        allTokens.push(...got)
-      } catch {
-        storable = false // without the tokens the result cannot be validated later: do not store it
-      }
-    }
-    return {
-      promise: load(depend).then((value) => ({ value, tags: allTags, tokens: allTokens, storable })),
-    }
+    load: (deps: Deps) => Promise<unknown>,
+  ): Promise<{ value: unknown; deps: Deps }> {
+    const deps = new Deps(this.#store, tags, tokens)
+    return { value: await load(deps), deps }
   }
 
   #countFill(kind: CacheKind, stored: boolean): void {

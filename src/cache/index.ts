@@ -17,4 +17,5 @@ export {
 export { type CachedQuery, type CachedQueryOptions, defineQuery } from './cached-query.js'
 export { connectCacheRedis } from './connect.js'
 export * from './errors.js'
+export { type BuildContext, type BuiltResponse, defineResponse, type ResponseSpec } from './responses.js'
 export { type AnyClass, pack, registerClass, unpack } from './serializer.js'

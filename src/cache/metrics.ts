@@ -2,7 +2,7 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { BreakerState } from './breaker.js'
 
-export type CacheKind = 'query' | 'object'
+export type CacheKind = 'query' | 'object' | 'response'
 
 type CounterName =
   | 'hits'

@@ -4,11 +4,14 @@
  * one Cluster slot. Scripts receive their keys in KEYS, except `read`, which derives the token keys from the
  * tags the entry records (same hash tag, same slot; the caller does not know an object's tags before reading).
  *
- * An entry is a hash: d = payload (msgpack), f = fresh-until (ms since epoch), t = tags (newline separated),
+ * An entry is a hash: d = payload (msgpack; for a response entry, its head and body, see responses.ts),
+ * f = fresh-until (ms since epoch), t = tags (newline separated),
  * g = the token each tag had when the load began (same order), k = the token keys of the tags (same order),
  * each packed by cmsgpack and concatenated, so that `read` passes them to MGET with one C call instead of
  * splitting and prefixing strings in Lua (a quarter of the script's time). A token is an opaque unique
  * string; a missing token never equals anything, so a lost or evicted token turns its entries into misses.
+ * A response entry also has e = its ETag and h = its head, so a matching If-None-Match is answered without
+ * sending the body.
  */
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -28,12 +31,15 @@ end
  * token list is compared as one string (the tokens joined by newlines, as the fill stored them).
  * KEYS[1] entry key
  * ARGV[1] now (ms since epoch)
+ * ARGV[2] a request's If-None-Match ('' = none): compared with a response entry's ETag (field e)
+ * ARGV[3] '1' = return a fresh entry's tags and tokens too (for a load that builds on this entry)
  * Returns the payload when fresh (a bare bulk string: the common case builds no array), 0 absent, 1 invalid (a
  * token changed or is missing, or the entry predates field k; the entry is deleted), {3, payload} expired but
- * inside its grace period (valid, may be served stale).
+ * inside its grace period (valid, may be served stale), {4, head} fresh and its ETag named by ARGV[2] (the
+ * body is not sent), {2, payload, tags, tokens} fresh with ARGV[3].
  */
 export const READ = `
-local e = redis.call('HMGET', KEYS[1], 'd', 'f', 'k', 'g')
+local e = redis.call('HMGET', KEYS[1], 'd', 'f', 'k', 'g', 'e')
 if not e[1] then return 0 end
 local valid = e[3] and e[3] ~= ''
 if valid then
@@ -47,8 +53,12 @@ if not valid then
   redis.call('DEL', KEYS[1])
   return 1
 end
-if tonumber(e[2]) > tonumber(ARGV[1]) then return e[1] end
-return {3, e[1]}
+if tonumber(e[2]) <= tonumber(ARGV[1]) then return {3, e[1]} end
+if ARGV[2] ~= '' and e[5] and (ARGV[2] == '*' or string.find(ARGV[2], e[5], 1, true)) then
+  return {4, redis.call('HGET', KEYS[1], 'h')}
+end
+if ARGV[3] == '1' then return {2, e[1], redis.call('HGET', KEYS[1], 't'), e[4]} end
+return e[1]
 `
 
 /**
@@ -104,7 +114,8 @@ return out
  * then releases the fill lock when this caller owns it.
  * KEYS[1] entry key, KEYS[2] lock key, KEYS[3] stats hash, KEYS[4..] token keys (one per tag, in order)
  * ARGV[1] lock owner ('' = none), ARGV[2] payload, ARGV[3] fresh-until (ms), ARGV[4] entry lifetime
- * (ms, ttl + grace), ARGV[5] tags (newline separated), ARGV[6] tokens (newline separated, same order)
+ * (ms, ttl + grace), ARGV[5] tags (newline separated), ARGV[6] tokens (newline separated, same order),
+ * ARGV[7] ETag ('' = none), ARGV[8] head of a response entry ('' = none)
  * Returns 1 stored, 0 refused (a tag was invalidated or lost since the load began).
  */
 export const FILL = `${SPLIT}
@@ -120,7 +131,9 @@ local stored = 0
 if ok then
   local k = {}
   for i = 4, #KEYS do k[#k + 1] = cmsgpack.pack(KEYS[i]) end
+  redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'f', ARGV[3], 't', ARGV[5], 'g', ARGV[6], 'k', table.concat(k))
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'e', ARGV[7], 'h', ARGV[8]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('HINCRBY', KEYS[3], 'fill', 1)
   stored = 1

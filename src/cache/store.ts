@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Breaker } from './breaker.js'
+import type { Encoded } from './fill.js'
 import { scripts } from './scripts.js'
 
 /** Internal signal: the cache Redis cannot be used right now; serve from PostgreSQL. */
@@ -20,7 +21,13 @@ export class CacheBypass extends Error {}
 /** The tag every entry depends on; replacing its token invalidates the whole cache at once. */
 export const EPOCH_TAG = '*'
 
-export type ReadResult = { kind: 'absent' | 'invalid' } | { kind: 'fresh' | 'stale'; payload: Buffer }
+export type ReadResult =
+  | { kind: 'absent' | 'invalid' }
+  | { kind: 'stale'; payload: Buffer }
+  /** `payload` is the entry's head (responses.ts): the body stayed in Redis. */
+  | { kind: 'not-modified'; payload: Buffer }
+  /** `deps` when asked for: the entry's tags and the tokens it was just validated against. */
+  | { kind: 'fresh'; payload: Buffer; deps?: { tags: string[]; tokens: string[] } }
 
 export interface StoreOptions {
   prefix: string
@@ -129,21 +136,31 @@ export class CacheStore {
     this.#checkedCloses = closes
   }
 
-  /** Reads and validates an entry in one round trip. */
-  read(key: string, now: number): Promise<ReadResult> {
+  /**
+   * Reads and validates an entry in one round trip. With `ifNoneMatch` (a request's If-None-Match), a fresh
+   * entry whose ETag it names answers `not-modified` with the entry's head only; with `withDeps`, a fresh
+   * entry comes with its tags and tokens.
+   */
+  read(key: string, now: number, ifNoneMatch = '', withDeps = false): Promise<ReadResult> {
     return this.#run(async () => {
-      const r = (await scripts.read.run(this.#redis, [this.entryKey(key)], [now])) as
-        | Buffer
-        | 0
-        | 1
-        | [3, Buffer]
+      const r = (await scripts.read.run(
+        this.#redis,
+        [this.entryKey(key)],
+        [now, ifNoneMatch, withDeps ? '1' : ''],
+      )) as Buffer | 0 | 1 | [2, Buffer, Buffer, Buffer] | [3 | 4, Buffer]
       if (Buffer.isBuffer(r)) {
         this.#counts[2]++
         return { kind: 'fresh', payload: r }
       }
       if (Array.isArray(r)) {
-        this.#counts[3]++
-        return { kind: 'stale', payload: r[1] }
+        if (r[0] === 3) {
+          this.#counts[3]++
+          return { kind: 'stale', payload: r[1] }
+        }
+        this.#counts[2]++
+        if (r[0] === 4) return { kind: 'not-modified', payload: r[1] }
+        const lines = (b: Buffer | undefined) => (b && b.length > 0 ? b.toString().split('\n') : [])
+        return { kind: 'fresh', payload: r[1], deps: { tags: lines(r[2]), tokens: lines(r[3]) } }
       }
       this.#counts[r]++
       return { kind: r === 1 ? 'invalid' : 'absent' }
@@ -187,7 +204,7 @@ export class CacheStore {
   fill(
     key: string,
     owner: string,
-    payload: Buffer,
+    entry: Encoded,
     freshUntil: number,
     lifetimeMs: number,
     tags: readonly string[],
@@ -197,7 +214,16 @@ export class CacheStore {
       const r = await scripts.fill.run(
         this.#redis,
         [this.entryKey(key), this.lockKey(key), this.statsKey, ...tags.map((t) => this.tokenKey(t))],
-        [owner, payload, freshUntil, Math.max(1, Math.ceil(lifetimeMs)), tags.join('\n'), tokens.join('\n')],
+        [
+          owner,
+          entry.payload,
+          freshUntil,
+          Math.max(1, Math.ceil(lifetimeMs)),
+          tags.join('\n'),
+          tokens.join('\n'),
+          entry.etag ?? '',
+          entry.head ?? '',
+        ],
       )
       return r === 1
     })

@@ -13,7 +13,7 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify'
-import { FleetError, isFleetError } from '../errors.js'
+import { errorBody, FleetError, isFleetError } from '../errors.js'
 import type { AppDeps } from './deps.js'
 import {
   BadRequestError,
@@ -118,13 +118,11 @@ export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Pr
     const retryAfter = (fleet as { retryAfter?: unknown }).retryAfter
     if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
     else if (fleet.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
-    reply.status(fleet.statusCode).send({
-      error: {
-        code: fleet.code,
-        message: fleet.statusCode >= 500 && !isFleetError(err) ? 'internal error' : fleet.message,
-        ...(fleet.details !== undefined ? { details: fleet.details } : {}),
-      },
-    })
+    reply
+      .status(fleet.statusCode)
+      .send(
+        errorBody(fleet, fleet.statusCode >= 500 && !isFleetError(err) ? 'internal error' : fleet.message),
+      )
   })
   app.setNotFoundHandler((request) => {
     throw new RouteNotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`)

@@ -1,10 +1,13 @@
 /**
  * The history checker: writers and readers on three servers, random delays injected into every query the
- * cache's loaders run, and the whole history checked afterwards. A violation is a read that began after a
+ * cache's loaders run, and the whole history checked afterwards. Reads go through the query cache, the object
+ * cache, and cached responses built on each. A violation is a read that began after a
  * write of the same row was acknowledged and returned an older version. It must never happen.
  */
+import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { AssembleContext, ObjectSpec } from '../../src/cache/cache.js'
+import { defineResponse } from '../../src/cache/responses.js'
 import { Database, type QueryResult, type Row } from '../../src/db/database.js'
 import { createFixture, type Fixture, type Server, seed } from './support.js'
 
@@ -34,6 +37,34 @@ class Versioned {
   }
 }
 
+/** Cached responses of the same row: one built on the cached object, one on a cached query. */
+const fromObject = defineResponse<number>({
+  name: 'test.versioned-object',
+  key: (id) => String(id),
+  build: async (ctx, id) => ({ body: { version: (await ctx.get(Versioned, id)).version } }),
+})
+const fromQuery = defineResponse<number>({
+  name: 'test.versioned-query',
+  key: (id) => String(id),
+  async build(ctx, id) {
+    const r = await ctx.reader.query<{ version: number }>('SELECT version FROM products WHERE id = $1', [id])
+    return { body: { version: r.rows[0].version } }
+  },
+})
+
+/** A Fastify app answering both responses from `server`'s cache. */
+async function webOf(server: Server): Promise<FastifyInstance> {
+  const app = Fastify()
+  app.get<{ Params: { id: string } }>('/object/:id', (request, reply) =>
+    server.cache.respond(request, reply, fromObject, Number(request.params.id)),
+  )
+  app.get<{ Params: { id: string } }>('/query/:id', (request, reply) =>
+    server.cache.respond(request, reply, fromQuery, Number(request.params.id)),
+  )
+  await app.ready()
+  return app
+}
+
 interface Write {
   id: number
   version: number
@@ -57,6 +88,7 @@ afterEach(async () => {
 async function run(servers: Server[], writers: Database[], ids: number[], ms: number) {
   const writes: Write[] = []
   const reads: Read[] = []
+  const apps = new Map(await Promise.all(servers.map(async (s) => [s, await webOf(s)] as const)))
   const deadline = performance.now() + ms
   const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]
   const writer = async () => {
@@ -75,12 +107,18 @@ async function run(servers: Server[], writers: Database[], ids: number[], ms: nu
       const id = pick(ids)
       const s = pick(servers)
       const startedAt = performance.now()
-      if (Math.random() < 0.5) {
+      const way = Math.random()
+      if (way < 0.25) {
         const r = await s.cache.query<{ version: number }>('SELECT version FROM products WHERE id = $1', [id])
         reads.push({ id, version: r.rows[0].version, startedAt, status: r.status })
-      } else {
+      } else if (way < 0.5) {
         const r = await s.cache.get(Versioned, id)
         reads.push({ id, version: r.value.version, startedAt, status: r.status })
+      } else {
+        const url = `/${way < 0.75 ? 'object' : 'query'}/${id}`
+        const r = await (apps.get(s) as FastifyInstance).inject({ url })
+        const status = String(r.headers['x-cache'])
+        reads.push({ id, version: (r.json() as { version: number }).version, startedAt, status })
       }
     }
   }
@@ -93,6 +131,7 @@ async function run(servers: Server[], writers: Database[], ids: number[], ms: nu
       if (w.id === r.id && w.ackedAt < r.startedAt && w.version > newest) newest = w.version
     if (r.version < newest) violations++
   }
+  for (const app of apps.values()) await app.close()
   const count = (s: string) => reads.filter((r) => r.status === s).length
   return { violations, writes: writes.length, reads: reads.length, hits: count('HIT'), misses: count('MISS') }
 }

@@ -1,26 +1,16 @@
 /**
- * Catalog reads: categories, the product listing and the product page, all through the cache. Categories
- * and listings (searches too) run their SQL through the query cache (`cache.reader()`); the product page is
- * assembled from two cached objects, `ProductPage` and `RelatedProducts`. Every answer carries
- * `X-Cache: HIT | MISS | STALE | BYPASS` (the least cached of the reads it was built from).
+ * Catalog reads: categories, the product listing and the product page, each answered from a cached response
+ * (apps/shop/responses.ts): one round trip to the cache Redis and the stored bytes on a hit, a 304 when
+ * If-None-Match names the ETag. Underneath, categories and listings (searches too) run their SQL through the
+ * query cache, and the product page is assembled from two cached objects, `ProductPage` and
+ * `RelatedProducts`. Every answer carries `X-Cache: HIT | MISS | STALE | BYPASS` (of the response entry).
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import { type AppDeps, worstStatus } from 'fleet'
-import { listCategories, listProducts } from '../catalog.js'
-import { ProductNotFoundError } from '../errors.js'
-import { ProductPage as CachedProductPage, RelatedProducts } from '../objects.js'
+import type { AppDeps } from 'fleet'
+import { categoriesResponse, productListResponse, productPageResponse } from '../responses.js'
 import { Category, errors, ListQuery, ProductId, ProductListResponse, ProductPage } from '../schemas.js'
-
-/** True when an `If-None-Match` header names `etag` (or is `*`). */
-function matches(header: string | undefined, etag: string): boolean {
-  if (!header) return false
-  return header.split(',').some((t) => {
-    const v = t.trim()
-    return v === '*' || v === etag || v === `W/${etag}`
-  })
-}
 
 export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -35,12 +25,7 @@ export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
         response: { 200: Type.Object({ items: Type.Array(Category) }) },
       },
     },
-    async (_request, reply) => {
-      const r = deps.cache.reader()
-      const items = await listCategories(r.db)
-      reply.header('x-cache', r.status())
-      return { items }
-    },
+    (request, reply) => deps.cache.respond(request, reply, categoriesResponse, null),
   )
 
   app.get(
@@ -53,12 +38,7 @@ export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
         response: { 200: ProductListResponse, ...errors(400) },
       },
     },
-    async (request, reply) => {
-      const r = deps.cache.reader()
-      const list = await listProducts(r.db, request.query)
-      reply.header('x-cache', r.status())
-      return list
-    },
+    (request, reply) => deps.cache.respond(request, reply, productListResponse, request.query),
   )
 
   app.get(
@@ -76,22 +56,6 @@ export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
         },
       },
     },
-    async (request, reply) => {
-      const id = request.params.id
-      const [page, related] = await Promise.all([
-        deps.cache.get(CachedProductPage, id),
-        deps.cache.get(RelatedProducts, id),
-      ])
-      reply.header('x-cache', worstStatus(page.status, related.status))
-      if (!page.value.exists) throw new ProductNotFoundError(id)
-      const etag = page.value.etag(related.value)
-      reply.header('etag', etag)
-      if (matches(request.headers['if-none-match'], etag))
-        return reply
-          .code(304)
-          .serializer(() => '')
-          .send(null) // no body
-      return page.value.toBody(related.value)
-    },
+    (request, reply) => deps.cache.respond(request, reply, productPageResponse, request.params.id),
   )
 }
