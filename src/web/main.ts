@@ -11,7 +11,7 @@ import { type Config, makeInstanceId } from '../config/index.js'
 import { Database } from '../db/database.js'
 import { type Migration, migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
-import { createLogger, type Logger } from '../log.js'
+import { createLogger, flushLogFiles, type Logger } from '../log.js'
 import { connectRedis } from '../redis/connect.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
 import type { AppDeps } from './deps.js'
@@ -149,10 +149,16 @@ export function exitOnSignals(stop: () => Promise<void>, config: Config, logger:
       process.exit(1)
     }, config.shutdownTimeout + config.drainDelay)
     timer.unref()
+    // The log file's last lines are on disk before the exit: process.exit writes out the logger's buffer
+    // synchronously, but cannot wait for a write already under way.
     stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
+      async () => {
+        await flushLogFiles()
+        process.exit(0)
+      },
+      async (err: unknown) => {
         logger.error({ err }, 'shutdown failed')
+        await flushLogFiles()
         process.exit(1)
       },
     )

@@ -74,11 +74,15 @@ export const coreSettings = {
   }),
   logLevel: setting.oneOf({
     env: 'FLEET_LOG_LEVEL',
-    doc: 'Least severe log level written (JSON lines on stdout).',
+    doc: 'Least severe log level written (JSON lines on stdout, or to FLEET_LOG_FILE).',
     default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
     flag: 'log-level',
     commands: ['up', 'web', 'worker', 'lb', 'migrate', 'seed'],
+  }),
+  logFile: setting.string({
+    env: 'FLEET_LOG_FILE',
+    doc: 'File the process appends its JSON log lines to itself (created when missing), through a 4 KB buffer written at least every second and at exit; lines at warn and above go to stderr too; SIGHUP reopens it (log rotation). Unset: JSON lines on stdout. `fleet up` sets it for each child: `<data dir>/logs/<name>.log`.',
   }),
   instanceId: setting.string({
     env: 'FLEET_INSTANCE_ID',
