@@ -4,10 +4,10 @@
  * it exits on its own, stopped with SIGTERM and, past a timeout, SIGKILL.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import fs from 'node:fs'
 import readline from 'node:readline'
 import { Backoff, type BackoffOptions, defaultBackoff } from './backoff.js'
 import { ChildNotReadyError } from './errors.js'
+import { LogAppender, parseLogLine } from './log-file.js'
 import { lowerPriority } from './priority.js'
 import { probe, type Readiness } from './probe.js'
 
@@ -26,8 +26,13 @@ export interface ChildSpec {
   readiness: Readiness
   /** CPU niceness of the child and all its threads (19: workers, below the web tier). */
   nice?: number
-  /** Every line the child writes is appended here. */
+  /** Every line the child writes on stdout and stderr is appended here (but see `writesOwnLog`). */
   logFile?: string
+  /**
+   * The child's logger writes its JSON lines to `logFile` itself (FLEET_LOG_FILE in `env`): those that also
+   * come on stderr (warn and above) are not appended again; only what it wrote without its logger is.
+   */
+  writesOwnLog?: boolean
   /** Every line the child writes, as it comes. */
   onLine?: (name: string, line: string, stream: 'stdout' | 'stderr') => void
   /** Called on every state change, after the change. */
@@ -62,7 +67,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export class Child {
   readonly #spec: ChildSpec
   readonly #backoff: Backoff
-  readonly #log: fs.WriteStream | undefined
+  readonly #log: LogAppender | undefined
   #proc: ChildProcess | undefined
   #exited: Promise<void> = Promise.resolve()
   #state: ChildState = 'stopped'
@@ -79,8 +84,7 @@ export class Child {
   constructor(spec: ChildSpec) {
     this.#spec = spec
     this.#backoff = new Backoff(spec.backoff ?? defaultBackoff)
-    this.#log = spec.logFile ? fs.createWriteStream(spec.logFile, { flags: 'a' }) : undefined
-    this.#log?.on('error', () => {})
+    this.#log = spec.logFile ? new LogAppender(spec.logFile) : undefined
   }
 
   get name(): string {
@@ -186,10 +190,9 @@ export class Child {
     await this.waitReady(readyTimeoutMs)
   }
 
-  /** Closes the log file (after the final stop). */
+  /** Resolves once every line the supervisor appends to the log file is written (after the final stop). */
   async close(): Promise<void> {
-    const log = this.#log
-    if (log) await new Promise<void>((r) => log.end(() => r()))
+    await this.#log?.flush()
   }
 
   #spawn(): void {
@@ -222,7 +225,7 @@ export class Child {
       const input = proc[stream]
       if (!input) continue
       readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        this.#log?.write(`${line}\n`)
+        if (!(this.#spec.writesOwnLog && parseLogLine(line))) this.#log?.write(line)
         this.#spec.onLine?.(this.name, line, stream)
       })
     }

@@ -1,8 +1,9 @@
 /**
  * The children of the local stack and how each is run: every one is `node dist/cli.js <role>` with the
- * resolved config in its environment, a stable name (`lb-1`, `web-1`, `worker-1`, also its instance id) and
- * a readiness probe: a web server's or a worker's /readyz answers 200; the LB's public port accepts
- * connections and its admin /status lists an eligible upstream.
+ * resolved config in its environment, a stable name (`lb-1`, `web-1`, `worker-1`, also its instance id), a
+ * log file its logger writes itself (FLEET_LOG_FILE=`<data dir>/logs/<name>.log`) and a readiness probe: a
+ * web server's or a worker's /readyz answers 200; the LB's public port accepts connections and its admin
+ * /status lists an eligible upstream.
  */
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../config/index.js'
@@ -17,6 +18,7 @@ export const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url))
 /** Settings that must not leak from the stack's own environment into its children. */
 const PER_CHILD = [
   'FLEET_INSTANCE_ID',
+  'FLEET_LOG_FILE',
   'FLEET_WEB_PORT',
   'FLEET_WORKER_PORT',
   'FLEET_WEB_ADVERTISE_URL',
@@ -34,6 +36,7 @@ export interface StackLayout {
   webPorts: readonly number[]
   /** One port per worker (its /healthz, /readyz, /metrics). */
   workerPorts: readonly number[]
+  /** Each child's log file: its logger appends its JSON lines there itself (FLEET_LOG_FILE). */
   logFile: (name: string) => string
   backoff: BackoffOptions
   onLine: ChildSpec['onLine']
@@ -65,8 +68,15 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
   const node = (role: string) => ({ command: process.execPath, args: [cliPath, role] })
   const common = (name: string) => ({
     logFile: layout.logFile(name),
+    writesOwnLog: true,
     onLine: layout.onLine,
     backoff: layout.backoff,
+  })
+  const env = (name: string, own: Record<string, string> = {}) => ({
+    ...layout.env,
+    FLEET_INSTANCE_ID: name,
+    FLEET_LOG_FILE: layout.logFile(name),
+    ...own,
   })
   const specs: ChildSpec[] = []
   layout.webPorts.forEach((port, i) => {
@@ -76,7 +86,7 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
       name,
       ...node('web'),
       ...common(name),
-      env: { ...layout.env, FLEET_INSTANCE_ID: name, FLEET_WEB_PORT: String(port) },
+      env: env(name, { FLEET_WEB_PORT: String(port) }),
       port,
       readiness: { kind: 'http', url: `http://127.0.0.1:${port}/readyz` },
     })
@@ -88,7 +98,7 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
       name,
       ...node('worker'),
       ...common(name),
-      env: { ...layout.env, FLEET_INSTANCE_ID: name, FLEET_WORKER_PORT: String(port) },
+      env: env(name, { FLEET_WORKER_PORT: String(port) }),
       port,
       // Heavy jobs must not starve the web tier of CPU: the lowest priority (bench/jobs.ts part (c)).
       nice: 19,
@@ -100,7 +110,7 @@ export function stackChildren(layout: StackLayout): ChildSpec[] {
     name: 'lb-1',
     ...node('lb'),
     ...common('lb-1'),
-    env: { ...layout.env, FLEET_INSTANCE_ID: 'lb-1' },
+    env: env('lb-1'),
     port: layout.lbPort,
     // Ready: its public port accepts connections and, when there are web servers, it routes to one of them
     // (so "fleet is up" means a request through it gets an answer).

@@ -4,7 +4,6 @@
  * supervisor, serves the control socket, and on Ctrl-C / SIGTERM stops everything in order: LB, web
  * servers (they drain), workers, Redis, PostgreSQL. A second signal forces.
  */
-import { createWriteStream, type WriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +16,7 @@ import { createPool } from '../db/pool.js'
 import { ControlServer } from './control.js'
 import { ControlRequestError, PortInUseError } from './errors.js'
 import { recordPids, stopLeftovers } from './leftovers.js'
+import { LogAppender } from './log-file.js'
 import { Progress } from './progress.js'
 import { type Reaper, startReaper } from './reaper.js'
 import { childEnv, cliPath, stackChildren } from './roles.js'
@@ -67,7 +67,7 @@ export class Stack {
   readonly #lateStops: Promise<void>[] = []
   /** Node warnings already shown (each is shown once for the whole stack, not once per process). */
   readonly #warned = new Set<string>()
-  readonly #serviceLogs = new Map<string, WriteStream>()
+  readonly #serviceLogs = new Map<string, LogAppender>()
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
     this.#onStopRequested = resolve
@@ -166,11 +166,10 @@ export class Stack {
     const serviceLog = (name: string, line: string) => {
       let log = this.#serviceLogs.get(name)
       if (!log) {
-        log = createWriteStream(path.join(dir, 'logs', `${name}.log`), { flags: 'a' })
-        log.on('error', () => {})
+        log = new LogAppender(path.join(dir, 'logs', `${name}.log`))
         this.#serviceLogs.set(name, log)
       }
-      log.write(`${line}\n`)
+      log.write(line)
     }
     const stores = await startStores(resolved, {
       dataDir: dir,
@@ -385,7 +384,7 @@ export class Stack {
       await s.stop(this.#forced ? 2_000 : 30_000)
     }
     this.#workerDeaths?.close()
-    for (const log of this.#serviceLogs.values()) log.end()
+    await Promise.all([...this.#serviceLogs.values()].map((log) => log.flush()))
     await this.#pidWrites
     await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()

@@ -4,6 +4,7 @@
  * plain line per message and per state change, nothing redrawn, so logs stay readable in a file or CI.
  */
 import type { ChildSnapshot, ChildState } from './child.js'
+import { parseLogLine } from './log-file.js'
 import { renderReport, type StatusReport, stateCell } from './status.js'
 
 const LEVELS: Record<number, string> = {
@@ -29,19 +30,11 @@ export function echoLine(name: string, line: string, seen?: Set<string>): string
       seen.add(key)
     }
   }
-  if (line.startsWith('{')) {
-    try {
-      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } }
-      if (typeof entry.level === 'number') {
-        if (entry.level < 40) return undefined
-        const err = entry.err?.message ? `: ${entry.err.message}` : ''
-        return `${name} | ${LEVELS[entry.level] ?? entry.level} ${entry.msg ?? ''}${err}`
-      }
-    } catch {
-      // not JSON after all: show it as it is
-    }
-  }
-  return `${name} | ${line}`
+  const entry = parseLogLine(line)
+  if (!entry) return `${name} | ${line}`
+  if (entry.level < 40) return undefined
+  const err = entry.err?.message ? `: ${entry.err.message}` : ''
+  return `${name} | ${LEVELS[entry.level] ?? entry.level} ${entry.msg ?? ''}${err}`
 }
 
 export class StatusView {
