@@ -7,6 +7,18 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fail } from './smoke.js'
+
+/**
+ * Builds dist (`npm run build`) unless bench/run.ts already did for every scenario (it sets BENCH_BUILT=1);
+ * throws with the compiler's output when the build fails.
+ */
+export function build(root: string): void {
+  if (process.env.BENCH_BUILT === '1') return
+  log('building (npm run build) ...')
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`)
+}
 
 export const multiCore = os.cpus().length >= 2
 export const PROXY_CPU = '0'
@@ -45,8 +57,8 @@ export class Bench {
     child.stderr?.on('data', (d: Buffer) => {
       out = (out + d.toString()).slice(-4000)
     })
-    child.on('exit', (code) => {
-      if (code !== 0 && code !== null && !this.#stopping) log(`${cmd} exited with ${code}: ${out}`)
+    child.on('exit', (code, signal) => {
+      if (!this.#stopping) fail(`${cmd} exited with ${code ?? signal} before the end: ${out}`)
     })
     this.#children.push(child)
     return child
@@ -220,8 +232,10 @@ export function wrk(
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
   const p50 = parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
   const p99 = parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)
-  if (errors) log(`    (port ${port}: ${errors[0]})`)
+  // Any error answer or socket error fails the scenario (after its figures are printed).
+  for (const m of out.matchAll(/Non-2xx or 3xx responses: \d+|Socket errors: .*/g))
+    fail(`wrk on port ${port}: ${m[0]}`)
+  if (!Number.isFinite(rps)) fail(`wrk on port ${port} printed no Requests/sec: ${out.slice(-500)}`)
   const total = Number(/(\d+) requests in/.exec(out)?.[1])
   const perCpu = pid ? total / Math.max(0.01, cpuSeconds(pid) - cpu0) : Number.NaN
   return { rps, p50, p99, perCpu }
