@@ -14,7 +14,8 @@
  * Run: `npx tsx bench/cache.ts` (or `npm run bench -- cache`); installs wrk with apt-get when missing.
  * PostgreSQL: DATABASE_URL when set, else an embedded one in a temporary folder. Env: BENCH_ROUNDS (3),
  * BENCH_OPS (4000), BENCH_CONCURRENCY (32), BENCH_SECONDS (4, per wrk run), BENCH_PRODUCTS (2000 seeded),
- * BENCH_RANGE (1000: (c) requests ids 1..BENCH_RANGE).
+ * BENCH_RANGE (1000: (c) requests ids 1..BENCH_RANGE). BENCH_SMOKE=1: 1 round, 400 ops, 1 s runs, 200
+ * products, ids 1..100 (bench/lib/smoke.ts).
  */
 import type { ChildProcess } from 'node:child_process'
 import os from 'node:os'
@@ -32,14 +33,15 @@ import { Database } from '../src/db/database.js'
 import { createPool } from '../src/db/pool.js'
 import { startScratchServices } from '../src/stack/scratch.js'
 import { productPageThroughLb, startFleet, stopChildren } from './lib/product-page.js'
+import { exitOnErrors, fail, knob, smokeNote } from './lib/smoke.js'
 import { ensureTools } from './lib/tools.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const OPS = Number(process.env.BENCH_OPS ?? 4000)
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
-const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 2000)
-const RANGE = Math.min(PRODUCTS, Number(process.env.BENCH_RANGE ?? 1000))
+const ROUNDS = knob('BENCH_ROUNDS', 3, 1)
+const OPS = knob('BENCH_OPS', 4000, 400)
+const CONCURRENCY = knob('BENCH_CONCURRENCY', 32, 32)
+const SECONDS = knob('BENCH_SECONDS', 4, 1)
+const PRODUCTS = knob('BENCH_PRODUCTS', 2000, 200)
+const RANGE = Math.min(PRODUCTS, knob('BENCH_RANGE', 1000, 100))
 
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const pct = (xs: number[], p: number) =>
@@ -185,6 +187,7 @@ function hitLines(label: string, hit: Figures, get: Figures, getDecode: Figures)
 }
 
 async function main(): Promise<void> {
+  smokeNote('cache bench')
   ensureTools(['wrk'])
   const services = await startScratchServices({
     name: 'bench-cache',
@@ -375,9 +378,10 @@ async function main(): Promise<void> {
     })
   } finally {
     await stopChildren(children)
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`))
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => fail(`cleanup: ${String(err)}`))
   }
 }
 
 await main()
-process.exit(0) // every connection is closed; do not wait for stray timers
+exitOnErrors('bench/cache.ts')
+process.exit() // every connection is closed; do not wait for stray timers

@@ -6,7 +6,7 @@
  *     run for the last job; also prints the CPU each side spent per job here and in redis-server (steadier
  *     than jobs/s on a shared machine); target >= 0.9x;
  * (b) `POST /api/admin/recommendations` -> 202 latency through the load balancer (p50, p99), against
- *     `GET /readyz` through the same LB as the floor;
+ *     `GET /healthz` through the same LB as the floor (the public port never forwards `/readyz`);
  * (c) the web tier's p99 on `GET /api/products/:id` through the LB with the worker idle and during a storm
  *     of thumbnail jobs for product 1 (one `fleet worker` at nice 19, as `fleet up` runs it), reading random
  *     ids over the catalog (the target: busy p99 <= 2x idle) and, apart, product 1's own page, which every
@@ -14,7 +14,10 @@
  *
  * Run: `npx tsx bench/jobs.ts` (or `npm run bench -- jobs`). PostgreSQL: DATABASE_URL when set, else an
  * embedded one in a temporary folder. Env: BENCH_JOBS (3000), BENCH_ROUNDS (3), BENCH_SECONDS (8),
- * BENCH_PARTS (abc: which of the three to run; b and c run together).
+ * BENCH_PRODUCTS (2000 seeded; (c) reads ids up to 1000), BENCH_POSTS (1000, part b), BENCH_STORM (400
+ * thumbnail jobs), BENCH_PARTS (abc: which of the three to run; b and c run together). BENCH_SMOKE=1: 200
+ * jobs, 1 round, 1 s runs, 200 products, 50 posts, a storm of 20 (bench/lib/smoke.ts).
+ * Any error answer, failed thumbnail job or seed failure makes it exit non-zero (after the figures).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -40,14 +43,19 @@ import { connectRedis } from '../src/redis/connect.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import { lowerPriority } from '../src/stack/priority.js'
 import { startScratchServices } from '../src/stack/scratch.js'
+import { untilServed } from './lib/product-page.js'
+import { exitOnErrors, fail, knob, smokeNote } from './lib/smoke.js'
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 3000)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const JOBS = knob('BENCH_JOBS', 3000, 200)
+const ROUNDS = knob('BENCH_ROUNDS', 3, 1)
+const SECONDS = knob('BENCH_SECONDS', 8, 1)
+const PRODUCTS = knob('BENCH_PRODUCTS', 2000, 200)
+const POSTS = knob('BENCH_POSTS', 1000, 50)
+const STORM = knob('BENCH_STORM', 400, 20)
 const PARTS = process.env.BENCH_PARTS ?? 'abc'
 const CONCURRENCY = 16
 /** Product ids read in (c): 1..RANGE of the seeded catalog. */
-const RANGE = 1000
+const RANGE = Math.min(1000, PRODUCTS)
 /** The worker's niceness, as `fleet up` sets it (src/stack/roles.ts). */
 const WORKER_NICE = 19
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -179,7 +187,7 @@ function start(args: string[], env: Record<string, string>, nice?: number): Chil
   return child
 }
 
-/** A closed loop of `c` clients on `path` for `seconds`; returns the latencies in ms. */
+/** A closed loop of `c` clients on `path` for `seconds`; returns the latencies in ms; an answer other than 200 is an error. */
 async function load(
   pool: Pool,
   path: string | (() => string),
@@ -188,6 +196,7 @@ async function load(
   headers = {},
 ): Promise<number[]> {
   const out: number[] = []
+  const bad = new Map<string, number>()
   const end = Date.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: c }, async () => {
@@ -200,13 +209,19 @@ async function load(
         })
         await res.body.dump()
         out.push(performance.now() - t)
+        if (res.statusCode !== 200) {
+          const key = `${res.statusCode} on ${typeof path === 'string' ? path : 'GET /api/products/:id'}`
+          bad.set(key, (bad.get(key) ?? 0) + 1)
+        }
       }
     }),
   )
+  for (const [what, n] of bad) fail(`${n} of ${out.length} answers were ${what}`)
   return out
 }
 
 async function main(): Promise<void> {
+  smokeNote('jobs bench')
   const services = await startScratchServices({ name: 'bench-jobs', databaseUrl: process.env.DATABASE_URL })
   const stops: (() => Promise<void>)[] = []
   const children: ChildProcess[] = []
@@ -265,9 +280,10 @@ async function main(): Promise<void> {
     if (!PARTS.includes('b') && !PARTS.includes('c')) return
 
     // The stack: seed, one web server, the LB in front.
-    const seed = start(['seed', '--products', '2000', '--reviews', '4000'], env)
+    const seed = start(['seed', '--products', String(PRODUCTS), '--reviews', String(2 * PRODUCTS)], env)
     children.push(seed)
-    await new Promise((r) => seed.once('exit', r))
+    const seeded = await new Promise<number | null>((r) => seed.once('exit', r))
+    if (seeded !== 0) throw new Error(`fleet seed exited with ${seeded}`)
     const webPort = await freePort()
     const lbPort = await freePort()
     children.push(start(['web'], { ...env, FLEET_WEB_PORT: String(webPort) }))
@@ -282,12 +298,7 @@ async function main(): Promise<void> {
     await waitForPort(lbPort, '127.0.0.1', 120_000)
     const lb = new Pool(`http://127.0.0.1:${lbPort}`, { connections: 32 })
     stops.push(() => lb.close())
-    for (let i = 0; i < 200; i++) {
-      const res = await lb.request({ method: 'GET', path: '/readyz' })
-      await res.body.dump()
-      if (res.statusCode === 200) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await untilServed(lbPort) // 503 until the LB's health check has seen the web server ready
     const login = await lb.request({
       method: 'POST',
       path: '/api/session',
@@ -295,12 +306,13 @@ async function main(): Promise<void> {
       body: JSON.stringify({ email: env.FLEET_ADMIN_EMAIL, password: env.FLEET_ADMIN_PASSWORD }),
     })
     await login.body.dump()
+    if (login.statusCode !== 200) throw new Error(`POST /api/session answered ${login.statusCode}`)
     const cookie = String(login.headers['set-cookie']).split(';')[0]
 
     // (b) POST -> 202 through the LB (no worker yet: the jobs only queue)
     const post: number[] = []
-    const floor = await load(lb, '/readyz', 2, 4)
-    await pooled(1000, 4, async () => {
+    const floor = await load(lb, '/healthz', Math.min(2, SECONDS), 4)
+    await pooled(POSTS, 4, async () => {
       const t = performance.now()
       const res = await lb.request({
         method: 'POST',
@@ -312,9 +324,9 @@ async function main(): Promise<void> {
       if (res.statusCode !== 202) throw new Error(`POST answered ${res.statusCode}`)
       post.push(performance.now() - t)
     })
-    log('(b) POST /api/admin/recommendations -> 202 through the LB, 1000 requests, 4 at once')
+    log(`(b) POST /api/admin/recommendations -> 202 through the LB, ${POSTS} requests, 4 at once`)
     log(`    POST -> 202        p50 ${ms(pct(post, 0.5))}   p99 ${ms(pct(post, 0.99))}`)
-    log(`    GET /readyz floor  p50 ${ms(pct(floor, 0.5))}   p99 ${ms(pct(floor, 0.99))}`)
+    log(`    GET /healthz floor p50 ${ms(pct(floor, 0.5))}   p99 ${ms(pct(floor, 0.99))}`)
     const clientRedis = connectRedis(redisServer.url)
     stops.push(async () => clientRedis.disconnect())
     const client = new JobClient({ config, redis: clientRedis, db })
@@ -332,6 +344,7 @@ async function main(): Promise<void> {
       body: jpeg,
     })
     await up.body.dump()
+    if (up.statusCode >= 300) throw new Error(`PUT /api/products/1/image answered ${up.statusCode}`)
     const worker = start(
       ['worker'],
       { ...env, FLEET_INSTANCE_ID: 'bench-worker', FLEET_WORKER_PORT: '0' },
@@ -339,9 +352,11 @@ async function main(): Promise<void> {
     )
     children.push(worker)
     const queue = client.queues.get(thumbnailsJob)
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; ; i++) {
       const c = await queue.getJobCounts('completed', 'failed')
       if ((c.completed ?? 0) + (c.failed ?? 0) >= 1) break
+      if (worker.exitCode !== null) throw new Error(`fleet worker exited with ${worker.exitCode}`)
+      if (i === 600) throw new Error('no thumbnail job of the upload finished within 60 s')
       await new Promise((r) => setTimeout(r, 100))
     }
     if (worker.pid) lowerPriority(worker.pid, WORKER_NICE) // threads started before the first call, as fleet up does
@@ -352,11 +367,12 @@ async function main(): Promise<void> {
     await pooled(RANGE, 8, async (i) => {
       const res = await lb.request({ method: 'GET', path: `/api/products/${i + 1}` })
       await res.body.dump() // every page cached before the idle figures
+      if (res.statusCode !== 200) throw new Error(`GET /api/products/${i + 1} answered ${res.statusCode}`)
     })
-    await load(lb, spread, 2, 8) // warm up
+    await load(lb, spread, Math.min(2, SECONDS), 8) // warm up
     const idle = await load(lb, spread, SECONDS, 8)
     const idleOwn = await load(lb, stormed, SECONDS / 2, 8)
-    for (let i = 0; i < 400; i++) await client.submit(thumbnailsJob, { productId: 1, version: 1 }, 'bench')
+    for (let i = 0; i < STORM; i++) await client.submit(thumbnailsJob, { productId: 1, version: 1 }, 'bench')
     for (let i = 0; i < 100; i++) {
       if (((await queue.getJobCounts('active')).active ?? 0) > 0) break // the storm has started
       await new Promise((r) => setTimeout(r, 100))
@@ -383,6 +399,8 @@ async function main(): Promise<void> {
     log(
       `    thumbnail jobs: completed ${counts.completed}, failed ${counts.failed}, active ${counts.active}, queued ${counts.waiting}`,
     )
+    if ((counts.failed ?? 0) > 0) fail(`${counts.failed} thumbnail job(s) failed`)
+    if (worker.exitCode !== null) fail(`fleet worker exited with ${worker.exitCode} during the storm`)
     await queue.obliterate({ force: true })
     await client.close()
   } finally {
@@ -391,10 +409,11 @@ async function main(): Promise<void> {
     )
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(exits)
-    for (const stop of stops.reverse()) await stop().catch(() => {})
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => fail(`cleanup: ${String(err)}`))
     await services.stop()
   }
 }
 
 await main()
-process.exit(0) // every connection is closed; do not wait for stray timers
+exitOnErrors('bench/jobs.ts')
+process.exit() // every connection is closed; do not wait for stray timers

@@ -51,6 +51,27 @@ export async function stopChildren(children: ChildProcess[]): Promise<void> {
   )
 }
 
+/**
+ * Waits until the LB on `port` serves a real page of the shop (`path`, 200): it answers 503 until its health
+ * check has seen its web server ready. Not `/readyz`: the public port never forwards it (FLEET_LB_INTERNAL_PATHS,
+ * 404); the LB's own state is on its admin port (`/status`). Throws after `seconds`, naming the last answer.
+ */
+export async function untilServed(port: number, path = '/api/categories', seconds = 60): Promise<void> {
+  const deadline = Date.now() + seconds * 1000
+  let last = 'no answer'
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`).catch((err: Error) => err)
+    if (!(res instanceof Error)) {
+      const body = await res.text()
+      if (res.status === 200) return
+      last = `${res.status} ${body.slice(0, 300)}`
+    } else last = res.message
+    if (Date.now() > deadline)
+      throw new Error(`the LB on port ${port} does not serve ${path} after ${seconds} s (last: ${last})`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 interface WrkRun {
   rps: number
   /** Latency percentiles in ms, from wrk's `--latency` distribution. */
@@ -130,16 +151,7 @@ export async function productPageThroughLb(o: PageBenchOptions): Promise<void> {
       }),
     )
   for (const port of [webC, webU, lbC, lbU]) await waitForPort(port, '127.0.0.1', 120_000)
-  // The LB answers 503 until its health check has seen the web server ready.
-  for (const lb of [lbC, lbU]) {
-    for (let i = 0; ; i++) {
-      const res = await fetch(`http://127.0.0.1:${lb}/readyz`).catch(() => null)
-      await res?.body?.cancel()
-      if (res?.status === 200) break
-      if (i === 300) throw new Error(`the LB on port ${lb} is not ready after 30 s`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  for (const lb of [lbC, lbU]) await untilServed(lb)
 
   // Warm the cached side: every id of the range once (misses fill the cache), 16 at a time.
   let next = 1
@@ -173,7 +185,7 @@ end
   )
   try {
     // JIT, connection pools and PostgreSQL's buffers warm on both sides before anything counts.
-    for (const lb of [lbU, lbC]) await wrk(lb, 2, o.connections, script)
+    for (const lb of [lbU, lbC]) await wrk(lb, Math.min(2, o.seconds), o.connections, script)
     const before = await cacheReads(webC)
     const runs: Record<'cached' | 'uncached', WrkRun[]> = { cached: [], uncached: [] }
     for (let r = 0; r < o.rounds; r++) {
