@@ -8,7 +8,9 @@
  * second with the page open and no traffic, and the page's weight.
  *
  * Run: `npx tsx bench/dashboard.ts` (installs nginx and wrk with apt-get when missing).
- * Env: BENCH_ROUNDS (5), BENCH_SECONDS (8), BENCH_CONNECTIONS (64).
+ * Env: BENCH_ROUNDS (5), BENCH_SECONDS (8), BENCH_CONNECTIONS (64), BENCH_IDLE_SECONDS (10: each of the two
+ * no-traffic CPU windows). BENCH_SMOKE=1: 1 round, 1 s runs, 2 s windows (bench/lib/smoke.ts). Error answers,
+ * a page that sends no snapshot, a page file that is not served or an LB that exits make it exit non-zero.
  */
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -20,12 +22,24 @@ import { CacheMetrics } from '../src/cache/metrics.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import { LocalRedis } from '../src/stack/redis.js'
 import { createMetricsRegistry } from '../src/web/metrics.js'
-import { Bench, cpuSeconds, LOAD_CPU, log, median, multiCore, type WrkResult, wrk } from './lib/procs.js'
+import {
+  Bench,
+  build,
+  cpuSeconds,
+  LOAD_CPU,
+  log,
+  median,
+  multiCore,
+  type WrkResult,
+  wrk,
+} from './lib/procs.js'
+import { exitOnErrors, fail, knob, smokeNote } from './lib/smoke.js'
 import { ensureTools } from './lib/tools.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const ROUNDS = knob('BENCH_ROUNDS', 5, 1)
+const SECONDS = knob('BENCH_SECONDS', 8, 1)
+const CONNECTIONS = knob('BENCH_CONNECTIONS', 64, 64)
+const IDLE_SECONDS = knob('BENCH_IDLE_SECONDS', 10, 2)
 /** The sampler goes on this long after the last page closed (FLEET_DASHBOARD_HISTORY, its minimum). */
 const HISTORY_S = 10
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -52,12 +66,18 @@ async function webMetricsText(): Promise<string> {
   return registry.metrics()
 }
 
-/** Opens the dashboard's event stream and reads it until `close()`; counts the snapshots. */
+/**
+ * Opens the dashboard's event stream and reads it until `close()`; counts the snapshots. `ready` resolves
+ * with the first snapshot and rejects when the stream answers other than 200 or sends none within 15 s.
+ */
 function openDashboard(adminPort: number): { close: () => void; count: () => number; ready: Promise<void> } {
   let snapshots = 0
   let req: http.ClientRequest | undefined
+  let timer: NodeJS.Timeout | undefined
   const ready = new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('the dashboard sent no snapshot within 15 s')), 15_000)
     req = http.get({ host: '127.0.0.1', port: adminPort, path: '/dashboard/events', agent: false }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`GET /dashboard/events answered ${res.statusCode}`))
       res.on('data', (c: Buffer) => {
         const n = c.toString().split('event: snapshot').length - 1
         snapshots += n
@@ -66,7 +86,7 @@ function openDashboard(adminPort: number): { close: () => void; count: () => num
       res.on('error', () => {})
     })
     req.on('error', reject)
-  })
+  }).finally(() => clearTimeout(timer))
   return {
     ready,
     count: () => snapshots,
@@ -88,20 +108,23 @@ async function pageWeight(adminPort: number): Promise<{ raw: number; gzip: numbe
     'vendor/uPlot.min.css',
   ]) {
     const url = `http://127.0.0.1:${adminPort}/dashboard/${f}`
-    raw += (await (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer()).byteLength
-    const res = await new Promise<http.IncomingMessage>((resolve) =>
-      http.get(url, { headers: { 'accept-encoding': 'gzip' } }, resolve),
+    const plain = await fetch(url, { headers: { 'accept-encoding': 'identity' } })
+    raw += (await plain.arrayBuffer()).byteLength
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(url, { headers: { 'accept-encoding': 'gzip' } }, resolve).on('error', reject),
     )
     gzip += Number(res.headers['content-length'])
     res.resume()
+    if (plain.status !== 200 || res.statusCode !== 200)
+      fail(`/dashboard/${f} answered ${plain.status} (identity), ${res.statusCode} (gzip)`)
   }
   return { raw, gzip }
 }
 
 async function main(): Promise<void> {
-  ensureTools(['nginx', 'wrk'])
-  log('building (npm run build) ...')
-  spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'ignore' })
+  smokeNote('dashboard bench')
+  ensureTools(['nginx', 'wrk', 'taskset', 'pgrep'])
+  build(root)
   if (!fs.existsSync(path.join(root, 'dist/dashboard/public/index.html')))
     throw new Error('the build did not copy the page')
   if (!multiCore) log('note: one CPU only; the LB and the load share it')
@@ -130,17 +153,17 @@ async function main(): Promise<void> {
       `metrics text per backend: ${fs.statSync(metricsFile).size} bytes; ${ROUNDS} rounds of ${SECONDS}s, ${CONNECTIONS} connections`,
     )
     log('warming up ...')
-    wrk(pLb, 3, CONNECTIONS)
+    wrk(pLb, Math.min(3, SECONDS), CONNECTIONS)
 
     // The sampler's own cost with no traffic: CPU seconds of the LB over 10 s, page open vs not.
     const idle0 = cpuSeconds(pid)
-    await sleep(10_000)
-    const idleCpu = (cpuSeconds(pid) - idle0) / 10
+    await sleep(IDLE_SECONDS * 1000)
+    const idleCpu = (cpuSeconds(pid) - idle0) / IDLE_SECONDS
     const page = openDashboard(pAdmin)
     await page.ready
     const open0 = cpuSeconds(pid)
-    await sleep(10_000)
-    const openCpu = (cpuSeconds(pid) - open0) / 10
+    await sleep(IDLE_SECONDS * 1000)
+    const openCpu = (cpuSeconds(pid) - open0) / IDLE_SECONDS
     page.close()
     log(
       `idle LB: ${fmt(idleCpu * 1000, 1)} ms CPU/s without a page, ${fmt(openCpu * 1000, 1)} ms CPU/s with one open`,
@@ -201,3 +224,4 @@ try {
   await sleep(300)
   fs.rmSync(bench.work, { recursive: true, force: true })
 }
+exitOnErrors('bench/dashboard.ts')

@@ -8,19 +8,21 @@
  * GET errors, and whether the proxy still runs afterwards.
  *
  * Run: `npx tsx bench/hostile.ts` (installs haproxy, nginx and wrk with apt-get when missing).
- * Env: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_SLOW (800).
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_SLOW (800). BENCH_SMOKE=1: 1 round, 1 s runs, 100 slow
+ * clients (bench/lib/smoke.ts). A GET error answer or a proxy that stops makes it exit non-zero.
  */
 import { spawnSync } from 'node:child_process'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, waitForPort } from '../src/stack/ports.js'
-import { Bench, LOAD_CPU, log, median, type WrkResult, wrk } from './lib/procs.js'
+import { Bench, build, LOAD_CPU, log, median, type WrkResult, wrk } from './lib/procs.js'
+import { exitOnErrors, fail, knob, SMOKE, smokeNote } from './lib/smoke.js'
 import { ensureTools } from './lib/tools.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const SLOW = Number(process.env.BENCH_SLOW ?? 800)
+const ROUNDS = knob('BENCH_ROUNDS', 3, 1)
+const SECONDS = knob('BENCH_SECONDS', 5, 1)
+const SLOW = knob('BENCH_SLOW', 800, 100)
 const CONNECTIONS = 16
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bench = new Bench('hostile')
@@ -63,9 +65,9 @@ function slowClients(
 }
 
 async function main(): Promise<void> {
-  ensureTools(['haproxy', 'nginx', 'wrk'])
-  log('building (npm run build) ...')
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
+  smokeNote('hostile bench')
+  ensureTools(['haproxy', 'nginx', 'wrk', 'taskset', 'pgrep'])
+  build(root)
   spawnSync('taskset', ['-pc', LOAD_CPU, String(process.pid)])
   const [b1, b2, pHa, pFleet, pAdmin] = await Promise.all(Array.from({ length: 5 }, () => freePort()))
   bench.nginxBackends([b1, b2])
@@ -87,12 +89,13 @@ async function main(): Promise<void> {
     const idle: WrkResult[] = []
     for (let r = 0; r < ROUNDS; r++) idle.push(wrk(port, SECONDS, CONNECTIONS))
     const slow = slowClients(port, SLOW)
-    await new Promise((r) => setTimeout(r, 2_000))
+    await new Promise((r) => setTimeout(r, SMOKE ? 500 : 2_000))
     const busy: WrkResult[] = []
     for (let r = 0; r < ROUNDS; r++) busy.push(wrk(port, SECONDS, CONNECTIONS))
     const answeredDuring = slow.answered()
     slow.close()
     const alive = procs[name].exitCode === null
+    if (!alive) fail(`${name} stopped running during the slow bodies`)
     const m = (rs: WrkResult[], k: keyof WrkResult) => median(rs.map((x) => x[k]))
     ratios[name] = m(busy, 'p99') / m(idle, 'p99')
     log(
@@ -120,3 +123,4 @@ try {
 } finally {
   bench.finish()
 }
+exitOnErrors('bench/hostile.ts')

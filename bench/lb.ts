@@ -7,7 +7,9 @@
  * client connections; RSS growth during a 1 GB streamed upload.
  *
  * Run: `npx tsx bench/lb.ts` (installs haproxy, nginx and wrk with apt-get when missing).
- * Env: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (64).
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (64), BENCH_IDLE (1000 idle connections),
+ * BENCH_UPLOAD_MB (1024). BENCH_SMOKE=1: 1 round, 1 s runs, 100 idle connections, a 64 MB upload
+ * (bench/lib/smoke.ts). Error answers, a failed upload or a proxy that exits make it exit non-zero.
  */
 import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import {
   Bench,
+  build,
   LOAD_CPU,
   log,
   median,
@@ -28,11 +31,16 @@ import {
   type WrkResult,
   wrk,
 } from './lib/procs.js'
+import { exitOnErrors, fail, knob, SMOKE, smokeNote } from './lib/smoke.js'
 import { ensureTools } from './lib/tools.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const ROUNDS = knob('BENCH_ROUNDS', 3, 1)
+const SECONDS = knob('BENCH_SECONDS', 8, 1)
+const CONNECTIONS = knob('BENCH_CONNECTIONS', 64, 64)
+const IDLE = knob('BENCH_IDLE', 1000, 100)
+const UPLOAD_MB = knob('BENCH_UPLOAD_MB', 1024, 64)
+/** Seconds of each one-connection run (the latency a proxy adds). */
+const SINGLE_SECONDS = SMOKE ? SECONDS : Math.max(3, SECONDS / 2)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bench = new Bench('lb')
 const work = bench.work
@@ -59,9 +67,9 @@ async function idleConnections(port: number, n: number): Promise<net.Socket[]> {
   return sockets
 }
 
-/** Streams 1 GB of generated data as one upload; returns the peak RSS growth of `pid` meanwhile. */
+/** Streams UPLOAD_MB of generated data as one upload; returns the peak RSS growth of `pid` meanwhile. */
 async function uploadGrowth(port: number, pid: number): Promise<number> {
-  const GB = 1024 ** 3
+  const GB = UPLOAD_MB * 1024 ** 2
   const chunk = Buffer.alloc(256 * 1024, 'u')
   const before = rssOf(pid)
   let peak = before
@@ -110,12 +118,14 @@ async function uploadGrowth(port: number, pid: number): Promise<number> {
 
 const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 const mb = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MB`
+const uploadLabel = UPLOAD_MB === 1024 ? '1 GB' : `${UPLOAD_MB} MB`
+const idleLabel = IDLE.toLocaleString('en')
 
 async function main(): Promise<void> {
-  ensureTools(['haproxy', 'nginx', 'wrk'])
+  smokeNote('lb bench')
+  ensureTools(['haproxy', 'nginx', 'wrk', 'taskset', 'pgrep'])
   // Compiled JavaScript, through the light entry (the same command as `fleet lb`, without the other commands).
-  log('building (npm run build) ...')
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
+  build(root)
   const fleetEntry = path.join(root, 'dist/lb/main.js')
   if (!fs.existsSync(fleetEntry)) throw new Error('the build did not produce dist/lb/main.js')
   if (!multiCore)
@@ -191,10 +201,11 @@ async function main(): Promise<void> {
   const names = Object.keys(ports)
 
   // Memory first, on fresh processes: RSS with 1,000 idle keep-alive connections, then growth during a 1 GB upload.
+  // (Smoke mode: fewer connections, a smaller upload.)
   const rss: Record<string, { idle: number; upload: number }> = {}
   for (const name of ['haproxy', 'nginx', 'fleet', 'fastify']) {
     const pid = procs[name].pid as number
-    const sockets = await idleConnections(ports[name], 1000)
+    const sockets = await idleConnections(ports[name], IDLE)
     await new Promise((r) => setTimeout(r, 1000))
     const idle = rssOf(pid)
     for (const s of sockets) s.destroy()
@@ -203,7 +214,7 @@ async function main(): Promise<void> {
     try {
       upload = await uploadGrowth(ports[name], pid)
     } catch (err) {
-      log(`  ${name}: upload failed: ${(err as Error).message}`)
+      fail(`${name}: upload failed: ${(err as Error).message}`)
     }
     rss[name] = { idle, upload }
   }
@@ -214,14 +225,14 @@ async function main(): Promise<void> {
       .join(', ')}`,
   )
   log('warming up ...')
-  for (const name of names) wrk(ports[name], 2, CONNECTIONS)
+  for (const name of names) wrk(ports[name], Math.min(2, SECONDS), CONNECTIONS)
 
   const full: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
   const single: Record<string, WrkResult[]> = Object.fromEntries(names.map((n) => [n, []]))
   for (let r = 0; r < ROUNDS; r++) {
     for (const name of names)
       full[name].push(wrk(ports[name], SECONDS, CONNECTIONS, undefined, procs[name]?.pid))
-    for (const name of names) single[name].push(wrk(ports[name], Math.max(3, SECONDS / 2), 1))
+    for (const name of names) single[name].push(wrk(ports[name], SINGLE_SECONDS, 1))
     log(`round ${r + 1}/${ROUNDS}: ${names.map((n) => `${n} ${fmt(full[n][r].rps, 0)}/s`).join(', ')}`)
   }
   const med = (rs: WrkResult[], k: keyof WrkResult) => median(rs.map((x) => x[k]))
@@ -241,7 +252,7 @@ async function main(): Promise<void> {
 
   log('')
   log(
-    '| proxy | req/s | p50 ms | p99 ms | vs HAProxy | req per CPU-s (vs HAProxy) | added p50 ms (1 conn) | p99 ms at half HAProxy rate | RSS, 1,000 idle conns | RSS growth, 1 GB upload |',
+    `| proxy | req/s | p50 ms | p99 ms | vs HAProxy | req per CPU-s (vs HAProxy) | added p50 ms (1 conn) | p99 ms at half HAProxy rate | RSS, ${idleLabel} idle conns | RSS growth, ${uploadLabel} upload |`,
   )
   log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   const haCpu = med(full.haproxy, 'perCpu')
@@ -278,8 +289,16 @@ async function main(): Promise<void> {
       med(half.fleet, 'p99') <= 2 * med(half.haproxy, 'p99'),
       `${fmt(med(half.fleet, 'p99'))} ms vs ${fmt(med(half.haproxy, 'p99'))} ms`,
     ],
-    ['RSS with 1,000 idle connections <= 100 MB', rss.fleet.idle <= 100 * 1024 ** 2, mb(rss.fleet.idle)],
-    ['RSS growth during 1 GB upload <= 50 MB', rss.fleet.upload <= 50 * 1024 ** 2, mb(rss.fleet.upload)],
+    [
+      `RSS with ${idleLabel} idle connections <= 100 MB`,
+      rss.fleet.idle <= 100 * 1024 ** 2,
+      mb(rss.fleet.idle),
+    ],
+    [
+      `RSS growth during ${uploadLabel} upload <= 50 MB`,
+      rss.fleet.upload <= 50 * 1024 ** 2,
+      mb(rss.fleet.upload),
+    ],
   ]
   for (const [what, ok, figure] of checks) log(`${ok ? 'MET    ' : 'NOT MET'} ${what}: ${figure}`)
 }
@@ -291,3 +310,4 @@ try {
   await new Promise((r) => setTimeout(r, 300))
   fs.rmSync(work, { recursive: true, force: true })
 }
+exitOnErrors('bench/lb.ts')

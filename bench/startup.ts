@@ -6,16 +6,27 @@
  * - resident memory of each process at idle (from `fleet status --json`);
  * - anchor: the same PostgreSQL and Redis started bare (scratch services), so the ratio shows what Fleet
  *   adds on top of its stores.
- * Run: `npm run build && npx tsx bench/startup.ts` (or `npm run bench -- startup`).
+ * Run: `npx tsx bench/startup.ts` (or `npm run bench -- startup`; it builds first). Env: BENCH_ROUNDS (3;
+ * ROUNDS also works), BENCH_IDLE_SECONDS (5). BENCH_SMOKE=1: 1 round, a 200-product seed, one web server, 1 s
+ * of idle (bench/lib/smoke.ts). A stack that does not answer, or a process of it that crashed or restarted, makes it
+ * exit non-zero.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scratchUpEnv, startScratchServices } from '../src/stack/scratch.js'
+import { build } from './lib/procs.js'
+import { exitOnErrors, fail, knob, SMOKE, smokeNote } from './lib/smoke.js'
 
-const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const ROUNDS = knob('BENCH_ROUNDS', Number(process.env.ROUNDS ?? 3), 1)
+const IDLE_SECONDS = knob('BENCH_IDLE_SECONDS', 5, 1)
+/** Smoke mode: a small catalog instead of the default 10,000 products / 50,000 reviews, one web server. */
+const SEED: Record<string, string> = SMOKE
+  ? { FLEET_SEED_PRODUCTS: '200', FLEET_SEED_REVIEWS: '500', FLEET_WEB: '1' }
+  : {}
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`
@@ -52,6 +63,7 @@ async function upUntil200(
 }
 
 async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGTERM')
   await exited
@@ -60,9 +72,14 @@ async function stop(child: ChildProcess): Promise<void> {
 interface Row {
   name: string
   rss?: number
+  state?: string
+  restarts?: number
 }
 
 async function main(): Promise<void> {
+  smokeNote('startup bench')
+  build(fileURLToPath(new URL('../', import.meta.url)))
+  if (!existsSync(CLI)) throw new Error(`the build did not produce ${CLI}`)
   process.stdout.write(
     `startup bench: ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n`,
   )
@@ -81,22 +98,25 @@ async function main(): Promise<void> {
       bare.push(performance.now() - t0)
       await scratch.stop()
 
-      const env = await scratchUpEnv(dir)
+      const env = await scratchUpEnv(dir, SEED)
       const first = await upUntil200(env)
       fresh.push(first.ms)
-      await new Promise((r) => setTimeout(r, 5_000)) // idle
+      await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000)) // idle
       const report = JSON.parse(
         execFileSync(process.execPath, [CLI, 'status', '--json'], { env, encoding: 'utf8' }),
       ) as { rows: Row[] }
       for (const row of report.rows) {
         if (row.rss !== undefined) rss.set(row.name, [...(rss.get(row.name) ?? []), row.rss])
+        if (row.state !== 'ready' || (row.restarts ?? 0) > 0)
+          fail(`fleet status: ${row.name} is ${row.state} after ${row.restarts} restart(s)`)
       }
+      if (report.rows.length === 0) fail('fleet status --json lists no processes')
       await stop(first.child)
       const second = await upUntil200(env)
       warm.push(second.ms)
       await stop(second.child)
 
-      const helloEnv = await scratchUpEnv(path.join(dir, 'hello'))
+      const helloEnv = await scratchUpEnv(path.join(dir, 'hello'), SEED)
       for (const times of [helloFresh, helloWarm]) {
         const hello = await upUntil200(helloEnv, 'hello')
         times.push(hello.ms)
@@ -132,3 +152,4 @@ async function main(): Promise<void> {
 }
 
 await main()
+exitOnErrors('bench/startup.ts')
