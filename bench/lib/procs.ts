@@ -37,10 +37,15 @@ export class Bench {
   constructor(name: string) {
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), `fleet-bench-${name}-`))
     process.on('exit', () => this.stopAll())
-    process.on('SIGINT', () => {
-      this.stopAll()
-      process.exit(130)
-    })
+    // Interrupted (Ctrl-C, or bench/run.ts's timeout): stop the children and remove the scratch folder.
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const)
+      process.on(signal, () => {
+        this.finish()
+        process.exit(code)
+      })
   }
 
   /** Starts `cmd` pinned to `cpu` (taskset); its last output is logged if it exits with an error. */
