@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
+import { parse as parseCookie, type SerializeOptions, serialize as serializeCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.js'
 import { FleetError } from '../errors.js'
@@ -152,11 +153,13 @@ export class SessionStore {
  * straight to Redis field by field. Every method that finds or creates a session (re)sends the cookie.
  */
 export class Session {
-  #store: SessionStore
-  #reply: FastifyReply
-  #cookie: string
-  #secure: boolean
+  readonly #store: SessionStore
+  readonly #request: FastifyRequest
+  readonly #reply: FastifyReply
+  readonly #options: { cookie: string; trustProxy: boolean }
+  /** Read from the Cookie header when first needed: a request that never uses its session parses nothing. */
   #id: string | undefined
+  #idRead = false
   #data: Record<string, string> | undefined
   #loaded = false
   #loading: Promise<void> | undefined
@@ -168,16 +171,29 @@ export class Session {
     options: { cookie: string; trustProxy: boolean },
   ) {
     this.#store = store
+    this.#request = request
     this.#reply = reply
-    this.#cookie = options.cookie
-    this.#secure = isHttps(request, options.trustProxy)
-    const raw = request.cookies?.[options.cookie]
-    this.#id = raw && ID_PATTERN.test(raw) ? raw : undefined
+    this.#options = options
+  }
+
+  get #current(): string | undefined {
+    if (!this.#idRead) {
+      this.#idRead = true
+      const header = this.#request.headers.cookie
+      const raw = header ? parseCookie(header)[this.#options.cookie] : undefined
+      this.#id = raw && ID_PATTERN.test(raw) ? raw : undefined
+    }
+    return this.#id
+  }
+
+  set #current(id: string | undefined) {
+    this.#idRead = true
+    this.#id = id
   }
 
   /** The session id, when the request carried a well-formed one or a method created one. */
   get id(): string | undefined {
-    return this.#id
+    return this.#current
   }
 
   /**
@@ -193,15 +209,15 @@ export class Session {
   }
 
   async #load(): Promise<void> {
-    const data = this.#id ? await this.#store.load(this.#id) : undefined
+    const data = this.#current ? await this.#store.load(this.#current) : undefined
     if (this.#loaded) return // a write (set, regenerate, destroy) decided the data meanwhile
     this.#loaded = true
     this.#data = data
     if (this.#data) this.#sendCookie()
-    else if (this.#id) {
+    else if (this.#current) {
       // Expired or destroyed elsewhere: tell the browser to stop sending it.
-      this.#id = undefined
-      this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
+      this.#current = undefined
+      this.#clearCookie()
     }
   }
 
@@ -223,10 +239,10 @@ export class Session {
   /** Sets fields, creating the session when there is none (or it expired meanwhile). */
   async set(fields: Record<string, string>): Promise<void> {
     if (CREATED in fields) throw new Error(`session field ${CREATED} is reserved`)
-    if (this.#id && (await this.#store.update(this.#id, fields))) {
+    if (this.#current && (await this.#store.update(this.#current, fields))) {
       if (this.#data) Object.assign(this.#data, fields)
     } else {
-      this.#id = await this.#store.create(fields)
+      this.#current = await this.#store.create(fields)
       this.#data = { ...fields, [CREATED]: String(Date.now()) }
       this.#loaded = true
     }
@@ -236,8 +252,8 @@ export class Session {
   /** Removes fields; nothing happens when there is no session. */
   async delete(...fields: string[]): Promise<void> {
     const removable = fields.filter((f) => f !== CREATED)
-    if (!this.#id || removable.length === 0) return
-    await this.#store.remove(this.#id, removable)
+    if (!this.#current || removable.length === 0) return
+    await this.#store.remove(this.#current, removable)
     if (this.#data) for (const f of removable) delete this.#data[f]
     this.#sendCookie()
   }
@@ -247,11 +263,11 @@ export class Session {
    * fields (the cart) are carried over, then `fields` are set on the new one.
    */
   async regenerate(fields: Record<string, string> = {}): Promise<void> {
-    const previous = this.#id ? ((await this.#store.load(this.#id)) ?? {}) : {}
+    const previous = this.#current ? ((await this.#store.load(this.#current)) ?? {}) : {}
     delete previous[CREATED]
     const data = { ...previous, ...fields }
-    const oldId = this.#id
-    this.#id = await this.#store.create(data)
+    const oldId = this.#current
+    this.#current = await this.#store.create(data)
     if (oldId) await this.#store.destroy(oldId)
     this.#data = { ...data, [CREATED]: String(Date.now()) }
     this.#loaded = true
@@ -260,11 +276,11 @@ export class Session {
 
   /** Logs out: deletes the session and tells the browser to drop the cookie. */
   async destroy(): Promise<void> {
-    if (this.#id) await this.#store.destroy(this.#id)
-    this.#id = undefined
+    if (this.#current) await this.#store.destroy(this.#current)
+    this.#current = undefined
     this.#data = undefined
     this.#loaded = true
-    this.#reply.clearCookie(this.#cookie, this.#cookieOptions())
+    this.#clearCookie()
   }
 
   /** Logs the user in on a fresh session id. */
@@ -272,16 +288,33 @@ export class Session {
     await this.regenerate({ [USER]: JSON.stringify(user) })
   }
 
-  #cookieOptions() {
-    return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: this.#secure }
+  #cookieOptions(): SerializeOptions {
+    const secure = isHttps(this.#request, this.#options.trustProxy)
+    return { path: '/', httpOnly: true, sameSite: 'lax', secure }
   }
 
   #sendCookie(): void {
-    if (!this.#id) return
-    this.#reply.setCookie(this.#cookie, this.#id, {
+    const id = this.#current
+    if (!id) return
+    this.#setCookie(id, {
       ...this.#cookieOptions(),
       maxAge: Math.max(1, Math.floor(this.#store.ttlMs / 1000)),
     })
+  }
+
+  #clearCookie(): void {
+    this.#setCookie('', { ...this.#cookieOptions(), expires: new Date(0), maxAge: 0 })
+  }
+
+  /** Sets the session cookie on the reply, replacing an earlier one of this request and keeping any other. */
+  #setCookie(value: string, options: SerializeOptions): void {
+    const name = this.#options.cookie
+    const had = this.#reply.getHeader('set-cookie')
+    const others = (had === undefined ? [] : Array.isArray(had) ? had : [String(had)]).filter(
+      (c) => !c.startsWith(`${name}=`),
+    )
+    const mine = serializeCookie(name, value, options)
+    this.#reply.header('set-cookie', others.length > 0 ? [...others, mine] : mine)
   }
 }
 
@@ -308,7 +341,8 @@ export interface SessionPluginOptions {
 
 /**
  * Decorates every request with `request.session`. Registered without encapsulation (skip-override), so
- * every plugin registered after it in the same context sees the decorator. Needs @fastify/cookie.
+ * every plugin registered after it in the same context sees the decorator. Reads and writes its cookie itself
+ * (the `cookie` package), only when the session is used.
  * @example await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
  */
 export async function sessionPlugin(app: FastifyInstance, options: SessionPluginOptions): Promise<void> {
@@ -317,8 +351,11 @@ export async function sessionPlugin(app: FastifyInstance, options: SessionPlugin
   const store = new SessionStore(options.redis, { prefix: config.redisPrefix, ttlMs: config.sessionTtl })
   const cookieOptions = { cookie: config.sessionCookie, trustProxy: config.trustProxy }
   app.decorateRequest('session', null as unknown as Session)
-  app.addHook('onRequest', async (request, reply) => {
+  // Synchronous: a Session is a handle that reads Redis only when used, so a request that never touches it
+  // (a cached page) pays one small object.
+  app.addHook('onRequest', (request, reply, done) => {
     request.session = new Session(store, request, reply, cookieOptions)
+    done()
   })
 }
 Object.assign(sessionPlugin, { [Symbol.for('skip-override')]: true })

@@ -158,7 +158,7 @@ describe('a child writing its own log file', () => {
 
 describe('fleet web under the supervisor', () => {
   it('writes one access line per request to its file itself, none through stdout, and its last line on SIGTERM', async () => {
-    const env = isolatedEnv({ FLEET_LOG_LEVEL: 'info', FLEET_DRAIN_DELAY: '100ms' })
+    const env = isolatedEnv({ FLEET_LOG_LEVEL: 'info', FLEET_ACCESS_LOG: 'all', FLEET_DRAIN_DELAY: '100ms' })
     const config = loadConfig({ env })
     const redis = connectRedis(config.redisUrl as string)
     const pool = createPool(config)

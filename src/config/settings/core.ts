@@ -82,7 +82,7 @@ export const coreSettings = {
   }),
   logFile: setting.string({
     env: 'FLEET_LOG_FILE',
-    doc: 'File the process appends its JSON log lines to itself (created when missing), through a 4 KB buffer written at least every second and at exit; lines at warn and above go to stderr too; SIGHUP reopens it (log rotation). Unset: JSON lines on stdout. `fleet up` sets it for each child: `<data dir>/logs/<name>.log`.',
+    doc: 'File the process appends its JSON log lines to itself (created when missing), through a 16 KB buffer written at least every second and at exit; lines at warn and above go to stderr too; SIGHUP reopens it (log rotation). Unset: JSON lines on stdout. `fleet up` sets it for each child: `<data dir>/logs/<name>.log`.',
   }),
   instanceId: setting.string({
     env: 'FLEET_INSTANCE_ID',

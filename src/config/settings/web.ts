@@ -26,6 +26,12 @@ export const webSettings = {
     doc: 'Largest JSON request body a web server accepts (larger: 413).',
     default: '1mb',
   }),
+  accessLog: setting.oneOf({
+    env: 'FLEET_ACCESS_LOG',
+    doc: 'Which answers a web server writes an access-log line for (JSON, level info, to its own log): errors (4xx, 5xx, and any slower than 1 s, as HAProxy\'s `option dontlog-normal`); all (one line per request: about a sixth of a cached hit\'s CPU); off. Request counts and latencies are in /metrics whatever this says.',
+    default: 'errors',
+    values: ['all', 'errors', 'off'] as const,
+  }),
   trustProxy: setting.bool({
     env: 'FLEET_TRUST_PROXY',
     doc: 'Trust X-Forwarded-* headers (true behind Fleet LB or another proxy).',
