@@ -206,10 +206,10 @@ async function main(): Promise<void> {
   for (const name of ['haproxy', 'nginx', 'fleet', 'fastify']) {
     const pid = procs[name].pid as number
     const sockets = await idleConnections(ports[name], IDLE)
-    await new Promise((r) => setTimeout(r, 1000))
+    await new Promise((r) => setTimeout(r, SMOKE ? 200 : 1000))
     const idle = rssOf(pid)
     for (const s of sockets) s.destroy()
-    await new Promise((r) => setTimeout(r, 500))
+    await new Promise((r) => setTimeout(r, SMOKE ? 100 : 500))
     let upload = Number.NaN
     try {
       upload = await uploadGrowth(ports[name], pid)
