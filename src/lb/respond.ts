@@ -56,7 +56,13 @@ export function drainRequest(res: ServerResponse): void {
   const socket = req.socket
   const timer = setTimeout(() => socket.destroy(), LINGER_MS)
   timer.unref()
-  const done = (): void => clearTimeout(timer)
+  // Both listeners go with the first of the two events: a keep-alive connection answered early many times
+  // must not collect a 'close' listener per answer.
+  const done = (): void => {
+    clearTimeout(timer)
+    req.off('end', done)
+    socket.off('close', done)
+  }
   req.once('end', done)
   socket.once('close', done)
 }

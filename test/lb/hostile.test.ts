@@ -210,4 +210,35 @@ describe('load balancer: hostile clients', () => {
     expect(res.body).not.toContain(String(b.port))
     expect(res.body).not.toContain('127.0.0.1')
   })
+
+  it('answers many early errors on one keep-alive connection without piling listeners on its socket', async () => {
+    const b = await startBackend('b', echo)
+    backends.push(b)
+    lb = await startLb({ upstreams: [b.url] })
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      // Internal paths are answered 404 by the LB itself, before any body: the early-answer path. One
+      // request at a time on one connection, each sent once the previous answer arrived.
+      const s = net.connect({ port: lb.port, host: '127.0.0.1' })
+      let seen = 0
+      await new Promise<void>((resolve, reject) => {
+        s.on('error', reject)
+        s.on('data', (d: Buffer) => {
+          seen += d.toString('latin1').match(/HTTP\/1\.1 404 /g)?.length ?? 0
+          if (seen === 25) resolve()
+          else s.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n')
+        })
+        s.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n')
+      })
+      s.destroy()
+      expect(seen).toBe(25)
+      await new Promise((r) => setTimeout(r, 50)) // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([])
+    expect(b.hits).toBe(0)
+  })
 })
