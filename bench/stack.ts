@@ -258,6 +258,7 @@ async function main(): Promise<number> {
   const procs = new Procs(bench)
   let stores: Stores | undefined
   let cleaning: Promise<void> | undefined
+  let interrupted = false
   const cleanup = () => {
     cleaning ??= (async () => {
       await procs.stop()
@@ -268,6 +269,7 @@ async function main(): Promise<number> {
   }
   for (const s of signals)
     process.once(s, () => {
+      interrupted = true
       log(`\n${s}: stopping what the bench started`)
       void cleanup().finally(() => process.exit(130))
     })
@@ -398,6 +400,7 @@ async function main(): Promise<number> {
     report(cs, rounds, mixes)
     return failures().length > 0 ? 1 : 0
   } catch (err) {
+    if (interrupted) return 130 // what failed was stopped under it
     log(`\nerror: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
     return 1
   } finally {
