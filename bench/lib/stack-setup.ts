@@ -349,6 +349,27 @@ function reapedChildrenCpu(): number {
 }
 
 /** Calls of each command the Redis at `redis` has run so far (INFO commandstats), without INFO itself. */
+/**
+ * Commands the clients of `redis` send per request of a short wrk run on `port` (4 connections, 1 s), as
+ * MONITOR sees them: round trips, a script counting once (the calls a script makes inside show as `lua` and
+ * are left out). MONITOR slows Redis, so this runs apart from the timed rounds.
+ */
+export async function roundTrips(redis: Redis, port: number, script: string): Promise<number> {
+  const monitor = await redis.monitor() // a connection of its own
+  let sent = 0
+  monitor.on('monitor', (_time: string, _args: string[], source: string, database: string) => {
+    if (source !== 'lua' && `${database}` !== 'lua') sent++
+  })
+  try {
+    const w = await runWrk(port, 1, 4, script)
+    await new Promise((r) => setTimeout(r, 200))
+    return sent / w.requests
+  } finally {
+    monitor.disconnect()
+  }
+}
+
+/** Commands Redis executed, by name (INFO commandstats: the calls a script makes inside count too). */
 export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))

@@ -112,6 +112,8 @@ export interface CacheStats {
   redis: Record<string, number>
 }
 
+const NO_TAGS: readonly string[] = Object.freeze([])
+
 function checkTags(tags: readonly string[]): void {
   for (const t of tags) if (!/^\S{1,200}$/.test(t)) throw new InvalidTagError(t)
 }
@@ -176,6 +178,18 @@ export class Cache {
     await this.#catalog.refresh()
     this.#catalogAt = this.#now()
     await this.#listener?.start()
+  }
+
+  /** Fill options of a declaration (a class's or a response's spec), made once per declaration. */
+  readonly #specOptions = new WeakMap<object, FillOptions>()
+
+  #optionsOf(spec: { ttl?: number; grace?: number }): FillOptions {
+    let o = this.#specOptions.get(spec)
+    if (!o) {
+      o = this.#options(spec)
+      this.#specOptions.set(spec, o)
+    }
+    return o
   }
 
   #options(o: { ttl?: number; grace?: number } | undefined): FillOptions {
@@ -383,7 +397,7 @@ export class Cache {
       key: `o:${spec.name}:${spec.key(id)}`,
       tags,
       load: this.#objectLoad(spec, id),
-      options: this.#options(spec),
+      options: this.#optionsOf(spec),
       withDeps: outer !== undefined,
     })
     outer?.adopt(r.deps)
@@ -408,15 +422,14 @@ export class Cache {
       sendResponse(request, reply, built.payload, 'BYPASS')
       return
     }
-    const tags = withWildcards(spec.tags?.(input) ?? [])
-    checkTags(tags)
+    const tags = this.#responseTags(spec, input)
     const inm = request.headers['if-none-match']
     const r = await this.#filler.fetch({
       kind: 'response',
       key: responseKey(spec, input),
       tags,
       load: (deps) => this.#build(spec, input, deps),
-      options: this.#options(spec),
+      options: this.#optionsOf(spec),
       encode: (built) => built as Encoded,
       ifNoneMatch: typeof inm === 'string' ? inm : undefined,
     })
@@ -432,17 +445,23 @@ export class Cache {
    * @example await cache.primeResponse(productPage, 42)
    */
   async primeResponse<I>(spec: ResponseSpec<I>, input: I): Promise<{ stored: boolean }> {
-    const tags = withWildcards(spec.tags?.(input) ?? [])
-    checkTags(tags)
     const { stored } = await this.#filler.prime({
       kind: 'response',
       key: responseKey(spec, input),
-      tags,
+      tags: this.#responseTags(spec, input),
       load: (deps) => this.#build(spec, input, deps),
-      options: this.#options(spec),
+      options: this.#optionsOf(spec),
       encode: (built) => built as Encoded,
     })
     return { stored }
+  }
+
+  /** The tags a response declares before it is built (most declare none: their reads bring theirs). */
+  #responseTags<I>(spec: ResponseSpec<I>, input: I): readonly string[] {
+    if (!spec.tags) return NO_TAGS
+    const tags = withWildcards(spec.tags(input))
+    checkTags(tags)
+    return tags
   }
 
   /** Builds a response with reads that hand their tags and tokens to `deps`; returns the encoded entry. */
@@ -478,7 +497,7 @@ export class Cache {
       key: `o:${spec.name}:${spec.key(id)}`,
       tags,
       load: this.#objectLoad(spec, id),
-      options: this.#options(spec),
+      options: this.#optionsOf(spec),
     })
     return { value: r.value as T, stored: r.stored }
   }

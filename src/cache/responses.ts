@@ -144,18 +144,16 @@ export function namesEtag(ifNoneMatch: string | undefined, etag: string): boolea
   return ifNoneMatch.trim() === '*' || ifNoneMatch.includes(etag.startsWith('W/') ? etag.slice(2) : etag)
 }
 
-/** Sets the status and headers of an entry's head; returns its ETag. */
-function applyHead(reply: FastifyReply, head: string, notModified: boolean): string {
-  const lines = head.split('\n')
+/** Sets the headers of an entry's head (`lines`: status, content type, ETag, then name and value pairs). */
+function applyHead(reply: FastifyReply, lines: readonly string[], notModified: boolean): void {
   if (!notModified) reply.code(Number(lines[0])).header('content-type', lines[1])
   reply.header('etag', lines[2])
   for (let i = 3; i + 1 < lines.length; i += 2) reply.header(lines[i], lines[i + 1])
-  return lines[2]
 }
 
 /** Sends a 304 from an entry's head (no body). */
 export function sendNotModified(reply: FastifyReply, head: string, status: CacheStatus): FastifyReply {
-  applyHead(reply, head, true)
+  applyHead(reply, head.split('\n'), true)
   return reply.code(304).header('x-cache', status).send()
 }
 
@@ -167,10 +165,10 @@ export function sendResponse(
   status: CacheStatus,
 ): FastifyReply {
   const headLength = payload.readUInt32BE(0)
-  const head = payload.toString('latin1', 4, 4 + headLength)
+  const lines = payload.toString('latin1', 4, 4 + headLength).split('\n')
   const inm = request.headers['if-none-match']
-  const lines = head.split('\n', 3)
-  if (inm && Number(lines[0]) < 300 && namesEtag(inm, lines[2])) return sendNotModified(reply, head, status)
-  applyHead(reply, head, false)
-  return reply.header('x-cache', status).send(payload.subarray(4 + headLength))
+  const notModified = inm !== undefined && Number(lines[0]) < 300 && namesEtag(inm, lines[2])
+  applyHead(reply, lines, notModified)
+  reply.header('x-cache', status)
+  return notModified ? reply.code(304).send() : reply.send(payload.subarray(4 + headLength))
 }

@@ -67,7 +67,7 @@ async function web(s: Server): Promise<FastifyInstance> {
 /** Commands the connection `redis` sends while `fn` runs (seen by MONITOR on another connection). */
 async function commandsOf(redis: Redis, fn: () => Promise<unknown>): Promise<string[]> {
   const addr = /addr=(\S+)/.exec(String(await redis.client('INFO')))?.[1]
-  const monitor = await redis.duplicate().monitor()
+  const monitor = await redis.monitor() // a connection of its own
   const seen: string[] = []
   monitor.on('monitor', (_time: string, args: string[], source: string, database: string) => {
     if (source === addr || `${database}` === addr) seen.push(String(args[0]).toUpperCase())
