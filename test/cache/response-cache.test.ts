@@ -116,6 +116,14 @@ describe('cached responses', () => {
     expect(notModified.headers['cache-control']).toBe('no-cache')
     const other = await app.inject({ url, headers: { 'if-none-match': '"other"' } })
     expect([other.statusCode, other.body]).toEqual([200, miss.body])
+    const head = await app.inject({ method: 'HEAD', url })
+    expect([head.statusCode, head.headers['x-cache'], head.headers.etag, head.body]).toEqual([
+      200,
+      'HIT',
+      etag,
+      '',
+    ])
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(miss.body)))
     expect(built.count).toBe(1)
   })
 
