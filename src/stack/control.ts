@@ -38,6 +38,9 @@ export class ControlServer {
   readonly #handlers: ControlHandlers
   readonly #server: http.Server
 
+  /** True once this server listens on the socket: the file is then its own to remove. */
+  #listening = false
+
   constructor(socketPath: string, handlers: ControlHandlers) {
     this.#path = socketPath
     this.#handlers = handlers
@@ -70,10 +73,14 @@ export class ControlServer {
         resolve()
       })
     })
+    this.#listening = true
     await fs.chmod(this.#path, 0o600)
   }
 
+  /** Stops listening and removes the socket file, only if this server made it (a refused `listen` leaves it). */
   async close(): Promise<void> {
+    if (!this.#listening) return
+    this.#listening = false
     this.#server.closeAllConnections()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
     await fs.rm(this.#path, { force: true })

@@ -62,6 +62,8 @@ export class Stack {
   #stopping: Promise<void> | undefined
   #forced = false
   #pidWrites: Promise<void> = Promise.resolve()
+  /** Set once the control socket is ours: only then are the folder's pid records and socket ours to remove. */
+  #ownsDataDir = false
   /** Set once the shutdown went through the services: one that finishes starting later stops at once. */
   #stopsDone = false
   readonly #lateStops: Promise<void>[] = []
@@ -107,7 +109,8 @@ export class Stack {
         })
       },
     })
-    await this.#control.listen(dir)
+    await this.#control.listen(dir) // refuses when another fleet up runs on this folder
+    this.#ownsDataDir = true
     const leftovers = await stopLeftovers(path.join(dir, 'children.json'), cliPath)
     if (leftovers.length > 0)
       this.#say(`stopped processes left by an earlier fleet up: ${leftovers.join(', ')}`)
@@ -386,7 +389,8 @@ export class Stack {
     this.#workerDeaths?.close()
     await Promise.all([...this.#serviceLogs.values()].map((log) => log.flush()))
     await this.#pidWrites
-    await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
+    // A start refused because another fleet up runs here touches nothing of that stack's.
+    if (this.#ownsDataDir) await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
     this.#reaper?.release()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)

@@ -164,6 +164,22 @@ describe('fleet up (system)', () => {
     expect(table).toMatch(/ROLE\s+NAME\s+PID\s+PORT\s+STATE\s+RESTARTS\s+UPTIME/)
     console.log(table)
 
+    // 1b. A second fleet up on the same folder is refused and touches nothing of the running stack: its
+    // control socket and pid records stay, `fleet status` still finds it, and it still answers.
+    const dataDir = String(env.FLEET_DATA_DIR)
+    const refused = (await run(process.execPath, [cli, 'up'], { env, timeout: 60_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: number; stderr: string } | undefined
+    expect(refused?.stderr).toContain('[FLEET_E_STACK_ALREADY_RUNNING]')
+    expect(existsSync(path.join(dataDir, 'fleet.sock'))).toBe(true)
+    expect(existsSync(path.join(dataDir, 'children.json'))).toBe(true)
+    const after = await status()
+    expect(after.rows.map((r) => [r.name, r.pid, r.state])).toEqual(
+      report.rows.map((r) => [r.name, r.pid, r.state]),
+    )
+    for (let i = 0; i < 10; i++) expect((await fetch(`${base}/api/categories`)).status).toBe(200)
+
     // 2. Several servers answer.
     const servedBy = new Set<string>()
     for (let i = 0; i < 30 && servedBy.size < 3; i++) {

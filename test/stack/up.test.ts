@@ -1,6 +1,7 @@
 /**
  * `fleet up` failing fast and clearly, before it starts anything: a taken port (named with its setting),
- * two settings on one port, another `fleet up` on the same data folder. Runs the built CLI.
+ * two settings on one port, another `fleet up` on the same data folder (whose socket and pid records it
+ * leaves alone). Runs the built CLI.
  */
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -81,11 +82,16 @@ describe('fleet up fails fast', () => {
       restart: async () => {},
     })
     await other.listen(dir)
+    const records = path.join(dir, 'data', 'children.json')
+    await recordPids(records, [{ name: 'web-1', pid: process.pid }])
     try {
       const { code, stderr } = await upFails()
       expect(code).toBe(1)
       expect(stderr).toContain('a fleet up is already running on')
       expect(stderr).toContain('[FLEET_E_STACK_ALREADY_RUNNING]')
+      // What the running stack owns is left as it was (its socket, its pid records).
+      expect(existsSync(path.join(dir, 'data', 'fleet.sock'))).toBe(true)
+      expect(existsSync(records)).toBe(true)
     } finally {
       await other.close()
     }
