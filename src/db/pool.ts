@@ -3,6 +3,7 @@
  * migrations) with a statement timeout, so a stuck query cannot hold a request forever.
  */
 import pg from 'pg'
+import { ConfigMissingError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 
 export type Pool = pg.Pool
@@ -20,7 +21,11 @@ export function createPool(
     Partial<Pick<Config, 'dbConnectTimeout'>>,
   options: { applicationName?: string } = {},
 ): Pool {
-  if (!config.databaseUrl) throw new Error('DATABASE_URL is not set')
+  if (!config.databaseUrl)
+    throw new ConfigMissingError(
+      'DATABASE_URL',
+      'this command needs PostgreSQL: set postgres://user@host:port/db (fleet up sets it for the processes it starts)',
+    )
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     max: config.dbPoolMax,

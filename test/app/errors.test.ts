@@ -225,10 +225,11 @@ describe('defineApp refuses a declaration it cannot run', () => {
     expect((caught as Error).message).toMatch(message as RegExp)
   })
 
-  it('a web server, worker or LB started without a store it needs: FLEET_E_CONFIG_MISSING, exit 2, naming it', async () => {
+  it('a web server, worker, LB or migration started without a store it needs: FLEET_E_CONFIG_MISSING, exit 2, naming it', async () => {
     const bare = { PATH: process.env.PATH ?? '', FLEET_LOG_LEVEL: 'warn' }
     for (const [args, setting] of [
       [['web', '--port', '0'], 'DATABASE_URL'],
+      [['migrate'], 'DATABASE_URL'],
       [['lb', '--port', '0', '--admin-port', '0'], 'FLEET_LB_UPSTREAMS'],
     ] as const) {
       const r = await run(process.execPath, [cli, ...args], { cwd: root, env: bare }).then(
@@ -238,6 +239,7 @@ describe('defineApp refuses a declaration it cannot run', () => {
       expect(r.code, args.join(' ')).toBe(2)
       expect(r.out).toContain(`${setting} is not set`)
       expect(r.out).toContain('[FLEET_E_CONFIG_MISSING]')
+      expect(r.out, `${args.join(' ')}: no stack trace`).not.toMatch(/\n\s+at /)
     }
   })
 
