@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
+import { ConfigMissingError } from '../config/errors.js'
 import { type Config, loadConfig } from '../config/index.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
+import { withStackStores } from './stack-stores.js'
 
 /** Settings the cache commands read, as flags (they are not `addSettingOptions` settings of this command). */
 function withConnection(cmd: Command): Command {
@@ -8,18 +10,27 @@ function withConnection(cmd: Command): Command {
     .option('--cache-redis-url <url>', 'The cache Redis [CACHE_REDIS_URL] (default: REDIS_URL)')
     .option('--redis-url <url>', 'The store Redis [REDIS_URL], used when no cache Redis is set')
     .option('--redis-prefix <text>', 'Key prefix [FLEET_REDIS_PREFIX] (default: fleet:)')
+    .option(
+      '--data-dir <text>',
+      'The folder of a running fleet up whose cache Redis to use [FLEET_DATA_DIR] (default: ./data)',
+    )
 }
 
-function configOf(opts: Record<string, unknown>): Config {
+/** The command's settings; the cache Redis of the `fleet up` running in the data folder when none is given. */
+async function configOf(opts: Record<string, unknown>): Promise<Config> {
   const flags: Record<string, string> = {}
-  if (typeof opts.cacheRedisUrl === 'string') flags.cacheRedisUrl = opts.cacheRedisUrl
-  if (typeof opts.redisUrl === 'string') flags.redisUrl = opts.redisUrl
-  if (typeof opts.redisPrefix === 'string') flags.redisPrefix = opts.redisPrefix
-  return loadConfig({ flags })
+  for (const k of ['cacheRedisUrl', 'redisUrl', 'redisPrefix', 'dataDir'] as const)
+    if (typeof opts[k] === 'string') flags[k] = opts[k] as string
+  return withStackStores(loadConfig({ flags }))
 }
 
 async function withRedis<T>(config: Config, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const url = config.cacheRedisUrl ?? config.redisUrl ?? 'redis://127.0.0.1:6379'
+  const url = config.cacheRedisUrl ?? config.redisUrl
+  if (!url)
+    throw new ConfigMissingError(
+      'CACHE_REDIS_URL',
+      `no fleet up runs on ${config.dataDir} to take the cache Redis from: set redis://... (or REDIS_URL, or --cache-redis-url), or run this in the folder of a running fleet up (--data-dir)`,
+    )
   const redis = connectRedis(url, {
     name: 'fleet-cache-cli',
     extra: { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 },
@@ -41,7 +52,7 @@ export function registerCache(program: Command): void {
       .description('Show hit/miss/fill counters (all processes), keys and memory of the cache Redis.')
       .option('--json', 'print JSON'),
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configOf(opts)
+    const config = await configOf(opts)
     const { cacheReport } = await import('../cache/admin.js')
     const report = await withRedis(config, (r) => cacheReport(r, config.redisPrefix))
     if (opts.json) {
@@ -74,7 +85,7 @@ export function registerCache(program: Command): void {
         'a table (products), an entity (products:42) or a column value (reviews.product_id:42)',
       ),
   ).action(async (opts: Record<string, unknown>) => {
-    const config = configOf(opts)
+    const config = await configOf(opts)
     const tag = typeof opts.tag === 'string' ? opts.tag : undefined
     const { flushCache } = await import('../cache/admin.js')
     const deleted = await withRedis(config, (r) => flushCache(r, config.redisPrefix, tag))

@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
+import { ConfigMissingError } from '../config/errors.js'
 import { type Config, loadConfig } from '../config/index.js'
 import type { Redis } from '../redis/connect.js'
 import { type CliApp, requireApp } from './app.js'
+import { withStackStores } from './stack-stores.js'
 
 /** The options every `fleet jobs` command takes. */
 function storeOptions(command: Command): Command {
@@ -10,23 +12,37 @@ function storeOptions(command: Command): Command {
     .option('--redis-url <url>', 'The store Redis [REDIS_URL]')
     .option('--database-url <url>', 'PostgreSQL [DATABASE_URL]')
     .option('--redis-prefix <text>', 'Key prefix [FLEET_REDIS_PREFIX] (default: fleet:)')
+    .option(
+      '--data-dir <text>',
+      'The folder of a running fleet up whose stores to use [FLEET_DATA_DIR] (default: ./data)',
+    )
 }
 
 /** The config of a `fleet jobs` command, its app's job type names, and a store Redis that fails fast. */
 async function open(app: CliApp | undefined, opts: Record<string, unknown>) {
   const flags: Record<string, string> = {}
-  for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix'] as const) {
+  for (const k of ['redisUrl', 'databaseUrl', 'redisPrefix', 'dataDir'] as const) {
     if (typeof opts[k] === 'string') flags[k] = opts[k] as string
   }
   const { app: fleetApp } = requireApp(app, 'jobs')
-  const config: Config = loadConfig({ flags, extra: fleetApp.settings })
-  const [{ appJobTypes }, { connectRedis }] = await Promise.all([
+  const config: Config = await withStackStores(loadConfig({ flags, extra: fleetApp.settings }))
+  if (!config.redisUrl)
+    throw new ConfigMissingError(
+      'REDIS_URL',
+      `no fleet up runs on ${config.dataDir} to take the store Redis from: set redis://... (or --redis-url), or run this in the folder of a running fleet up (--data-dir)`,
+    )
+  const [{ appJobTypes }, { connectRedis }, { JobsUnavailableError }] = await Promise.all([
     import('../app/runtime.js'),
     import('../redis/connect.js'),
+    import('../jobs/errors.js'),
   ])
-  const redis: Redis = connectRedis(config.redisUrl ?? 'redis://127.0.0.1:6380', {
+  const redis: Redis = connectRedis(config.redisUrl, {
     name: 'fleet-jobs-cli',
-    extra: { retryStrategy: () => null, maxRetriesPerRequest: 1 },
+    extra: { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1 },
+  })
+  await redis.connect().catch((err: unknown) => {
+    redis.disconnect()
+    throw new JobsUnavailableError({ cause: err })
   })
   const types = (await appJobTypes(fleetApp, { ...config, jobQueues: undefined })).map((t) => t.name)
   return { config, redis, types }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
+import { withStackStores } from './stack-stores.js'
 
 /** `fleet migrate`: applies pending migrations (Fleet's, then the app's) once, under a lock, and exits. */
 export function registerMigrate(program: Command, app: CliApp | undefined): void {
@@ -14,7 +15,7 @@ export function registerMigrate(program: Command, app: CliApp | undefined): void
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
     const { app: fleetApp } = requireApp(app, 'migrate')
-    const config = configFromOptions('migrate', opts, { extra: fleetApp.settings })
+    const config = await withStackStores(configFromOptions('migrate', opts, { extra: fleetApp.settings }))
     const [{ migrate }, { createPool }, { createLogger }, { appMigrations }] = await Promise.all([
       import('../db/migrate.js'),
       import('../db/pool.js'),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
+import { withStackStores } from './stack-stores.js'
 
 /** `fleet seed`: runs the app's seed (migrating first), with a progress bar on a TTY. */
 export function registerSeed(program: Command, app: CliApp | undefined): void {
@@ -16,7 +17,7 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
     app?.app.settings,
   ).action(async (opts: Record<string, unknown>) => {
     const { app: fleetApp } = requireApp(app, 'seed')
-    const config = configFromOptions('seed', opts, { extra: fleetApp.settings })
+    const config = await withStackStores(configFromOptions('seed', opts, { extra: fleetApp.settings }))
     const [{ SingleBar }, { Database }, { migrate }, { createPool }, { createLogger }, runtime, errors] =
       await Promise.all([
         import('cli-progress'),

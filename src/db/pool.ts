@@ -24,7 +24,7 @@ export function createPool(
   if (!config.databaseUrl)
     throw new ConfigMissingError(
       'DATABASE_URL',
-      'this command needs PostgreSQL: set postgres://user@host:port/db (fleet up sets it for the processes it starts)',
+      'this command needs PostgreSQL: set postgres://user@host:port/db, or run it in the folder of a running fleet up (--data-dir), whose PostgreSQL it then uses',
     )
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,

@@ -21,6 +21,11 @@ export interface StatusReport {
   /** `starting`, `running` (every child started once), `stopping`. */
   phase: 'starting' | 'running' | 'stopping'
   rows: StatusRow[]
+  /**
+   * The stores its processes use, once started (the socket is its owner's only): what `fleet migrate`,
+   * `seed`, `jobs` and `cache` run in the same folder connect to.
+   */
+  stores?: { databaseUrl: string; redisUrl: string; cacheRedisUrl: string }
 }
 
 const PAGE = 4096

@@ -62,6 +62,8 @@ export class Stack {
   #stopping: Promise<void> | undefined
   #forced = false
   #pidWrites: Promise<void> = Promise.resolve()
+  /** The stores' URLs once they run (in the status report, for the operator commands). */
+  #stores: StatusReport['stores']
   /** Set once the control socket is ours: only then are the folder's pid records and socket ours to remove. */
   #ownsDataDir = false
   /** Set once the shutdown went through the services: one that finishes starting later stops at once. */
@@ -186,6 +188,11 @@ export class Stack {
       },
     })
     if (this.stopping) return
+    this.#stores = {
+      databaseUrl: stores.databaseUrl,
+      redisUrl: stores.redisUrl,
+      cacheRedisUrl: stores.cacheRedisUrl,
+    }
 
     await this.#prepareDatabase(resolved, stores.databaseUrl)
     if (this.stopping) return
@@ -337,6 +344,7 @@ export class Stack {
       urls: this.#urls,
       phase: this.#phase,
       rows,
+      ...(this.#stores ? { stores: this.#stores } : {}),
     }
   }
 

@@ -180,6 +180,19 @@ describe('fleet up (system)', () => {
     )
     for (let i = 0; i < 10; i++) expect((await fetch(`${base}/api/categories`)).status).toBe(200)
 
+    // 1c. The operator commands run beside it use its stores, found through its data folder (no URL given).
+    expect(Object.keys(env).filter((k) => k.endsWith('_URL'))).toEqual([])
+    const migrated = await run(process.execPath, [cli, 'migrate'], { env })
+    expect(migrated.stdout).toMatch(/migrations: 0 applied, \d+ already in place/)
+    const jobs = JSON.parse((await run(process.execPath, [cli, 'jobs', 'stats', '--json'], { env })).stdout)
+    expect(jobs).toBeTypeOf('object')
+    const cache = JSON.parse(
+      (await run(process.execPath, [cli, 'cache', 'stats', '--json'], { env })).stdout,
+    ) as {
+      keys: { entries: number }
+    }
+    expect(cache.keys.entries).toBeGreaterThan(0) // the stack's cache Redis, not 127.0.0.1:6379
+
     // 2. Several servers answer.
     const servedBy = new Set<string>()
     for (let i = 0; i < 30 && servedBy.size < 3; i++) {
