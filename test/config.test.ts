@@ -6,6 +6,7 @@ import { parseBytes, parseDuration } from '../src/config/define.js'
 import { ConfigError } from '../src/config/errors.js'
 import { configToEnv, loadConfig, settings } from '../src/config/index.js'
 import { renderSettingsReference } from '../src/config/reference.js'
+import { unknownSettingWarnings } from '../src/config/unknown.js'
 
 describe('config', () => {
   it('docs/configuration.md carries the current settings reference (npm run docs:config)', () => {
@@ -64,5 +65,21 @@ describe('config', () => {
     })
     const again = loadConfig({ env: configToEnv(config) })
     expect(again).toEqual(config)
+  })
+
+  it('names each FLEET_* variable that is no setting, with the closest one, and nothing else', () => {
+    const env = {
+      FLEET_WEBS: '2',
+      FLEET_WEB: '3',
+      FLEET_SHOP_COLOUR: 'red',
+      FLEET_TEST_REDIS_URL: 'redis://x',
+      FLEET_ZZZZZZZZZZQ: '1',
+      PATH: '/bin',
+    }
+    const extra = { shopColour: { ...settings.port, env: 'FLEET_SHOP_COLOUR' } }
+    expect(unknownSettingWarnings(env, extra as never, ['FLEET_TEST_REDIS_URL'])).toEqual([
+      'FLEET_WEBS is not a Fleet setting; did you mean FLEET_WEB? It is ignored.',
+      'FLEET_ZZZZZZZZZZQ is not a Fleet setting. It is ignored.',
+    ])
   })
 })

@@ -49,8 +49,13 @@ export function childEnv(
   stores: { databaseUrl: string; redisUrl: string; cacheRedisUrl: string },
   ports: { lbPort: number; adminPort: number },
 ): NodeJS.ProcessEnv {
+  // FLEET_* variables that name no setting were warned about by fleet up (and are ignored): the children
+  // do not repeat the warning.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_') || k in configEnv),
+  )
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...inherited,
     ...configEnv,
     DATABASE_URL: stores.databaseUrl,
     REDIS_URL: stores.redisUrl,

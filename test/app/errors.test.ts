@@ -243,6 +243,24 @@ describe('defineApp refuses a declaration it cannot run', () => {
     }
   })
 
+  it('fleet --version prints the version; a FLEET_* variable that is no setting is named, with the one meant', async () => {
+    const bare = { PATH: process.env.PATH ?? '', FLEET_LOG_LEVEL: 'warn' }
+    const pkg = JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }
+    expect((await run(process.execPath, [cli, '--version'], { cwd: root, env: bare })).stdout.trim()).toBe(
+      pkg.version,
+    )
+    const r = await run(process.execPath, [cli, 'migrate'], {
+      cwd: root,
+      env: { ...bare, FLEET_WEBS: '2' },
+    }).then(
+      () => ({ code: 0, out: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, out: e.stderr }),
+    )
+    expect(r.out).toContain(
+      'fleet: warning: FLEET_WEBS is not a Fleet setting; did you mean FLEET_WEB? It is ignored.',
+    )
+  })
+
   it('an app migration may not take one of Fleet’s ids', async () => {
     const app = defineApp({ name: 'clash', migrations: [{ id: '005_jobs', up: 'SELECT 1' }] })
     await expect(createTestApp([], { app })).rejects.toMatchObject({
