@@ -4,6 +4,7 @@
  * supervisor, serves the control socket, and on Ctrl-C / SIGTERM stops everything in order: LB, web
  * servers (they drain), workers, Redis, PostgreSQL. A second signal forces.
  */
+import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -259,7 +260,7 @@ export class Stack {
         `  lb admin  ${this.#urls.admin}`,
         `  metrics   ${this.#urls.metrics} (each web server: http://127.0.0.1:<port>/metrics)`,
         ...(this.#urls.dashboard ? [`  dashboard ${this.#urls.dashboard}`] : []),
-        '  manage    fleet status | fleet restart web | Ctrl-C stops everything (twice forces)',
+        `  manage    ${fleetCommand()} status | ${fleetCommand()} restart web | Ctrl-C stops everything (twice forces)`,
       ].join('\n'),
     )
     this.#view.start()
@@ -403,6 +404,17 @@ export class Stack {
     this.#reaper?.release()
     this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
   }
+}
+
+/**
+ * How the person who started this stack runs the CLI from another terminal: through npm in a checkout of
+ * Fleet (`npm start` there: no `fleet` on the PATH), through npx in a project that depends on it, `fleet`
+ * when it is on the PATH, else the built CLI by its path.
+ */
+export function fleetCommand(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.npm_lifecycle_event) return env.npm_package_name === 'fleet' ? 'npm run fleet --' : 'npx fleet'
+  const onPath = (env.PATH ?? '').split(path.delimiter).some((d) => d && existsSync(path.join(d, 'fleet')))
+  return onPath ? 'fleet' : `node ${path.relative(process.cwd(), cliPath) || cliPath}`
 }
 
 /** True while `pid` exists. */

@@ -20,7 +20,7 @@ export class AuthenticationRequiredError extends FleetError {
   static override code = 'FLEET_E_HTTP_UNAUTHENTICATED'
   static override statusCode = 401
   constructor() {
-    super('log in first: POST /api/session with your email and password')
+    super('this needs a logged-in user: log in first (the request has no session, or it expired)')
   }
 }
 

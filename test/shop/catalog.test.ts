@@ -64,6 +64,21 @@ afterAll(async () => {
   await shop?.close()
 })
 
+describe('index', () => {
+  it('GET / (the address fleet up prints) lists the routes, each of which answers', async () => {
+    const res = await get('/')
+    expect(res.statusCode).toBe(200)
+    const index = res.json() as { name: string; openapi: string; routes: Record<string, string> }
+    expect((await get(index.openapi)).statusCode).toBe(200)
+    const paths = Object.keys((await get(index.openapi)).json().paths as Record<string, unknown>)
+    for (const route of Object.values(index.routes)) {
+      const [, path] = route.split(' ')
+      const template = path.split('?')[0].replace(/:(\w+)/g, '{$1}')
+      expect(paths, route).toContain(template)
+    }
+  })
+})
+
 describe('categories', () => {
   it('lists the 20 categories with their product counts', async () => {
     expect(categories).toHaveLength(20)

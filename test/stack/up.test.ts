@@ -16,6 +16,7 @@ import { ControlServer } from '../../src/stack/control.js'
 import { recordPids, stopLeftovers } from '../../src/stack/leftovers.js'
 import { freePort } from '../../src/stack/ports.js'
 import type { StatusReport } from '../../src/stack/status.js'
+import { fleetCommand } from '../../src/stack/up.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -95,6 +96,18 @@ describe('fleet up fails fast', () => {
     } finally {
       await other.close()
     }
+  })
+})
+
+describe('the banner names the CLI as its reader can run it', () => {
+  it('npm run fleet -- in a checkout, npx fleet in a project, fleet on the PATH, else the built CLI', async () => {
+    expect(fleetCommand({ npm_lifecycle_event: 'start', npm_package_name: 'fleet' })).toBe('npm run fleet --')
+    expect(fleetCommand({ npm_lifecycle_event: 'start', npm_package_name: 'my-shop' })).toBe('npx fleet')
+    const bin = path.join(dir, 'bin')
+    await fs.mkdir(bin)
+    await fs.writeFile(path.join(bin, 'fleet'), '#!/bin/sh\n', { mode: 0o755 })
+    expect(fleetCommand({ PATH: `/nonexistent${path.delimiter}${bin}` })).toBe('fleet')
+    expect(fleetCommand({ PATH: '/nonexistent' })).toMatch(/^node \S*cli\.js$/) // the built CLI (from src/ under the tests)
   })
 })
 

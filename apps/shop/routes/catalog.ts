@@ -16,6 +16,36 @@ export async function catalogRoutes(fastify: FastifyInstance, deps: AppDeps): Pr
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const tags = ['catalog']
 
+  // The address `fleet up` prints answers with where to go from there, not a 404.
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'What this API offers: its main routes and its OpenAPI document',
+        response: {
+          200: Type.Object({
+            name: Type.String(),
+            openapi: Type.String(),
+            routes: Type.Record(Type.String(), Type.String()),
+          }),
+        },
+      },
+    },
+    async () => ({
+      name: 'Fleet demo shop',
+      openapi: '/openapi.json',
+      routes: {
+        categories: 'GET /api/categories',
+        products: 'GET /api/products?category=&q=&sort=&limit=&cursor=',
+        product: 'GET /api/products/:id',
+        signUp: 'POST /api/users',
+        logIn: 'POST /api/session',
+        cart: 'GET /api/cart',
+      },
+    }),
+  )
+
   app.get(
     '/api/categories',
     {
