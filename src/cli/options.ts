@@ -21,11 +21,14 @@ export function settingsFor(command: string, extra?: SettingSpecs): [string, Set
 export function addSettingOptions(cmd: Command, command: string, extra?: SettingSpecs): Command {
   for (const [, spec] of settingsFor(command, extra)) {
     const isBool = spec.unit === 'boolean'
+    // A long list of values would widen the flag column past what commander can wrap beside it (lines of
+    // 230 characters): such a flag shows `<value>`, and its help the values.
+    const values = spec.unit.includes(' | ') && spec.unit.length > 16 ? spec.unit.split(' | ') : undefined
     const flag = isBool
       ? `--${spec.flag} [${spec.unit}]`
-      : `--${spec.flag} <${spec.unit.replace(/ \| /g, '|')}>`
+      : `--${spec.flag} <${values ? 'value' : spec.unit.replace(/ \| /g, '|')}>`
     const dflt = spec.default === undefined ? '' : ` (default: ${spec.default})`
-    const help = `${spec.doc} [${spec.env}]${dflt}`
+    const help = `${spec.doc}${values ? ` One of: ${values.join(', ')}.` : ''} [${spec.env}]${dflt}`
     if (spec.repeatable) {
       cmd.option(flag, help, (value: string, prev: string[] | undefined) => [...(prev ?? []), value])
     } else {

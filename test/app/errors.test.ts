@@ -261,6 +261,26 @@ describe('defineApp refuses a declaration it cannot run', () => {
     )
   })
 
+  it('every command’s --help fits a terminal: no line past 100 characters', async () => {
+    const bare = { PATH: process.env.PATH ?? '', FLEET_LOG_LEVEL: 'warn' }
+    for (const command of [
+      'up',
+      'web',
+      'worker',
+      'lb',
+      'migrate',
+      'seed',
+      'status',
+      'restart',
+      'cache',
+      'jobs',
+    ]) {
+      const { stdout } = await run(process.execPath, [cli, command, '--help'], { cwd: root, env: bare })
+      const longest = Math.max(...stdout.split('\n').map((l) => l.length))
+      expect([command, longest <= 100]).toEqual([command, true])
+    }
+  })
+
   it('an app migration may not take one of Fleet’s ids', async () => {
     const app = defineApp({ name: 'clash', migrations: [{ id: '005_jobs', up: 'SELECT 1' }] })
     await expect(createTestApp([], { app })).rejects.toMatchObject({
