@@ -214,7 +214,7 @@ end
     log(
       `    cache reads on the cached web server during the rounds: ${after.hits - before.hits} hits, ` +
         `${after.misses - before.misses} misses, ${after.stale - before.stale} stale, ${after.bypass - before.bypass} bypass ` +
-        '(two reads per page: ProductPage + RelatedProducts)',
+        '(a hit is one read of the cached page response; a miss adds the reads of ProductPage and RelatedProducts)',
     )
   } finally {
     fs.rmSync(path.dirname(script), { recursive: true, force: true })
