@@ -402,7 +402,11 @@ export class Stack {
     if (this.#ownsDataDir) await fs.rm(path.join(this.#dataDir, 'children.json'), { force: true })
     await this.#control?.close()
     this.#reaper?.release()
-    this.#say(`stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`)
+    // A start refused before it owned the folder started nothing: its error says all there is to say.
+    if (this.#ownsDataDir)
+      this.#say(
+        `stopped after ${formatDuration(Date.now() - this.#startedAt)}; data kept in ${this.#dataDir}`,
+      )
   }
 }
 

@@ -43,13 +43,13 @@ afterEach(async () => {
 })
 
 /** Runs `fleet up`, expecting it to fail; returns its exit code and stderr. */
-async function upFails(): Promise<{ code: number; stderr: string }> {
+async function upFails(): Promise<{ code: number; stderr: string; stdout: string }> {
   const err = (await run(process.execPath, [cli, 'up'], { env, timeout: 60_000 }).then(
     () => undefined,
     (e: unknown) => e,
-  )) as { code: number; stderr: string } | undefined
+  )) as { code: number; stderr: string; stdout: string } | undefined
   expect(err, 'fleet up should have failed').toBeDefined()
-  return { code: err?.code ?? 0, stderr: err?.stderr ?? '' }
+  return { code: err?.code ?? 0, stderr: err?.stderr ?? '', stdout: err?.stdout ?? '' }
 }
 
 describe('fleet up fails fast', () => {
@@ -86,10 +86,11 @@ describe('fleet up fails fast', () => {
     const records = path.join(dir, 'data', 'children.json')
     await recordPids(records, [{ name: 'web-1', pid: process.pid }])
     try {
-      const { code, stderr } = await upFails()
+      const { code, stderr, stdout } = await upFails()
       expect(code).toBe(1)
       expect(stderr).toContain('a fleet up is already running on')
       expect(stderr).toContain('[FLEET_E_STACK_ALREADY_RUNNING]')
+      expect(stdout).not.toContain('data kept in') // it stopped nothing: no "stopped after" line
       // What the running stack owns is left as it was (its socket, its pid records).
       expect(existsSync(path.join(dir, 'data', 'fleet.sock'))).toBe(true)
       expect(existsSync(records)).toBe(true)
