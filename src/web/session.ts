@@ -314,6 +314,8 @@ export class Session {
       (c) => !c.startsWith(`${name}=`),
     )
     const mine = serializeCookie(name, value, options)
+    // Fastify appends to a set-cookie header already there: replace the whole list instead.
+    this.#reply.removeHeader('set-cookie')
     this.#reply.header('set-cookie', others.length > 0 ? [...others, mine] : mine)
   }
 }
