@@ -28,7 +28,7 @@ export const webSettings = {
   }),
   accessLog: setting.oneOf({
     env: 'FLEET_ACCESS_LOG',
-    doc: "Which answers a web server writes an access-log line for (JSON, level info, to its own log): errors (4xx, 5xx, and any slower than 1 s, as HAProxy's `option dontlog-normal`); all (one line per request: about a sixth of a cached hit's CPU); off. Request counts and latencies are in /metrics whatever this says.",
+    doc: "Which answers a web server writes an access-log line for (JSON, level info, to its own log): errors (4xx, 5xx, and any slower than 1 s, as HAProxy's `option dontlog-normal`); all (one line per request, serialized and written by the web server on every cached hit too); off. Request counts and latencies are in /metrics whatever this says.",
     default: 'errors',
     values: ['all', 'errors', 'off'] as const,
   }),
