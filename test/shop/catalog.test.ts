@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestApp } from '../support/app.js'
 import { admin, createShop } from './helpers.js'
@@ -184,6 +185,18 @@ describe('product page', () => {
       expect(r.categoryId).toBe(page.categoryId)
       expect(r.id).not.toBe(id)
     }
+  })
+
+  it("docs/api.md's example Product is the seeded product 17, field for field", async () => {
+    // The seed is deterministic: a product's fields depend on its position, not on the catalog's size.
+    const doc = await fs.readFile(new URL('../../docs/api.md', import.meta.url), 'utf8')
+    const block = /A Product:\s*```json\n([\s\S]*?)```/.exec(doc)
+    expect(block, 'the "A Product:" json block in docs/api.md').not.toBeNull()
+    const documented = JSON.parse(block![1]) as Record<string, unknown>
+    const res = await get(`/api/products/${documented.id}`)
+    expect(res.statusCode).toBe(200)
+    const served = res.json() as Record<string, unknown>
+    for (const [field, value] of Object.entries(documented)) expect(served[field], field).toEqual(value)
   })
 
   it('answers 404 for a missing product and 400 for a malformed id', async () => {
