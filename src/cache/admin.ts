@@ -63,7 +63,7 @@ export async function flushCache(redis: Redis, prefix: string, tag?: string): Pr
   if (tag !== undefined && !/^\S{1,200}$/.test(tag)) throw new InvalidTagError(tag)
   const base = `${prefix}{cache}:`
   try {
-    await scripts.bump.run(
+    await scripts.bump.runBuffer(
       redis,
       [`${base}t:${tag ?? EPOCH_TAG}`, `${base}stats`],
       [`flush-${Date.now()}-${Math.random().toString(36).slice(2)}`, 86_400_000],

@@ -1,5 +1,6 @@
 /**
- * The cache's Redis scripts. Each is one atomic round trip and opens with its KEYS/ARGV/return contract.
+ * The cache's Redis scripts, run by LuaScript (src/redis/script.ts): each is one atomic round trip (EVALSHA)
+ * and opens with its KEYS/ARGV/return contract.
  * Every key a script touches carries the same hash tag (`{cache}` after the prefix), so all of them live in
  * one Cluster slot. Scripts receive their keys in KEYS, except `read`, which derives the token keys from the
  * tags the entry records (same hash tag, same slot; the caller does not know an object's tags before reading).
@@ -13,8 +14,7 @@
  * A response entry also has e = its ETag and h = its head, so a matching If-None-Match is answered without
  * sending the body.
  */
-import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import { LuaScript } from '../redis/script.js'
 
 /** Shared fragment: `split(s)` turns newline-separated text into a Lua array. */
 const SPLIT = `
@@ -169,28 +169,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
-/** A script run by EVALSHA, loaded with EVAL on NOSCRIPT (after a Redis restart or SCRIPT FLUSH). */
-export class LuaScript {
-  readonly sha: string
-  constructor(readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex')
-  }
-
-  /** Runs the script; replies come back with bulk strings as Buffers. */
-  async run(
-    redis: Redis,
-    keys: readonly string[],
-    args: readonly (string | Buffer | number)[],
-  ): Promise<unknown> {
-    try {
-      return await redis.callBuffer('EVALSHA', [this.sha, keys.length, ...keys, ...args])
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-      return redis.callBuffer('EVAL', [this.source, keys.length, ...keys, ...args])
-    }
-  }
-}
-
+/** Their replies come back as Buffers (`runBuffer`): payloads are msgpack, not text. */
 export const scripts = {
   read: new LuaScript(READ),
   begin: new LuaScript(BEGIN),

@@ -143,7 +143,7 @@ export class CacheStore {
    */
   read(key: string, now: number, ifNoneMatch = '', withDeps = false): Promise<ReadResult> {
     return this.#run(async () => {
-      const r = (await scripts.read.run(
+      const r = (await scripts.read.runBuffer(
         this.#redis,
         [this.entryKey(key)],
         [now, ifNoneMatch, withDeps ? '1' : ''],
@@ -178,7 +178,7 @@ export class CacheStore {
     ifAbsent = false,
   ): Promise<{ locked: boolean; filled: boolean; tokens: string[] }> {
     return this.#run(async () => {
-      const r = (await scripts.begin.run(
+      const r = (await scripts.begin.runBuffer(
         this.#redis,
         [this.lockKey(key), this.entryKey(key), ...tags.map((t) => this.tokenKey(t))],
         [unique(), this.#o.tokenTtlMs, owner, this.#o.lockTtlMs, ifAbsent ? '1' : '0'],
@@ -191,7 +191,7 @@ export class CacheStore {
   tokens(tags: readonly string[]): Promise<string[]> {
     if (tags.length === 0) return Promise.resolve([])
     return this.#run(async () => {
-      const r = (await scripts.tokens.run(
+      const r = (await scripts.tokens.runBuffer(
         this.#redis,
         tags.map((t) => this.tokenKey(t)),
         [unique(), this.#o.tokenTtlMs],
@@ -211,7 +211,7 @@ export class CacheStore {
     tokens: readonly string[],
   ): Promise<boolean> {
     return this.#run(async () => {
-      const r = await scripts.fill.run(
+      const r = await scripts.fill.runBuffer(
         this.#redis,
         [this.entryKey(key), this.lockKey(key), this.statsKey, ...tags.map((t) => this.tokenKey(t))],
         [
@@ -231,7 +231,8 @@ export class CacheStore {
 
   /** Drops the fill lock if `owner` still holds it (best effort). */
   async release(key: string, owner: string): Promise<void> {
-    await this.#run(() => scripts.release.run(this.#redis, [this.lockKey(key)], [owner])).catch(() => {})
+    const release = () => scripts.release.runBuffer(this.#redis, [this.lockKey(key)], [owner])
+    await this.#run(release).catch(() => {})
   }
 
   /**
@@ -249,7 +250,7 @@ export class CacheStore {
   }
 
   async #bumpRaw(tags: readonly string[]): Promise<void> {
-    await scripts.bump.run(
+    await scripts.bump.runBuffer(
       this.#redis,
       [...tags.map((t) => this.tokenKey(t)), this.statsKey],
       [unique(), this.#o.tokenTtlMs],

@@ -8,73 +8,14 @@
  *
  * An attempt is counted before the password is checked (a reservation), so a burst of parallel guesses cannot
  * pass the limit; a success, or an attempt that ended without an answer on the password (the database was
- * down), gives its reservation back.
+ * down), gives its reservation back. Windows are timed by the Redis clock (the scripts in scripts.ts read
+ * TIME), so web servers whose clocks disagree still apply one window.
  */
 import { createHash } from 'node:crypto'
 import type { Config } from '../config/index.js'
 import type { Redis } from '../redis/connect.js'
 import { LoginThrottledError, UnavailableError } from './errors.js'
-
-/**
- * KEYS: the counters (account, address); ARGV[1] now (ms), ARGV[2] window (ms), ARGV[2 + i] the limit of
- * KEYS[i] (0: no limit). Each counter is a hash { n = failures, reset = when its window ends (ms) }.
- * When a counter is at its limit within its window, nothing changes and the script returns
- * { i, ms until that window ends } for the counter that blocks longest; else it counts one attempt on every
- * counter (a counter whose window ended starts a new one) and returns { 0, 0 }.
- */
-const ATTEMPT = `
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local counts, resets = {}, {}
-local blocked, wait = 0, 0
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'n', 'reset')
-  local n, reset = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  if reset <= now then n = 0 end
-  counts[i], resets[i] = n, reset
-  local limit = tonumber(ARGV[2 + i])
-  if limit > 0 and n >= limit and reset - now > wait then
-    blocked, wait = i, reset - now
-  end
-end
-if blocked > 0 then return { blocked, wait } end
-for i, key in ipairs(KEYS) do
-  if counts[i] == 0 then
-    redis.call('HSET', key, 'n', 1, 'reset', now + window)
-    redis.call('PEXPIRE', key, window)
-  else
-    redis.call('HINCRBY', key, 'n', 1)
-  end
-end
-return { 0, 0 }
-`
-
-/**
- * KEYS[1] the account's counter, KEYS[2..] counters to give one reservation back to (the address).
- * ARGV[1] 1 to delete KEYS[1] (a success), 0 to give it one back too. Returns nothing.
- */
-const SETTLE = `
-for i, key in ipairs(KEYS) do
-  if i == 1 and ARGV[1] == '1' then
-    redis.call('DEL', key)
-  elseif tonumber(redis.call('HGET', key, 'n') or '0') > 0 then
-    redis.call('HINCRBY', key, 'n', -1)
-  end
-end
-return 0
-`
-
-interface ThrottleCommands {
-  fleetLoginAttempt(
-    account: string,
-    address: string,
-    now: number,
-    windowMs: number,
-    accountLimit: number,
-    addressLimit: number,
-  ): Promise<[number, number]>
-  fleetLoginSettle(account: string, address: string, reset: 0 | 1): Promise<number>
-}
+import { scripts } from './scripts.js'
 
 /** Who is trying to log in: the account (an email, any case) and the client address (`request.ip`). */
 export interface LoginAttempt {
@@ -97,8 +38,6 @@ export interface LoginThrottleOptions {
   accountLimit: number
   /** Failures per address within the window; 0: no limit. */
   addressLimit: number
-  /** The clock (ms), injectable for tests. */
-  now?: () => number
 }
 
 /** Runs a store command; a Redis failure is a 503 the client may retry, never a silent pass. */
@@ -112,16 +51,12 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export class LoginThrottle {
-  readonly #redis: Redis & ThrottleCommands
-  readonly #o: Required<LoginThrottleOptions>
+  readonly #redis: Redis
+  readonly #o: LoginThrottleOptions
 
   constructor(redis: Redis, options: LoginThrottleOptions) {
-    if (!('fleetLoginAttempt' in redis)) {
-      redis.defineCommand('fleetLoginAttempt', { numberOfKeys: 2, lua: ATTEMPT })
-      redis.defineCommand('fleetLoginSettle', { numberOfKeys: 2, lua: SETTLE })
-    }
-    this.#redis = redis as Redis & ThrottleCommands
-    this.#o = { now: Date.now, ...options }
+    this.#redis = redis
+    this.#o = { ...options }
   }
 
   /** The counter keys of an attempt; one hash tag, so the scripts' keys share a Cluster slot. */
@@ -138,16 +73,16 @@ export class LoginThrottle {
   async attempt(attempt: LoginAttempt): Promise<LoginReservation> {
     const [account, address] = this.keys(attempt)
     const { windowMs, accountLimit, addressLimit } = this.#o
-    const [blocked, waitMs] = await guard(() =>
-      this.#redis.fleetLoginAttempt(account, address, this.#o.now(), windowMs, accountLimit, addressLimit),
-    )
+    const [blocked, waitMs] = (await guard(() =>
+      scripts.loginAttempt.run(this.#redis, [account, address], [windowMs, accountLimit, addressLimit]),
+    )) as [number, number]
     if (blocked > 0)
       throw new LoginThrottledError(
         blocked === 1 ? 'account' : 'address',
         Math.max(1, Math.ceil(waitMs / 1000)),
       )
     const settle = (reset: 0 | 1) =>
-      guard(async () => void (await this.#redis.fleetLoginSettle(account, address, reset)))
+      guard(async () => void (await scripts.loginSettle.run(this.#redis, [account, address], [reset])))
     return { succeeded: () => settle(1), aborted: () => settle(0) }
   }
 }

@@ -6,7 +6,7 @@
  * expiry rolls: each request that uses the session runs PEXPIRE and sends the cookie again with a matching
  * Max-Age. A request that never touches `request.session` costs no Redis call.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import { parse as parseCookie, type SerializeOptions, serialize as serializeCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -14,6 +14,7 @@ import type { Config } from '../config/index.js'
 import { FleetError } from '../errors.js'
 import type { Redis } from '../redis/connect.js'
 import { UnavailableError } from './errors.js'
+import { scripts } from './scripts.js'
 
 /** The request needs a logged-in user and has none (no session, expired, or logged out). */
 export class AuthenticationRequiredError extends FleetError {
@@ -44,20 +45,6 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
 /** Field that every session has, so a session with no other data still exists as a key. */
 const CREATED = 'created'
 const USER = 'user'
-
-/**
- * KEYS[1] the session hash; ARGV[1] TTL in ms; ARGV[2..] field, value, field, value...
- * Sets the fields and renews the TTL only when the session still exists (it may have expired or been
- * destroyed since the request read its cookie). Returns 1 when set, 0 when the session is gone.
- */
-const SET_IF_EXISTS = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-`
-
-const SET_IF_EXISTS_SHA = createHash('sha1').update(SET_IF_EXISTS).digest('hex')
 
 /** Runs a store operation; a Redis failure becomes a 503 the client may retry, never a 500. */
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -104,15 +91,7 @@ export class SessionStore {
     return guard(async () => {
       const args = Object.entries(fields).flat()
       if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
-      const keyAndArgs = [this.key(id), this.ttlMs, ...args]
-      let done: unknown
-      try {
-        done = await this.redis.evalsha(SET_IF_EXISTS_SHA, 1, ...keyAndArgs)
-      } catch (err) {
-        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err
-        done = await this.redis.eval(SET_IF_EXISTS, 1, ...keyAndArgs)
-      }
-      return done === 1
+      return (await scripts.sessionSet.run(this.redis, [this.key(id)], [this.ttlMs, ...args])) === 1
     })
   }
 

@@ -140,7 +140,8 @@ describe('login throttling window', () => {
     const retryAfter = Number(refused.headers['retry-after'])
     expect(retryAfter).toBeGreaterThanOrEqual(1)
     expect(retryAfter).toBeLessThanOrEqual(3)
-    // The one real wait of these tests (the exact timing is test/web/login-throttle.test.ts's, on a clock).
+    // The one real wait of these tests (test/web/login-throttle.test.ts times the window exactly, by the Redis
+    // clock, moving the window's end in Redis instead of waiting).
     await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 50))
     expect((await login(shop, 'patient@example.test', PASSWORD)).statusCode).toBe(200)
   })

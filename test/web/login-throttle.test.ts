@@ -1,21 +1,23 @@
 /**
- * The login throttle (src/web/login-throttle.ts) on a real Redis, with an injectable clock: the window, the
- * reservation under a parallel burst, the per-address limit, and what a success and an abort give back.
+ * The login throttle (src/web/login-throttle.ts) on a real Redis: the window (timed by the Redis clock, which
+ * a test moves by shifting a counter's window end in Redis), the reservation under a parallel burst, the
+ * per-address limit, and what a success and an abort give back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LoginThrottledError } from '../../src/web/errors.js'
 import { LoginThrottle, type LoginThrottleOptions } from '../../src/web/login-throttle.js'
 import { createTestContext, type TestContext, uniqueId } from '../support/context.js'
 
 let ctx: TestContext
-let clock = 1_000_000
-const now = () => clock
 
 beforeAll(async () => {
   ctx = await createTestContext({ migrate: false })
 })
 afterAll(async () => {
   await ctx?.cleanup()
+})
+afterEach(() => {
+  vi.useRealTimers()
 })
 
 function throttle(o: Partial<LoginThrottleOptions> = {}): LoginThrottle {
@@ -24,9 +26,20 @@ function throttle(o: Partial<LoginThrottleOptions> = {}): LoginThrottle {
     windowMs: 60_000,
     accountLimit: 3,
     addressLimit: 100,
-    now,
     ...o,
   })
+}
+
+/** The Redis server's clock, ms since the epoch. */
+async function redisNow(): Promise<number> {
+  const [s, us] = await ctx.redis.time()
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+}
+
+/** Lets `ms` of an account's window pass: its end (Redis clock) moves that much earlier. */
+async function age(t: LoginThrottle, account: string, ms: number): Promise<void> {
+  const [key] = t.keys({ account, address: '' })
+  await ctx.redis.hincrby(key, 'reset', -ms)
 }
 
 /** The error an attempt throws, or undefined when it was let through (the reservation is kept: a failure). */
@@ -43,9 +56,8 @@ async function refused(t: LoginThrottle, account: string, address = '10.0.0.1') 
 describe('login throttle', () => {
   it('refuses an account after its limit until the window ends, whatever the password', async () => {
     const t = throttle()
-    clock = 1_000_000
     for (let i = 0; i < 3; i++) expect(await refused(t, 'ada@example.test')).toBeUndefined()
-    clock += 20_000
+    await age(t, 'ada@example.test', 20_000)
     const err = await refused(t, 'ADA@example.test ') // the same account, however it is written
     expect(err).toBeInstanceOf(LoginThrottledError)
     expect(err?.code).toBe('FLEET_E_HTTP_LOGIN_THROTTLED')
@@ -54,9 +66,9 @@ describe('login throttle', () => {
     expect(err?.retryAfter).toBe(40) // the window started at the first failure
     expect(err?.details).toEqual({ scope: 'account', retryAfter: 40 })
     // A refused attempt does not extend the window or count.
-    clock += 39_000
+    await age(t, 'ada@example.test', 39_000)
     expect((await refused(t, 'ada@example.test'))?.retryAfter).toBe(1)
-    clock += 1_000
+    await age(t, 'ada@example.test', 1_000)
     expect(await refused(t, 'ada@example.test')).toBeUndefined() // a new window
     // Other accounts were never affected.
     expect(await refused(t, 'bob@example.test')).toBeUndefined()
@@ -64,7 +76,6 @@ describe('login throttle', () => {
 
   it('a success resets the account; an aborted attempt is given back', async () => {
     const t = throttle()
-    clock = 2_000_000
     await t.attempt({ account: 'cy@example.test', address: '10.0.0.2' })
     await t.attempt({ account: 'cy@example.test', address: '10.0.0.2' })
     const ok = await t.attempt({ account: 'cy@example.test', address: '10.0.0.2' })
@@ -81,7 +92,6 @@ describe('login throttle', () => {
 
   it('limits one address over many accounts, and not another address', async () => {
     const t = throttle({ accountLimit: 100, addressLimit: 5 })
-    clock = 3_000_000
     for (let i = 0; i < 5; i++) expect(await refused(t, `user-${i}@example.test`, '10.9.9.9')).toBeUndefined()
     const err = await refused(t, 'someone-else@example.test', '10.9.9.9')
     expect(err?.scope).toBe('address')
@@ -97,7 +107,6 @@ describe('login throttle', () => {
 
   it('lets exactly the limit through when a burst arrives at once', async () => {
     const t = throttle({ accountLimit: 5 })
-    clock = 4_000_000
     const results = await Promise.all(Array.from({ length: 40 }, () => refused(t, 'burst@example.test')))
     expect(results.filter((r) => r === undefined)).toHaveLength(5)
     expect(results.filter((r) => r instanceof LoginThrottledError)).toHaveLength(35)
@@ -107,12 +116,36 @@ describe('login throttle', () => {
     const prefix = `${ctx.config.redisPrefix}${uniqueId()}:`
     const a = throttle({ prefix })
     const b = throttle({ prefix })
-    clock = 5_000_000
     for (let i = 0; i < 3; i++) await a.attempt({ account: 'ed@example.test', address: '10.0.0.4' })
     expect((await refused(b, 'ed@example.test', '10.0.0.4'))?.scope).toBe('account')
     const [accountKey] = b.keys({ account: 'ed@example.test', address: '10.0.0.4' })
     expect(accountKey).not.toContain('ed@example') // the email is hashed in the key
     expect(await ctx.redis.pttl(accountKey)).toBeGreaterThan(0) // it expires by itself
+  })
+
+  it('times its windows by the Redis clock, not by the clock of the web server', async () => {
+    const t = throttle()
+    const account = 'clock@example.test'
+    const [key] = t.keys({ account, address: '' })
+    // A web server whose clock is a day ahead starts a window that ends one window after Redis's now.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime((await redisNow()) + 86_400_000)
+    const before = await redisNow()
+    await t.attempt({ account, address: '10.0.0.5' })
+    const after = await redisNow()
+    const reset = Number(await ctx.redis.hget(key, 'reset'))
+    expect(reset).toBeGreaterThanOrEqual(before + 60_000)
+    expect(reset).toBeLessThanOrEqual(after + 60_000)
+    expect(await ctx.redis.pttl(key)).toBeLessThanOrEqual(60_000)
+    expect(await ctx.redis.pttl(key)).toBeGreaterThan(59_000)
+    // At the limit, with 5 s left by the Redis clock: refused for 5 s, though this clock says it is over.
+    await ctx.redis.hset(key, 'n', 3, 'reset', (await redisNow()) + 5_000)
+    expect((await refused(t, account, '10.0.0.5'))?.retryAfter).toBe(5)
+    // Over by the Redis clock: a new window, though a clock an hour behind says it is not.
+    vi.setSystemTime((await redisNow()) - 3_600_000)
+    await ctx.redis.hset(key, 'reset', (await redisNow()) - 1)
+    expect(await refused(t, account, '10.0.0.5')).toBeUndefined()
+    expect(await ctx.redis.hget(key, 'n')).toBe('1')
   })
 
   it('a limit of 0 is no limit', async () => {
