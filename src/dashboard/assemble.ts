@@ -4,6 +4,7 @@
  * rules (what is red, what a banner says) are tested without a fleet.
  */
 import type { StatusRow } from '../stack/status.js'
+import { CACHE, HTTP, JOB, LB, UPSTREAM, width } from './counters.js'
 import { histogramQuantile } from './prom-text.js'
 import {
   type Banner,
@@ -62,16 +63,16 @@ function lbFigures(r: Readings, win: CounterWindows, lbLes: readonly number[], b
     closing: r.lb.closing,
     connections: r.lb.connections,
     inflight: r.lb.inflight,
-    rps: lbRate(0),
-    errorsPerS: lbRate(1),
-    retriesPerS: lbRate(2),
-    retriesDeniedPerS: lbRate(3),
-    noUpstreamPerS: lbRate(4),
-    ...quantilesOf(win, 'lb', lbLes, 5),
+    rps: lbRate(LB.requests),
+    errorsPerS: lbRate(LB.errors),
+    retriesPerS: lbRate(LB.retries),
+    retriesDeniedPerS: lbRate(LB.retriesDenied),
+    noUpstreamPerS: lbRate(LB.noUpstream),
+    ...quantilesOf(win, 'lb', lbLes, LB.buckets),
     budget: budgetDelta
       ? {
-          used: budgetDelta.d[2],
-          allowed: Math.floor((budgetDelta.d[0] * r.lb.retryBudgetPercent) / 100 + 10 * 10),
+          used: budgetDelta.d[LB.retries],
+          allowed: Math.floor((budgetDelta.d[LB.requests] * r.lb.retryBudgetPercent) / 100 + 10 * 10),
         }
       : undefined,
     panic: r.lb.panic,
@@ -104,7 +105,8 @@ function webRows(r: Readings, win: CounterWindows, supRow: Rows, banners: Banner
   const now = r.t
   const sup = r.supervisor?.report
   const upstreamByOrigin = new Map(r.upstreams.map((u) => [u.origin, u]))
-  const totalUpRate = r.upstreams.reduce((n, u) => n + (win.rate(`up:${u.origin}`, RATE_WINDOW_MS) ?? 0), 0)
+  const upRateOf = (origin: string) => win.rate(`up:${origin}`, RATE_WINDOW_MS, UPSTREAM.requests)
+  const totalUpRate = r.upstreams.reduce((n, u) => n + (upRateOf(u.origin) ?? 0), 0)
   const webEntries = r.registry.filter((e) => e.role === 'web')
   const seenOrigins = new Set<string>()
   const web: WebRow[] = []
@@ -132,16 +134,16 @@ function webRows(r: Readings, win: CounterWindows, supRow: Rows, banners: Banner
     if (state === 'draining' || u?.draining) set('draining', 'draining')
     if (state === 'starting') set('starting', 'starting')
     if (scraped?.error && health === 'up') set('degraded', `no metrics: ${scraped.error}`)
-    const upRate = u ? win.rate(`up:${origin}`, RATE_WINDOW_MS) : undefined
+    const upRate = u ? upRateOf(origin) : undefined
     const http = scraped?.reading?.http
     return {
       id,
       url,
       health,
       problem,
-      rps: round(http ? win.rate(`${id}:http`, RATE_WINDOW_MS, 0) : upRate),
-      errorsPerS: round(http ? win.rate(`${id}:http`, RATE_WINDOW_MS, 1) : undefined),
-      ...(http ? quantilesOf(win, `${id}:http`, http.buckets.les, 2) : {}),
+      rps: round(http ? win.rate(`${id}:http`, RATE_WINDOW_MS, HTTP.requests) : upRate),
+      errorsPerS: round(http ? win.rate(`${id}:http`, RATE_WINDOW_MS, HTTP.errors) : undefined),
+      ...(http ? quantilesOf(win, `${id}:http`, http.buckets.les, HTTP.buckets) : {}),
       inflight: u?.inflight,
       share: upRate !== undefined && totalUpRate > 0 ? round(upRate / totalUpRate, 3) : undefined,
       lb: u
@@ -259,7 +261,7 @@ function cacheFigures(r: Readings, win: CounterWindows, banners: Banner[]): Cach
   const cache: CacheFigures = { breaker: 'unknown', breakerOpenOn: [] }
   let cacheSeen = false
   let worst = 0
-  const sums = [0, 0, 0, 0, 0]
+  const sums = new Array<number>(width(CACHE)).fill(0)
   let haveRates = false
   for (const [id, sc] of r.scrapes) {
     const c = sc.reading?.cache
@@ -276,14 +278,15 @@ function cacheFigures(r: Readings, win: CounterWindows, banners: Banner[]): Cach
   }
   if (cacheSeen) cache.breaker = worst === 0 ? 'closed' : worst === 1 ? 'half-open' : 'open'
   if (haveRates) {
-    const [hits, misses, stale, fills, bypass] = sums
+    const hits = sums[CACHE.hits]
+    const reads = hits + sums[CACHE.misses] + sums[CACHE.stale]
     Object.assign(cache, {
       hitsPerS: round(hits),
-      missesPerS: round(misses),
-      stalePerS: round(stale),
-      fillsPerS: round(fills),
-      bypassPerS: round(bypass),
-      hitRatio: hits + misses + stale > 0 ? round(hits / (hits + misses + stale), 4) : undefined,
+      missesPerS: round(sums[CACHE.misses]),
+      stalePerS: round(sums[CACHE.stale]),
+      fillsPerS: round(sums[CACHE.fills]),
+      bypassPerS: round(sums[CACHE.bypass]),
+      hitRatio: reads > 0 ? round(hits / reads, 4) : undefined,
     })
   }
   if (r.cacheRedis?.info) {
@@ -318,9 +321,9 @@ function jobFigures(r: Readings, win: CounterWindows): Snapshot['jobs'] {
         const d = win.delta(`${id}:job:${t.type}`, JOBS_WINDOW_MS)
         if (!d) continue
         seconds = Math.max(seconds, d.seconds)
-        done += d.d[0]
-        failed += d.d[1]
-        const b = d.d.slice(3)
+        done += d.d[JOB.completed]
+        failed += d.d[JOB.failed]
+        const b = d.d.slice(JOB.buckets)
         if (!counts) {
           les = j.buckets.les
           counts = b

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 import { Registry, type RegistryEntry } from '../registry/registry.js'
 import { assemble } from './assemble.js'
+import { CACHE, HTTP, JOB, LB, reading, UPSTREAM } from './counters.js'
 import { connected, JobQueues } from './jobs.js'
 import type { DashboardOptions } from './options.js'
 import { Scraper } from './scrape.js'
@@ -241,7 +242,8 @@ export class Sampler {
     win.push('lb', t, lbFig.counters)
     const cpu = process.cpuUsage()
     win.push('lb:cpu', t, [(cpu.user + cpu.system) / 1e6])
-    for (const u of upstreams) win.push(`up:${u.origin}`, t, [u.requests, u.failures])
+    for (const u of upstreams)
+      win.push(`up:${u.origin}`, t, reading(UPSTREAM, { requests: u.requests, failures: u.failures }))
     const scraped: Readings['scrapes'] = new Map()
     for (const [id, s] of scrapes) {
       if (!s.ok) {
@@ -251,17 +253,18 @@ export class Sampler {
       const m = s.value
       scraped.set(id, { reading: m })
       if (m.cpuSeconds !== undefined) win.push(`${id}:cpu`, t, [m.cpuSeconds])
-      if (m.http) win.push(`${id}:http`, t, [m.http.requests, m.http.errors, ...m.http.buckets.counts])
-      if (m.cache)
-        win.push(`${id}:cache`, t, [
-          m.cache.hits,
-          m.cache.misses,
-          m.cache.stale,
-          m.cache.fills,
-          m.cache.bypass,
-        ])
-      for (const [type, j] of Object.entries(m.jobs))
-        win.push(`${id}:job:${type}`, t, [j.completed, j.failed, j.retried, ...j.buckets.counts])
+      if (m.http) {
+        const { requests, errors, buckets } = m.http
+        win.push(`${id}:http`, t, reading(HTTP, { requests, errors }, buckets.counts))
+      }
+      if (m.cache) {
+        const { hits, misses, stale, fills, bypass } = m.cache
+        win.push(`${id}:cache`, t, reading(CACHE, { hits, misses, stale, fills, bypass }))
+      }
+      for (const [type, j] of Object.entries(m.jobs)) {
+        const { completed, failed, retried, buckets } = j
+        win.push(`${id}:job:${type}`, t, reading(JOB, { completed, failed, retried }, buckets.counts))
+      }
     }
     if (cacheInfo?.ok) win.push('cache-redis', t, [cacheInfo.value.evictedKeys])
     win.prune(t)
@@ -331,10 +334,10 @@ export class Sampler {
     return snapshot
   }
 
-  /** The LB's counters as one vector: requests, 5xx, retries, denied, no-upstream answers, duration buckets. */
+  /** The LB's counters as one reading of layout LB (counters.ts); keeps its duration buckets' bounds in #lbLes. */
   async #readLb(): Promise<{ counters: number[] }> {
     const m = this.#lb.metrics
-    const [requests, errors, retries, denied, noUpstream, duration] = await Promise.all([
+    const [requests, errors, retries, retriesDenied, noUpstream, duration] = await Promise.all([
       metricSum(m, 'fleet_lb_requests_total'),
       metricSum(m, 'fleet_lb_requests_total', (l) => String(l.code).startsWith('5')),
       metricSum(m, 'fleet_lb_retries_total'),
@@ -348,9 +351,8 @@ export class Sampler {
     const les = buckets.map((b) => (b.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(b.labels.le)))
     const order = les.map((_, i) => i).sort((a, b) => les[a] - les[b])
     this.#lbLes = order.map((i) => les[i])
-    return {
-      counters: [requests, errors, retries, denied, noUpstream, ...order.map((i) => buckets[i].value)],
-    }
+    const counts = order.map((i) => buckets[i].value)
+    return { counters: reading(LB, { requests, errors, retries, retriesDenied, noUpstream }, counts) }
   }
 
   /** Stops sampling and closes the connections. */

@@ -1,6 +1,7 @@
 /**
  * Rates from cumulative counters: a short ring of readings per key (a process's counters, a histogram's
- * buckets), so a rate or a latency quantile covers the last few seconds rather than the process's whole life.
+ * buckets; each reading a vector laid out as counters.ts names it), so a rate or a latency quantile covers the
+ * last few seconds rather than the process's whole life.
  * A counter that went down means the process restarted: the window then starts at zero.
  */
 

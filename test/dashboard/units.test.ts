@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { assemble } from '../../src/dashboard/assemble.js'
+import { CACHE, HTTP, JOB, LB, reading, UPSTREAM } from '../../src/dashboard/counters.js'
 import { parseRetry } from '../../src/dashboard/http.js'
 import {
   declaredMetrics,
@@ -106,6 +107,18 @@ describe('counter windows', () => {
     expect(w.rate('missing', 1000)).toBeUndefined()
     w.prune(200_000)
     expect(w.rate('a', 1000)).toBeUndefined()
+  })
+})
+
+describe('counter layouts', () => {
+  it('number the named counters 0..n-1, buckets after them, and write a reading by name', () => {
+    for (const layout of [LB, UPSTREAM, HTTP, CACHE, JOB] as Record<string, number>[]) {
+      const names = Object.keys(layout).filter((n) => n !== 'buckets')
+      expect(names.map((n) => layout[n]).sort()).toEqual(names.map((_, i) => i))
+      if ('buckets' in layout) expect(layout.buckets).toBe(names.length)
+    }
+    expect(reading(HTTP, { errors: 1, requests: 12 }, [8, 11, 12])).toEqual([12, 1, 8, 11, 12])
+    expect(reading(UPSTREAM, { failures: 2, requests: 9 })).toEqual([9, 2])
   })
 })
 
@@ -258,6 +271,51 @@ describe('snapshot rules', () => {
     expect(w3).toMatchObject({ health: 'down' })
     expect(w3?.problem).toMatch(/SIGKILL/)
     expect(s.processes.find((p) => p.id === 'web-3')).toMatchObject({ health: 'down', restarts: 2 })
+  })
+
+  it('reads every counter of a reading by its name', () => {
+    const win = new CounterWindows(60_000)
+    const lb = { requests: 0, errors: 0, retries: 0, retriesDenied: 0, noUpstream: 0 }
+    win.push('lb', 95_000, reading(LB, lb, [0, 0, 0]))
+    win.push(
+      'lb',
+      100_000,
+      reading(
+        LB,
+        { requests: 500, errors: 50, retries: 25, retriesDenied: 10, noUpstream: 5 },
+        [0, 500, 500],
+      ),
+    )
+    const cache = { hits: 40, misses: 5, stale: 5, fills: 3, bypass: 1 }
+    win.push('web-1:cache', 95_000, reading(CACHE, { hits: 0, misses: 0, stale: 0, fills: 0, bypass: 0 }))
+    win.push('web-1:cache', 100_000, reading(CACHE, cache))
+    win.push('web-1:http', 95_000, reading(HTTP, { requests: 0, errors: 0 }, [0, 0]))
+    win.push('web-1:http', 100_000, reading(HTTP, { requests: 50, errors: 5 }, [50, 50]))
+    const http = {
+      requests: 50,
+      errors: 5,
+      buckets: { les: [0.01, Number.POSITIVE_INFINITY], counts: [50, 50] },
+    }
+    const scrapes = new Map([['web-1', { reading: { jobs: {}, http, cache: { ...cache, breaker: 0 } } }]])
+    const s = assemble(base({ scrapes }), win, [0.01, 0.1, Number.POSITIVE_INFINITY])
+    expect(s.lb).toMatchObject({
+      rps: 100,
+      errorsPerS: 10,
+      retriesPerS: 5,
+      retriesDeniedPerS: 2,
+      noUpstreamPerS: 1,
+    })
+    expect(s.lb.budget?.used).toBe(25)
+    expect(s.web[0]).toMatchObject({ id: 'web-1', rps: 10, errorsPerS: 1 })
+    expect(s.lb.p50Ms).toBe(55) // all 500 between 10 and 100 ms
+    expect(s.cache).toMatchObject({
+      hitsPerS: 8,
+      missesPerS: 1,
+      stalePerS: 1,
+      fillsPerS: 0.6,
+      bypassPerS: 0.2,
+    })
+    expect(s.cache.hitRatio).toBe(0.8)
   })
 
   it('says panic mode and no upstream in words', () => {
