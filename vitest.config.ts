@@ -4,7 +4,16 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   resolve: {
     // Apps import Fleet by name; in tests that is the sources, the same modules the tests import.
-    alias: [{ find: /^fleet$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }],
+    alias: [
+      {
+        find: /^@fleet-stack\/fleet$/,
+        replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
+      },
+      {
+        find: /^@fleet-stack\/fleet\/testing$/,
+        replacement: fileURLToPath(new URL('./src/testing.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -4,7 +4,7 @@
  * worker's job runs again) apart from effects applied twice (never expected: `commit` runs once per job).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { accepted, defineApp, defineJob, idempotencyKey, jobClient, jobOwner, Type } from 'fleet'
+import { accepted, defineApp, defineJob, idempotencyKey, jobClient, jobOwner, Type } from '@fleet-stack/fleet'
 import shop from '../apps/shop/index.js'
 
 /** Sleeps `steps` x `ms` with progress; each execution records a run row, the commit one effect row. */

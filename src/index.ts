@@ -1,7 +1,7 @@
 // Route schemas take OpenAPI fields (tags, summary): @fastify/swagger's augmentation of Fastify's types.
 /// <reference types="@fastify/swagger" preserve="true" />
 /**
- * Fleet's public API: what an application imports to run on the stack (`import { defineApp } from 'fleet'`).
+ * Fleet's public API: what an application imports to run on the stack (`import { defineApp } from '@fleet-stack/fleet'`).
  * Everything else under src/ is Fleet's own and may change without notice. See docs/guide.md. (Exports are
  * kept in the linter's order; TypeBox's `Type` and `Static` are re-exported for route and job schemas.)
  */

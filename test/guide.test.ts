@@ -1,6 +1,6 @@
 /**
  * docs/guide.md, run (undici's test/examples.js idea): every code block is exercised, in the guide's order.
- * - ```ts blocks (`// file: <name>.ts`) are written to `<repo>/.fleet/guide-<id>/` (so `import 'fleet'`
+ * - ```ts blocks (`// file: <name>.ts`) are written to `<repo>/.fleet/guide-<id>/` (so `import '@fleet-stack/fleet'`
  *   resolves to this package), type-checked with tsc against the public API, and must each be used: imported
  *   by another file, named by a command's `--app`, or (fleet.config.ts) found by a command without one. The
  *   first is the app module: it is imported and served in process on real PostgreSQL and Redis

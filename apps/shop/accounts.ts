@@ -3,7 +3,7 @@
  * Emails are compared case-insensitively (the unique index is on lower(email)) and stored lower-cased.
  */
 
-import type { Database, SessionUser } from 'fleet'
+import type { Database, SessionUser } from '@fleet-stack/fleet'
 import { EmailTakenError, InvalidCredentialsError } from './errors.js'
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js'
 

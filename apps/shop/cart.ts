@@ -4,7 +4,7 @@
  * each time; a line whose product was deleted is dropped.
  */
 
-import type { Queryable, Session } from 'fleet'
+import type { Queryable, Session } from '@fleet-stack/fleet'
 import { getProduct, getProducts } from './catalog.js'
 import { InsufficientStockError, ProductNotFoundError } from './errors.js'
 

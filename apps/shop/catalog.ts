@@ -4,7 +4,7 @@
  * a page never skips or repeats a product while the catalog is unchanged, whatever the sort.
  */
 
-import type { Queryable } from 'fleet'
+import type { Queryable } from '@fleet-stack/fleet'
 import { decodeCursor, encodeCursor, exactTime, type KeyKind } from './cursor.js'
 import { UnknownCategoryError } from './errors.js'
 

@@ -5,7 +5,7 @@
  * A cursor comes from the client, so every field is checked against the type of the column it is compared
  * with (an `integer`, a `text`, a `timestamptz`, a `bigint` id) before it reaches SQL.
  */
-import { INT4_MAX } from 'fleet'
+import { INT4_MAX } from '@fleet-stack/fleet'
 import { InvalidCursorError } from './errors.js'
 
 /** The column type of a sort key: `integer` (int4), `text`, or a timestamp with microseconds. */

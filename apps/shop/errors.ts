@@ -3,9 +3,9 @@
  * what a client needs to act (usually the offending field). The session errors (401/403) live beside the
  * session store in src/web/session.ts and are re-exported here so the error-code test sees them.
  */
-import { FleetError } from 'fleet'
+import { FleetError } from '@fleet-stack/fleet'
 
-export { AuthenticationRequiredError, ForbiddenError } from 'fleet'
+export { AuthenticationRequiredError, ForbiddenError } from '@fleet-stack/fleet'
 /** An account with this email exists already. */
 export class EmailTakenError extends FleetError {
   static override code = 'FLEET_E_SHOP_EMAIL_TAKEN'

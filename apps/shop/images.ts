@@ -8,8 +8,6 @@
  */
 import { createHash } from 'node:crypto'
 import os from 'node:os'
-import { Type } from '@sinclair/typebox'
-import type { FastifyInstance } from 'fastify'
 import {
   type AppDeps,
   accepted,
@@ -19,7 +17,9 @@ import {
   JobPermanentError,
   jobClient,
   requireAdmin,
-} from 'fleet'
+} from '@fleet-stack/fleet'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
 import { productImageUrls } from './catalog.js'
 import { ProductNotFoundError } from './errors.js'
 import { shopConfig } from './settings.js'

@@ -1,10 +1,10 @@
 /**
  * The shop: Fleet's demo app, and the one `fleet up` runs when no other is named. It uses only Fleet's
- * public API (`import ... from 'fleet'`): accounts and sessions, a catalog read through both cache patterns,
+ * public API (`import ... from '@fleet-stack/fleet'`): accounts and sessions, a catalog read through both cache patterns,
  * admin writes, reviews, a cart in the session, product images rendered by a job, and nightly
  * recommendations that warm the object cache.
  */
-import { type AppDeps, defineApp, type Routes } from 'fleet'
+import { type AppDeps, defineApp, type Routes } from '@fleet-stack/fleet'
 import { ensureAdmin } from './accounts.js'
 import { productImageRoutes, thumbnailsJob } from './images.js'
 import { shopSchema } from './migrations/001_shop_schema.js'

@@ -15,7 +15,7 @@
  * return page.value.toBody(related.value)
  */
 import { createHash } from 'node:crypto'
-import type { AssembleContext, ObjectSpec, Queryable } from 'fleet'
+import type { AssembleContext, ObjectSpec, Queryable } from '@fleet-stack/fleet'
 import {
   getCategory,
   getProduct,

@@ -5,7 +5,7 @@
  * best effort, like any cache fill.
  */
 
-import type { Cache } from 'fleet'
+import type { Cache } from '@fleet-stack/fleet'
 import { setProductPageWarmer, type WarmProductPages } from './recommendations.js'
 import { productPageResponse } from './responses.js'
 

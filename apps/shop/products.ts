@@ -4,7 +4,7 @@
  * version (optimistic concurrency, If-Match), else VersionMismatchError (409).
  */
 import { randomBytes } from 'node:crypto'
-import type { Database } from 'fleet'
+import type { Database } from '@fleet-stack/fleet'
 import { PRODUCT_COLUMNS, type Product, type ProductRow, toProduct } from './catalog.js'
 import { ProductNotFoundError, SlugTakenError, UnknownCategoryError, VersionMismatchError } from './errors.js'
 import { slugify } from './seed-data.js'

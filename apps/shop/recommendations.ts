@@ -6,8 +6,7 @@
  * Afterwards the job calls the product-page warmer, if one is installed, so the pages are assembled into the
  * object cache ahead of the first request.
  */
-import { Type } from '@sinclair/typebox'
-import type { FastifyInstance } from 'fastify'
+
 import {
   type AppDeps,
   accepted,
@@ -17,7 +16,9 @@ import {
   jobClient,
   type Logger,
   requireAdmin,
-} from 'fleet'
+} from '@fleet-stack/fleet'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
 import type { CoReviewInput, CoReviewResult } from './recommendations-cpu.js'
 import { shopConfig } from './settings.js'
 

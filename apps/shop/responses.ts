@@ -4,7 +4,7 @@
  * and takes on their tags: a write that invalidates one of them invalidates the answer too.
  * @example app.get('/api/products/:id', (request, reply) => deps.cache.respond(request, reply, productPageResponse, request.params.id))
  */
-import { defineResponse } from 'fleet'
+import { defineResponse } from '@fleet-stack/fleet'
 import { type ListProductsQuery, listCategories, listProducts } from './catalog.js'
 import { ProductNotFoundError } from './errors.js'
 import { ProductPage, RelatedProducts } from './objects.js'

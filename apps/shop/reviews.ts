@@ -1,6 +1,6 @@
 /** Reviews: one per user and product, written by logged-in users; read newest first, a page at a time. */
 
-import type { Database, Queryable } from 'fleet'
+import type { Database, Queryable } from '@fleet-stack/fleet'
 import type { Review } from './catalog.js'
 import { decodeCursor, encodeCursor, exactTime } from './cursor.js'
 import { ProductNotFoundError, ReviewExistsError } from './errors.js'

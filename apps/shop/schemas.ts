@@ -5,7 +5,7 @@
  * stay within their column's type (INT4_MAX for `integer`), so client input is a 400, never a database error.
  */
 import { type Static, Type } from '@fastify/type-provider-typebox'
-import { INT4_MAX, Text } from 'fleet'
+import { INT4_MAX, Text } from '@fleet-stack/fleet'
 import { SORTS } from './catalog.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.js'
 

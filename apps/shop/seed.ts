@@ -4,7 +4,7 @@
  * `INSERT ... SELECT FROM unnest(...)`, so a crash leaves either the whole catalog or none of it.
  */
 
-import type { Database, Queryable } from 'fleet'
+import type { Database, Queryable } from '@fleet-stack/fleet'
 import { CatalogNotEmptyError } from './errors.js'
 import { UNUSABLE_PASSWORD_HASH } from './passwords.js'
 import {

@@ -1,4 +1,4 @@
-import { appSettings, type SettingsOf, setting } from 'fleet'
+import { appSettings, type SettingsOf, setting } from '@fleet-stack/fleet'
 
 /** The shop's own settings: the admin account, the seed, images and recommendations. */
 export const shopSettings = {

@@ -8,7 +8,7 @@ import {
   jobClient,
   jobOwner,
   Type,
-} from 'fleet'
+} from '@fleet-stack/fleet'
 
 const greetingsIn = defineQuery<{ text: string }, [string]>({
   name: 'hello.greetings-in',

@@ -195,7 +195,10 @@ function checkSettings(app: string, specs: SettingSpecs): void {
   const envs = new Set<string>()
   for (const [key, spec] of Object.entries(specs)) {
     if (typeof spec?.env !== 'string' || typeof spec.parse !== 'function')
-      throw new AppInvalidError(app, `settings.${key} must be declared with setting.* (from 'fleet')`)
+      throw new AppInvalidError(
+        app,
+        `settings.${key} must be declared with setting.* (from '@fleet-stack/fleet')`,
+      )
     if (key in fleetSettings)
       throw new AppInvalidError(app, `settings.${key} is one of Fleet's own settings; rename it`)
     const taken = fleetEnv.get(spec.env)

@@ -5,11 +5,12 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { isFleetError } from '../errors.js'
 import { moduleUrl, resolveSource } from '../jobs/source.js'
 import { type FleetApp, isFleetApp } from './define.js'
 import { AppInvalidError, AppNotFoundError } from './errors.js'
+import { useThisFleet } from './this-fleet.js'
 
 /** Config files looked for in the working folder, in this order. */
 export const CONFIG_FILES = ['fleet.config.ts', 'fleet.config.mts', 'fleet.config.js', 'fleet.config.mjs']
@@ -50,6 +51,40 @@ export function locateApp(spec: string | undefined, cwd = process.cwd()): AppLoc
 }
 
 let tsxRegistered = false
+/**
+ * tsx loads a `.ts` file as CommonJS when the nearest package.json does not say `"type": "module"` (or there
+ * is none), and a Fleet app is an ES module: that fails deep in the loader ("Cannot require() ES Module ...
+ * not yet fully loaded"). Says what to change instead.
+ */
+function checkEsm(file: string): void {
+  const ext = path.extname(file)
+  if (ext === '.cts')
+    throw new AppInvalidError(file, 'is CommonJS (.cts): a Fleet app is an ES module; name it .ts or .mts')
+  if (ext !== '.ts' && ext !== '.tsx') return
+  const mts = `${path.basename(file, ext)}.mts`
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json')
+    if (fs.existsSync(manifest)) {
+      let type: unknown
+      try {
+        type = (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { type?: unknown }).type
+      } catch {
+        return // an unreadable package.json: Node's own error says more than a guess
+      }
+      if (type === 'module') return
+      const says = type === undefined ? 'has no "type"' : `says "type": ${JSON.stringify(type)}`
+      throw new AppInvalidError(
+        file,
+        `would load as CommonJS: ${manifest} ${says}, and a Fleet app is an ES module. Set "type": "module" there, or name the file ${mts}`,
+      )
+    }
+    if (path.dirname(dir) === dir) break
+  }
+  throw new AppInvalidError(
+    file,
+    `would load as CommonJS: no package.json above it, and a Fleet app is an ES module. Start the project with \`fleet init\` (it writes package.json with "type": "module"), or name the file ${mts}`,
+  )
+}
 
 /** Imports a module; a TypeScript one that Node cannot load by itself is imported again through tsx. */
 async function importModule(url: URL): Promise<Record<string, unknown>> {
@@ -58,10 +93,10 @@ async function importModule(url: URL): Promise<Record<string, unknown>> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_FILE_EXTENSION' || tsxRegistered) throw err
   }
-  const { register } = await import('tsx/esm/api')
-  // tsconfig: false, so the app's `import 'fleet'` resolves through package.json to this copy of Fleet,
-  // never to a `paths` mapping onto its sources (two copies of Fleet in one process).
-  register({ tsconfig: false })
+  const tsx = await import('tsx/esm/api')
+  // tsconfig: false, so the app's `import '@fleet-stack/fleet'` resolves through package.json to this copy of
+  // Fleet, never to a `paths` mapping onto its sources (two copies of Fleet in one process).
+  tsx.register({ tsconfig: false })
   tsxRegistered = true
   // Node remembers the failed import of this URL: a query makes it a new module for the loader.
   return (await import(`${url.href}?ts`)) as Record<string, unknown>
@@ -74,6 +109,8 @@ async function importModule(url: URL): Promise<Record<string, unknown>> {
 export async function importApp(location: AppLocation): Promise<FleetApp> {
   const where = location.from === 'default' ? 'the default app' : location.url.pathname
   let mod: Record<string, unknown>
+  if (location.url.protocol === 'file:') checkEsm(fileURLToPath(location.url))
+  useThisFleet()
   try {
     mod = await importModule(location.url)
   } catch (err) {
@@ -84,7 +121,7 @@ export async function importApp(location: AppLocation): Promise<FleetApp> {
   if (app === undefined)
     throw new AppInvalidError(
       where,
-      'exports no app: write `export default defineApp({...})` (defineApp from "fleet")',
+      'exports no app: write `export default defineApp({...})` (defineApp from "@fleet-stack/fleet")',
     )
   if (!isFleetApp(app))
     throw new AppInvalidError(

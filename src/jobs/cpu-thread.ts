@@ -3,6 +3,7 @@
  * and runs its export on the task's input, reporting progress through the task's MessagePort.
  */
 import type { MessagePort } from 'node:worker_threads'
+import { useThisFleet } from '../app/this-fleet.js'
 import { resolveSource } from './source.js'
 
 export interface CpuTask {
@@ -22,6 +23,7 @@ let tsHooks: Promise<unknown> | undefined
  * are registered here before a `.ts` module is imported. Built code (`dist/`) never takes this path.
  */
 async function importSource(href: string): Promise<Record<string, unknown>> {
+  useThisFleet()
   if (href.endsWith('.ts')) {
     tsHooks ??= import('tsx/esm/api').then((api) => api.register())
     await tsHooks

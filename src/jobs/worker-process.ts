@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { Config } from '../config/index.js'
 import type { Migration } from '../db/migrate.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
+import { portTaken } from '../stack/errors.js'
 import type { AppDeps } from '../web/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../web/main.js'
 import { CpuPool } from './cpu-pool.js'
@@ -81,7 +82,16 @@ export async function startWorker(
     send(404, JSON.stringify({ error: { code: 'FLEET_E_HTTP_NOT_FOUND', message: `no route ${path}` } }))
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err) =>
+      reject(
+        portTaken(
+          err,
+          config.workerPort,
+          'FLEET_WORKER_PORT',
+          `the worker's health port on ${config.workerHost}`,
+        ),
+      ),
+    )
     server.listen(config.workerPort, config.workerHost, () => resolve())
   })
   const { port } = server.address() as AddressInfo

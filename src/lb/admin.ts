@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import type { DashboardOptions } from '../dashboard/options.js'
 import { FleetError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { portTaken } from '../stack/errors.js'
 import type { DiscoveryStatus } from './discovery.js'
 import { AdminForbiddenError, NotFoundError } from './errors.js'
 import { isLoopback, isLoopbackHost } from './loopback.js'
@@ -100,7 +101,9 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
   if (dashboard) server.once('close', () => void dashboard.close())
   server.keepAliveTimeout = 5_000
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err) =>
+      reject(portTaken(err, port, 'FLEET_LB_ADMIN_PORT', `the LB's admin port on ${host}`)),
+    )
     server.listen(port, host, () => {
       server.off('error', reject)
       resolve()

@@ -40,6 +40,13 @@ export class PortInUseError extends FleetError {
   }
 }
 
+/** `err` as a PortInUseError when it is a listen's EADDRINUSE, else `err` itself. */
+export function portTaken(err: unknown, port: number, setting: string, what: string): unknown {
+  return (err as NodeJS.ErrnoException)?.code === 'EADDRINUSE'
+    ? new PortInUseError(port, setting, what, { cause: err })
+    : err
+}
+
 /** Another `fleet up` already supervises this data folder (its control socket answers). */
 export class StackRunningError extends FleetError {
   static override code = 'FLEET_E_STACK_ALREADY_RUNNING'

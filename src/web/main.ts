@@ -14,6 +14,7 @@ import { createPool } from '../db/pool.js'
 import { createLogger, flushLogFiles, type Logger } from '../log.js'
 import { connectRedis } from '../redis/connect.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
+import { portTaken } from '../stack/errors.js'
 import type { AppDeps } from './deps.js'
 import type { Readiness } from './health.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -109,7 +110,9 @@ export async function startWebServer(
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }
   const app = await buildServer(deps, { routes: options.routes, readiness, openapi: options.openapi })
-  await app.listen({ host: config.webHost, port: config.webPort })
+  await app.listen({ host: config.webHost, port: config.webPort }).catch((err: unknown) => {
+    throw portTaken(err, config.webPort, 'FLEET_WEB_PORT', `the web server on ${config.webHost}`)
+  })
   const { port } = app.server.address() as { port: number }
   const url = config.webAdvertiseUrl ?? listenerUrl(config.webHost, port)
   const registration = registerProcess(deps, 'web', url, 'ready')

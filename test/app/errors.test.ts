@@ -1,11 +1,12 @@
 /**
  * A wrong app gets an error that says what to fix, with a code: through the real CLI (`fleet migrate
  * --app ...`, a child process) for what a user meets first, in process for what defineApp and the start of a
- * server check. App modules are written under `<repo>/.fleet/` so that their `import 'fleet'` resolves to
+ * server check. App modules are written under `<repo>/.fleet/` so that their `import '@fleet-stack/fleet'` resolves to
  * this package, as it would from a project that installed it.
  */
 import { execFile } from 'node:child_process'
 import fs from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -75,16 +76,66 @@ describe('a wrong app module, through the CLI', () => {
   })
 
   it('a module that does not compile: FLEET_E_APP_INVALID with the cause', async () => {
-    await write('broken.ts', `import { defineApp } from 'fleet'\nexport default defineApp({ name: 'x' ) })\n`)
+    await write(
+      'broken.ts',
+      `import { defineApp } from '@fleet-stack/fleet'\nexport default defineApp({ name: 'x' ) })\n`,
+    )
     const r = await fleet(['migrate', '--app', 'broken.ts'])
     expect(r.code).toBe(1)
     expect(r.out).toMatch(/cannot be imported: .*\[FLEET_E_APP_INVALID\]/s)
   })
 
+  it('a .ts app that would load as CommonJS: FLEET_E_APP_INVALID says which package.json to change', async () => {
+    await write('cjs/package.json', '{ "name": "cjs", "type": "commonjs" }\n')
+    await write(
+      'cjs/app.ts',
+      `import { defineApp } from '@fleet-stack/fleet'\nexport default defineApp({ name: 'cjs' })\n`,
+    )
+    const r = await fleet(['migrate', '--app', 'cjs/app.ts'])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain(
+      `would load as CommonJS: ${path.join(dir, 'cjs/package.json')} says "type": "commonjs"`,
+    )
+    expect(r.out).toContain('Set "type": "module" there, or name the file app.mts [FLEET_E_APP_INVALID]')
+    expect(r.out).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it('an app in a folder with no package.json above it: FLEET_E_APP_INVALID points at fleet init', async () => {
+    const bare = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-bare-'))
+    try {
+      await fs.writeFile(path.join(bare, 'app.ts'), `export default 1\n`)
+      const r = await fleet(['migrate', '--app', path.join(bare, 'app.ts')])
+      expect(r.code).toBe(1)
+      expect(r.out).toContain('would load as CommonJS: no package.json above it')
+      expect(r.out).toContain('`fleet init`')
+    } finally {
+      await fs.rm(bare, { recursive: true, force: true })
+    }
+  })
+
+  it('an app outside any install of Fleet imports the Fleet that runs it (no node_modules)', async () => {
+    const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-outside-'))
+    try {
+      await fs.writeFile(path.join(outside, 'package.json'), '{ "type": "module" }\n')
+      await fs.writeFile(
+        path.join(outside, 'app.ts'),
+        `import { defineApp, Type } from '@fleet-stack/fleet'
+if (typeof Type.Object !== 'function') throw new Error('not Fleet')
+export default defineApp({ name: 'outside', migrations: [{ id: '001_outside', up: 'SELECT 1' }] })
+`,
+      )
+      const r = await fleet(['migrate', '--app', 'app.ts'], outside)
+      expect(r.out).toMatch(/migrations: \d+ applied, \d+ already in place \(app outside,/)
+      expect(r.code).toBe(0)
+    } finally {
+      await fs.rm(outside, { recursive: true, force: true })
+    }
+  })
+
   it('two job types with one name: FLEET_E_JOBS_DUPLICATE_TYPE', async () => {
     await write(
       'dup-jobs.ts',
-      `import { defineApp, defineJob, Type } from 'fleet'
+      `import { defineApp, defineJob, Type } from '@fleet-stack/fleet'
 const job = () => defineJob({ name: 'dup.work', payload: Type.Object({}), process: async () => null })
 export default defineApp({ name: 'dup', jobs: [job(), job()] })
 `,
@@ -97,7 +148,7 @@ export default defineApp({ name: 'dup', jobs: [job(), job()] })
   it('a migration that fails: FLEET_E_DB_MIGRATION names it and PostgreSQL’s error; nothing of it stays', async () => {
     await write(
       'bad-migration.ts',
-      `import { defineApp } from 'fleet'
+      `import { defineApp } from '@fleet-stack/fleet'
 export default defineApp({
   name: 'badmig',
   migrations: [
@@ -128,7 +179,7 @@ export default defineApp({
     const sub = path.join(dir, 'project')
     await write(
       'project/fleet.config.ts',
-      `import { defineApp } from 'fleet'
+      `import { defineApp } from '@fleet-stack/fleet'
 export default defineApp({ name: 'configured', migrations: [{ id: '001_configured', up: 'SELECT 1' }] })
 `,
     )

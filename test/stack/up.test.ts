@@ -102,7 +102,9 @@ describe('fleet up fails fast', () => {
 
 describe('the banner names the CLI as its reader can run it', () => {
   it('npm run fleet -- in a checkout, npx fleet in a project, fleet on the PATH, else the built CLI', async () => {
-    expect(fleetCommand({ npm_lifecycle_event: 'start', npm_package_name: 'fleet' })).toBe('npm run fleet --')
+    expect(fleetCommand({ npm_lifecycle_event: 'start', npm_package_name: '@fleet-stack/fleet' })).toBe(
+      'npm run fleet --',
+    )
     expect(fleetCommand({ npm_lifecycle_event: 'start', npm_package_name: 'my-shop' })).toBe('npx fleet')
     const bin = path.join(dir, 'bin')
     await fs.mkdir(bin)

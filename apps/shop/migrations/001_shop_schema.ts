@@ -1,4 +1,4 @@
-import type { Migration } from 'fleet'
+import type { Migration } from '@fleet-stack/fleet'
 /** The shop's first tables: accounts, the catalog and reviews. */
 export const shopSchema: Migration = {
   id: '001_shop_schema',

@@ -2,7 +2,7 @@
  * The shop's heavy tasks (src/shop/images.ts, src/shop/recommendations.ts): product images with their
  * rendered thumbnails, and the recommendations computed from reviews.
  */
-import type { Migration } from 'fleet'
+import type { Migration } from '@fleet-stack/fleet'
 export const shopHeavyTasks: Migration = {
   id: '006_shop_heavy_tasks',
   up: `

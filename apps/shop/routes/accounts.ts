@@ -3,8 +3,8 @@
  * Fleet's login throttle (per account and per address, FLEET_LOGIN_*): past the limit, 429 with Retry-After.
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { type AppDeps, loginThrottle, requireUser, type SessionUser } from '@fleet-stack/fleet'
 import type { FastifyInstance } from 'fastify'
-import { type AppDeps, loginThrottle, requireUser, type SessionUser } from 'fleet'
 import { authenticate, createUser } from '../accounts.js'
 import { InvalidCredentialsError } from '../errors.js'
 import { errors, LoginBody, NewUserBody, User } from '../schemas.js'

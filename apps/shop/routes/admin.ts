@@ -4,8 +4,8 @@
  * to the version it read, else 409 FLEET_E_SHOP_VERSION_MISMATCH.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { type AppDeps, requireAdmin } from '@fleet-stack/fleet'
 import type { FastifyInstance } from 'fastify'
-import { type AppDeps, requireAdmin } from 'fleet'
 import { InvalidIfMatchError } from '../errors.js'
 import { createProduct, deleteProduct, updateProduct } from '../products.js'
 import {

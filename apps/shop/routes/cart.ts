@@ -1,7 +1,7 @@
 /** The cart, kept in the session: GET /api/cart, PUT|DELETE /api/cart/items/:productId. */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { AppDeps } from '@fleet-stack/fleet'
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from 'fleet'
 import { readCart, removeCartItem, setCartItem } from '../cart.js'
 import { CartItemBody, CartItemParams, CartResponse, errors } from '../schemas.js'
 

@@ -7,8 +7,8 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
+import type { AppDeps } from '@fleet-stack/fleet'
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from 'fleet'
 import { categoriesResponse, productListResponse, productPageResponse } from '../responses.js'
 import { Category, errors, ListQuery, ProductId, ProductListResponse, ProductPage } from '../schemas.js'
 

@@ -1,7 +1,7 @@
 /** A product's reviews: GET (paginated, newest first) and POST (logged in, once per user). */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { type AppDeps, requireUser } from '@fleet-stack/fleet'
 import type { FastifyInstance } from 'fastify'
-import { type AppDeps, requireUser } from 'fleet'
 import { createReview, listReviews } from '../reviews.js'
 import { errors, NewReviewBody, ProductId, Review, ReviewListResponse, ReviewsQuery } from '../schemas.js'
 
