@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { cliApp } from './cli/app.js'
 import { registerCache } from './cli/cache.js'
+import { registerInit } from './cli/init.js'
 import { registerJobs } from './cli/jobs.js'
 import { registerLb } from './cli/lb.js'
 import { registerMigrate } from './cli/migrate.js'
@@ -43,6 +44,7 @@ try {
     .version(fleetVersion(), '-V, --version', 'print the version of Fleet')
     .showHelpAfterError()
     .exitOverride()
+  registerInit(program)
   registerStack(program, app) // up, status, restart
   registerLb(program)
   registerWeb(program, app)

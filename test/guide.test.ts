@@ -1,8 +1,9 @@
 /**
  * docs/guide.md, run (undici's test/examples.js idea): every code block is exercised, in the guide's order.
- * - ```ts blocks (`// file: <name>.ts`) are written to `<repo>/.fleet/guide-<id>/` (so `import '@fleet-stack/fleet'`
- *   resolves to this package), type-checked with tsc against the public API, and must each be used: imported
- *   by another file, named by a command's `--app`, or (fleet.config.ts) found by a command without one. The
+ * - ```ts blocks (`// file: <name>.ts`) are written to `<repo>/.fleet/guide-<id>/` (so
+ *   `import '@fleet-stack/fleet'` resolves to this package), type-checked with tsc against the public API, and
+ *   must each be used: imported by another file, named by a command's `--app`, (fleet.config.ts) found by a
+ *   command without one, or (`*.test.ts`) run with `node --import tsx --test` and passing. The
  *   first is the app module: it is imported and served in process on real PostgreSQL and Redis
  *   (createAppTest); a real `fleet worker` child runs its jobs, from the first one accepted.
  * - ```http blocks are sent with app.inject() as one browser (a cookie jar); the status and the headers and
@@ -160,8 +161,15 @@ async function checkTypeScript(block: Block): Promise<void> {
   if (block === tsBlocks[0]) expect(code, `tsc on the guide's files:\n${out}`).toBe(0)
   const imported = tsBlocks.some((b) => b.text.includes(`from './${name!.replace(/\.ts$/, '.js')}'`))
   const { named, bare } = appsNamed()
-  const used = imported || named.has(name!) || (name === 'fleet.config.ts' && bare)
+  const isTest = name!.endsWith('.test.ts')
+  const used = imported || named.has(name!) || (name === 'fleet.config.ts' && bare) || isTest
   expect(used, `${name} is imported by another file or run by a command`).toBe(true)
+  if (isTest) {
+    // The app's own test, as the guide says to run it (on the suite's servers, a schema of its own).
+    const r = await run(process.execPath, ['--import', 'tsx', '--test', name!], isolatedEnv(), 120_000)
+    expect(r.out, `node --test ${name}`).toMatch(/# fail 0\n/)
+    expect(r.code, `node --test ${name}:\n${r.out}`).toBe(0)
+  }
 }
 
 function compareAnswer(ex: HttpExample, res: Awaited<ReturnType<TestApp['app']['inject']>>): void {

@@ -1,12 +1,12 @@
 /**
- * The application of the commands that run one (`up`, `web`, `worker`, `migrate`, `seed`, `jobs`): found
+ * The application of the commands that run one (`up`, `dev`, `web`, `worker`, `migrate`, `seed`, `jobs`): found
  * before the commands are declared, so that its settings are flags of those commands too.
  */
 import type { FleetApp } from '../app/define.js'
 import type { AppLocation } from '../app/load.js'
 
 /** Commands that run the application (and accept `--app`). */
-export const APP_COMMANDS = new Set(['up', 'web', 'worker', 'migrate', 'seed', 'jobs'])
+export const APP_COMMANDS = new Set(['up', 'dev', 'web', 'worker', 'migrate', 'seed', 'jobs'])
 
 /** The application a command runs, where it was found, and its settings. */
 export interface CliApp {

@@ -3,17 +3,17 @@
  * first), a forced one (a second SIGINT or SIGTERM) or an immediate exit (a third).
  */
 import type { Config } from '../config/index.js'
-import { Stack, type StackApp } from './up.js'
+import { Stack, type StackApp, type StackOptions } from './up.js'
 
 /**
  * Runs `fleet up` until a signal stops it; resolves with the exit code: 0 after a clean stop, 130 after a
  * forced one.
  * SIGINT / SIGTERM / SIGHUP: ordered shutdown; a second SIGINT or SIGTERM forces; a third exits at once.
  */
-export async function runUp(config: Config, app: StackApp): Promise<number> {
+export async function runUp(config: Config, app: StackApp, options: StackOptions = {}): Promise<number> {
   // When the terminal goes away (SIGHUP), writes to it fail: the shutdown must go on regardless.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
-  const stack = new Stack(config, app)
+  const stack = new Stack(config, app, process.stdout, options)
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
     // A closed terminal (SIGHUP) asks for the ordered stop, and never forces one that already runs.

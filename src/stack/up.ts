@@ -33,12 +33,21 @@ import { settleInLb } from './settle.js'
 import { formatDuration, rssOf, type StatusReport, type StatusRow } from './status.js'
 import { Supervisor } from './supervisor.js'
 import { echoLine, StatusView } from './view.js'
+import { type Watcher, watchSources } from './watch.js'
 import { WorkerDeaths } from './worker-deaths.js'
 
 /** The application the stack runs: its declaration and the module children load it from (FLEET_APP). */
 export interface StackApp {
   app: FleetApp
   url: URL
+}
+
+export interface StackOptions {
+  /**
+   * `fleet dev`: this folder (the app's) is watched, and a saved source file restarts the web servers and
+   * workers, which load the app anew; the stores and the load balancer keep running.
+   */
+  watch?: string
 }
 
 /** Extra time a child gets after FLEET_SHUTDOWN_TIMEOUT (its own drain bound) before SIGKILL. */
@@ -73,14 +82,25 @@ export class Stack {
   /** Node warnings already shown (each is shown once for the whole stack, not once per process). */
   readonly #warned = new Set<string>()
   readonly #serviceLogs = new Map<string, LogAppender>()
+  readonly #options: StackOptions
+  #watcher: Watcher | undefined
+  /** Files saved while a reload runs: the next reload takes them. */
+  #saved: string[] | undefined
+  #reloading = false
   #onStopRequested: () => void = () => {}
   readonly #stopRequested = new Promise<void>((resolve) => {
     this.#onStopRequested = resolve
   })
 
-  constructor(config: Config, app: StackApp, out: NodeJS.WriteStream = process.stdout) {
+  constructor(
+    config: Config,
+    app: StackApp,
+    out: NodeJS.WriteStream = process.stdout,
+    options: StackOptions = {},
+  ) {
     this.#config = config
     this.#app = app
+    this.#options = options
     this.#out = out
     this.#dataDir = path.resolve(config.dataDir)
     this.#view = new StatusView(out, () => this.report())
@@ -261,9 +281,57 @@ export class Stack {
         `  metrics   ${this.#urls.metrics} (each web server: http://127.0.0.1:<port>/metrics)`,
         ...(this.#urls.dashboard ? [`  dashboard ${this.#urls.dashboard}`] : []),
         `  manage    ${fleetCommand()} status | ${fleetCommand()} restart web | Ctrl-C stops everything (twice forces)`,
+        ...(this.#options.watch
+          ? [`  dev       saving a source file in ${this.#options.watch} reloads the web servers and workers`]
+          : []),
       ].join('\n'),
     )
     this.#view.start()
+    if (this.#options.watch)
+      this.#watcher = watchSources(this.#options.watch, (files) => void this.#reload(files))
+  }
+
+  /**
+   * `fleet dev`: restarts the web servers, then the workers (a rolling restart, as `fleet restart`), so
+   * they load the saved code. Saves during a reload make one more reload after it.
+   */
+  async #reload(files: string[]): Promise<void> {
+    if (this.#reloading) {
+      this.#saved = [...new Set([...(this.#saved ?? []), ...files])]
+      return
+    }
+    const supervisor = this.#supervisor
+    if (!supervisor || this.stopping) return
+    this.#reloading = true
+    try {
+      for (let batch: string[] | undefined = files; batch && !this.stopping; batch = this.#takeSaved()) {
+        const t0 = Date.now()
+        const shown =
+          batch.length > 3 ? `${batch.slice(0, 3).join(', ')} and ${batch.length - 3} more` : batch.join(', ')
+        this.#say(`dev: ${shown} saved: reloading`)
+        try {
+          for (const role of ['web', 'worker'])
+            if (supervisor.select(role).length > 0) {
+              await supervisor.restart(role)
+              if (role === 'web')
+                this.#say(`dev: web servers answer with the new code (${Date.now() - t0} ms)`)
+            }
+          this.#say(`dev: reloaded in ${Date.now() - t0} ms`)
+        } catch (err) {
+          this.#say(
+            `dev: reload failed: ${(err as Error).message}; see ${path.join(this.#dataDir, 'logs')}, fix and save again`,
+          )
+        }
+      }
+    } finally {
+      this.#reloading = false
+    }
+  }
+
+  #takeSaved(): string[] | undefined {
+    const saved = this.#saved
+    this.#saved = undefined
+    return saved
   }
 
   /** Migrations once under their lock; then the app's seed when FLEET_SEED is on and the app says it is empty. */
@@ -380,6 +448,7 @@ export class Stack {
 
   async #shutdown(): Promise<void> {
     this.#phase = 'stopping'
+    this.#watcher?.close()
     this.#view.stop()
     const names: Record<string, string> = {
       lb: 'load balancer (stops accepting)',
@@ -416,7 +485,8 @@ export class Stack {
  * when it is on the PATH, else the built CLI by its path.
  */
 export function fleetCommand(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.npm_lifecycle_event) return env.npm_package_name === 'fleet' ? 'npm run fleet --' : 'npx fleet'
+  if (env.npm_lifecycle_event)
+    return env.npm_package_name === '@fleet-stack/fleet' ? 'npm run fleet --' : 'npx fleet'
   const onPath = (env.PATH ?? '').split(path.delimiter).some((d) => d && existsSync(path.join(d, 'fleet')))
   return onPath ? 'fleet' : `node ${path.relative(process.cwd(), cliPath) || cliPath}`
 }

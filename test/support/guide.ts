@@ -211,7 +211,10 @@ export function fleetArgs(words: readonly string[]): string[] | undefined {
 /** A command's long options: `--name value`, `--name=value`, or `--name` alone (true). */
 export function longOptions(args: readonly string[]): Map<string, string | true> {
   const out = new Map<string, string | true>()
-  for (let i = 0; i < args.length; i++) {
+  // A command's arguments (`init ../guestbook`) come before its options.
+  let i = 0
+  while (i < args.length && !args[i].startsWith('-')) i++
+  for (; i < args.length; i++) {
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(args[i])
     if (!m) throw new Error(`"${args[i]}" is not a long option (--name value)`)
     if (m[2] !== undefined) out.set(m[1], m[2])

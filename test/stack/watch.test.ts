@@ -1,0 +1,68 @@
+/** `fleet dev`'s watcher on a real folder: what wakes it, what does not, folders made later, batching. */
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type Watcher, watchSources } from '../../src/stack/watch.js'
+
+let dir: string
+let watcher: Watcher | undefined
+let batches: string[][]
+
+/** Resolves with the next batch (or undefined when none came within `ms`). */
+async function nextBatch(ms = 2_000): Promise<string[] | undefined> {
+  const seen = batches.length
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (batches.length > seen) return batches[seen]
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return undefined
+}
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-watch-'))
+  await fs.mkdir(path.join(dir, 'routes'))
+  await fs.mkdir(path.join(dir, 'node_modules/pkg'), { recursive: true })
+  await fs.mkdir(path.join(dir, 'data'))
+  batches = []
+  watcher = watchSources(dir, (files) => batches.push(files.sort()), 50)
+})
+
+afterEach(async () => {
+  watcher?.close()
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+describe('watchSources', () => {
+  it('reports saved source files, in subfolders too, as one batch per burst', async () => {
+    const batch = nextBatch()
+    await fs.writeFile(path.join(dir, 'app.ts'), 'export {}\n')
+    await fs.writeFile(path.join(dir, 'routes/notes.ts'), 'export {}\n')
+    expect(await batch).toEqual(['app.ts', 'routes/notes.ts'])
+  })
+
+  it('ignores node_modules, data and files that are no source', async () => {
+    const batch = nextBatch(600)
+    await fs.writeFile(path.join(dir, 'node_modules/pkg/index.js'), '1\n')
+    await fs.writeFile(path.join(dir, 'data/postgres.log'), 'x\n')
+    await fs.writeFile(path.join(dir, 'notes.txt'), 'x\n')
+    expect(await batch).toBeUndefined()
+  })
+
+  it('watches a folder made after it started', async () => {
+    await fs.mkdir(path.join(dir, 'jobs'))
+    await new Promise((r) => setTimeout(r, 200)) // the new folder's watch is set up on its event
+    batches = []
+    const batch = nextBatch()
+    await fs.writeFile(path.join(dir, 'jobs/report.ts'), 'export {}\n')
+    expect(await batch).toEqual(['jobs/report.ts'])
+  })
+
+  it('reports nothing once closed', async () => {
+    watcher?.close()
+    const batch = nextBatch(400)
+    await fs.writeFile(path.join(dir, 'app.ts'), 'export {}\n')
+    expect(await batch).toBeUndefined()
+  })
+})
