@@ -90,9 +90,10 @@ describe('examples/hello on the whole stack', () => {
     expect(await first.json()).toEqual({ greetings: ['Hello', 'Hi'] })
     const servers = new Set<string>()
     const statuses: string[] = []
-    // A web server that just joined is in the LB's slow start (few requests at first): ask until both
-    // answered, a bounded number of times.
-    for (let i = 0; i < 60 && (i < 6 || servers.size < 2); i++) {
+    // A web server that just joined is in the LB's slow start (few requests at first), or not yet found by
+    // its discovery (every second): ask until both answered, for 20 s at most.
+    const deadline = Date.now() + 20_000
+    for (let i = 0; i < 6 || (servers.size < 2 && Date.now() < deadline); i++) {
       const res = await fetch(`${base}/hello/en`)
       servers.add(res.headers.get('x-served-by') ?? '')
       statuses.push(res.headers.get('x-cache') ?? '')

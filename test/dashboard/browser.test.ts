@@ -287,11 +287,16 @@ describe('the dashboard in a browser', () => {
     expect(retried).toBe(2)
     expect(await page.textContent('#action-result')).toMatch(/retried dashboard\.probe-1/)
     await page.waitForSelector('tr[data-failure="dashboard.probe-1"]', { state: 'detached', timeout: 5_000 })
-    const log = await fs.readFile(path.join(env.FLEET_DATA_DIR, 'logs', 'lb-1.log'), 'utf8')
-    const audit = log
-      .split('\n')
-      .filter((l) => l.includes('"audit":true'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    // The LB's log file is written through a buffer flushed at least every second (src/log.ts).
+    const audit = await until(
+      "the audit line in the LB's log",
+      async () => {
+        const log = await fs.readFile(path.join(env.FLEET_DATA_DIR, 'logs', 'lb-1.log'), 'utf8')
+        const lines = log.split('\n').filter((l) => l.includes('"audit":true') && l.includes('job.retry'))
+        return lines.length > 0 ? lines.map((l) => JSON.parse(l) as Record<string, unknown>) : undefined
+      },
+      5_000,
+    )
     expect(audit).toContainEqual(
       expect.objectContaining({
         action: 'job.retry',
