@@ -3,6 +3,7 @@
  * registry, each process's /metrics, the cache Redis, the queues and the supervisor. Pure: no I/O, so the
  * rules (what is red, what a banner says) are tested without a fleet.
  */
+import { RETRY_BUDGET_WINDOW_MS, retriesAllowed } from '../lb/retry-budget.js'
 import type { StatusRow } from '../stack/status.js'
 import { CACHE, HTTP, JOB, LB, UPSTREAM, width } from './counters.js'
 import { histogramQuantile } from './prom-text.js'
@@ -57,7 +58,7 @@ const worse: Record<Health, number> = { up: 0, starting: 1, draining: 2, degrade
 /** The LB's own figures (rates and quantiles over the window), with its banners. */
 function lbFigures(r: Readings, win: CounterWindows, lbLes: readonly number[], banners: Banner[]): LbFigures {
   const lbRate = (i: number) => round(win.rate('lb', RATE_WINDOW_MS, i))
-  const budgetDelta = win.delta('lb', 10_000)
+  const budgetDelta = win.delta('lb', RETRY_BUDGET_WINDOW_MS)
   const lb: LbFigures = {
     instanceId: r.lb.instanceId,
     closing: r.lb.closing,
@@ -72,7 +73,7 @@ function lbFigures(r: Readings, win: CounterWindows, lbLes: readonly number[], b
     budget: budgetDelta
       ? {
           used: budgetDelta.d[LB.retries],
-          allowed: Math.floor((budgetDelta.d[LB.requests] * r.lb.retryBudgetPercent) / 100 + 10 * 10),
+          allowed: Math.floor(retriesAllowed(budgetDelta.d[LB.requests], r.lb.retryBudgetPercent)),
         }
       : undefined,
     panic: r.lb.panic,

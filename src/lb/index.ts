@@ -26,7 +26,7 @@ import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
 import { type ProxyContext, proxyRequest } from './proxy.js'
 import { drainRequest, sendError, sendRawError } from './respond.js'
-import { RetryBudget } from './retry.js'
+import { RETRY_MIN_PER_SECOND, RetryBudget } from './retry-budget.js'
 import { proxyUpgrade } from './upgrade.js'
 import { UpstreamSet } from './upstream-set.js'
 
@@ -41,9 +41,6 @@ export interface LoadBalancer {
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes the pools. */
   close(): Promise<void>
 }
-
-/** Retries a second that are always allowed, on top of the budget's share. */
-const RETRY_MIN_PER_SECOND = 10
 
 /** Starts the load balancer and resolves once both ports listen and the first discovery ran. */
 export async function startLoadBalancer(

@@ -22,7 +22,7 @@ import { Exchange } from './exchange.js'
 import { upstreamRequestHead } from './headers.js'
 import type { LbMetrics } from './metrics.js'
 import { type LoadBalancerOptions, normalizePath } from './options.js'
-import type { RetryBudget } from './retry.js'
+import type { RetryBudget } from './retry-budget.js'
 import type { UpstreamSet } from './upstream-set.js'
 
 /** What every exchange shares. */

@@ -2,7 +2,8 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
-import { mayRetry, RetryBudget } from '../../src/lb/retry.js'
+import { mayRetry } from '../../src/lb/retry.js'
+import { RetryBudget } from '../../src/lb/retry-budget.js'
 import { type Backend, get, raw, startBackend, startLb, statusOf } from './helpers.js'
 
 describe('retry rules', () => {
