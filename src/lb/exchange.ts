@@ -1,8 +1,9 @@
 /**
- * One client request carried to an upstream and its response carried back. Each attempt is a `Try`, the
- * undici dispatch handler of one upstream request; the Exchange streams both bodies with backpressure,
- * retries what `retry.ts` allows on another upstream, aborts the upstream side when the client goes away,
- * and answers 502/503/504 with a JSON body when there is nothing else to send.
+ * One client request carried to an upstream and its response carried back. Each attempt is a `Try`
+ * (try.ts: its states and the moves between them); the Exchange chooses among its tries, streams both bodies
+ * with backpressure, retries what faults.ts calls retryable on another upstream within the retry budget,
+ * aborts the upstream side when the client goes away, and answers 502/503/504 with a JSON body when there
+ * is nothing else to send.
  *
  * Per-try timeout and hedging (as Envoy's `per_try_timeout` with `hedge_on_per_try_timeout`): when a request
  * that may safely be sent twice (`mayRetry(..., 'sent')`: idempotent, or replayable with an
@@ -12,75 +13,18 @@
  * client about the try timeout, not the headers timeout.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Dispatcher } from 'undici'
 import type { FleetError } from '../errors.js'
-import type { BodyMeter } from './body.js'
-import {
-  BadGatewayError,
-  BadRequestError,
-  BodyTooLargeError,
-  ClientTimeoutError,
-  UpstreamTimeoutError,
-} from './errors.js'
+import { BadGatewayError, ClientTimeoutError, UpstreamTimeoutError } from './errors.js'
+import { classify, clientError, isGatewayFailure } from './faults.js'
 import { clientResponseHeaders } from './headers.js'
 import type { ProxyContext } from './proxy.js'
 import { type FailureStage, mayRetry, type RetryContext } from './retry.js'
+import { Try, type TryBody, type TryOwner, type TryState } from './try.js'
 import type { Upstream } from './upstream.js'
-
-type Body = Buffer | BodyMeter | null
 
 const LOST = new Error('another try answered first')
 
-/** One attempt on one upstream: forwards undici's callbacks to its Exchange. */
-class Try implements Dispatcher.DispatchHandler {
-  readonly exchange: Exchange
-  readonly upstream: Upstream
-  readonly body: Body
-  stage: FailureStage = 'connect'
-  abort: ((err?: Error) => void) | undefined
-  resume: (() => void) | undefined
-  timer: NodeJS.Timeout | undefined
-  /** Its per-try timeout passed without response headers. */
-  slow = false
-  /** Aborted by the exchange (another try won, or the client left): its error is expected. */
-  cancelled = false
-  ended = false
-
-  constructor(exchange: Exchange, upstream: Upstream, body: Body) {
-    this.exchange = exchange
-    this.upstream = upstream
-    this.body = body
-  }
-
-  /** Aborts the upstream request (now, or as soon as it connects). */
-  cancel(err: Error): void {
-    this.cancelled = true
-    this.abort?.(err)
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort
-    this.exchange.connected(this)
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    return this.exchange.headers(this, statusCode, rawHeaders, resume, statusText)
-  }
-
-  onData(chunk: Buffer): boolean {
-    return this.exchange.data(this, chunk)
-  }
-
-  onComplete(): void {
-    this.exchange.complete(this)
-  }
-
-  onError(err: Error): void {
-    this.exchange.error(this, err)
-  }
-}
-
-export class Exchange {
+export class Exchange implements TryOwner {
   readonly #ctx: ProxyContext
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
@@ -93,7 +37,7 @@ export class Exchange {
   /** Hedge after this long without response headers (0: never; only for requests safe to send twice). */
   readonly #tryTimeoutMs: number
   /** A body per try: the held Buffer again, or the one stream (its errors go to `onError`). */
-  #makeBody: (onError: (err: Error) => void) => Body
+  readonly #makeBody: (onError: (err: Error) => void) => TryBody
   /** The try whose response goes to the client. */
   #winner: Try | undefined
   /** The first try; `#live` holds the tries in flight, `#tried` their upstreams (built on a second try). */
@@ -112,7 +56,7 @@ export class Exchange {
     url: string,
     head: { readonly headers: string[]; readonly requestId: string },
     retry: RetryContext,
-    makeBody: (onError: (err: Error) => void) => Body,
+    makeBody: (onError: (err: Error) => void) => TryBody,
   ) {
     this.#ctx = ctx
     this.#req = req
@@ -175,7 +119,8 @@ export class Exchange {
 
   /** The try timeout of `t` passed with no response headers: send the request to another upstream too. */
   #hedge(t: Try): void {
-    if (t.ended || t.stage === 'response' || this.#done || this.#winner) return
+    const waiting = t.state === 'connecting' || t.state === 'sent'
+    if (!waiting || this.#done || this.#winner) return
     t.slow = true
     if (this.#retries >= this.#ctx.options.retries) return
     const tried = this.#tried ?? [t.upstream]
@@ -216,27 +161,30 @@ export class Exchange {
     }
   }
 
+  /** `t` has a connection: connecting -> sent, unless it is no longer wanted. */
   connected(t: Try): void {
-    if (this.#done || t.cancelled || (this.#winner && this.#winner !== t)) {
+    if (this.#done || t.state === 'cancelled' || (this.#winner && this.#winner !== t)) {
       t.cancel(this.#done ? new Error('the client closed the connection') : LOST)
       return
     }
-    t.stage = 'sent'
+    t.moveTo('sent')
     const body = t.body
     if (body && !Buffer.isBuffer(body)) this.#req.pipe(body)
   }
 
+  /** Response headers of `t`: the first try to get them wins (sent -> streaming), the others are cancelled. */
   headers(t: Try, statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
     clearTimeout(t.timer)
-    t.stage = 'response'
     t.resume = resume
-    this.#ctx.upstreams.record(t.upstream, GATEWAY_FAILURES.has(statusCode), statusCode)
+    this.#ctx.upstreams.record(t.upstream, isGatewayFailure(statusCode), statusCode)
     if (this.#done || this.#winner) {
-      t.cancelled = true
+      // Too late: the exchange is over or another try won (and cancelled this one already).
+      t.moveTo('cancelled')
       return false
     }
     this.#winner = t
+    t.moveTo('streaming')
     if (this.#live) {
       for (const other of this.#inFlight()) {
         if (other === t) continue
@@ -263,6 +211,7 @@ export class Exchange {
     return ok
   }
 
+  /** `t` ended with its whole response (streaming -> done; cancelled -> aborted). */
   complete(t: Try): void {
     this.#end(t)
     if (this.#done || t !== this.#winner) return
@@ -272,14 +221,15 @@ export class Exchange {
     this.#res.end()
   }
 
-  error(t: Try, err: Error): void {
-    const { upstream, stage } = t
+  /** `t` failed in state `from` (-> failed; cancelled -> aborted): cut, answer, wait for a hedge, or retry. */
+  error(t: Try, from: TryState, err: Error): void {
     this.#end(t)
-    if (this.#done || (t.cancelled && t !== this.#winner)) return
-    const clientFault = clientError(err)
-    // Passive health hears only of faults of the upstream itself, never of what a client sent.
-    if (!clientFault && stage !== 'response' && upstreamFault(err)) this.#ctx.upstreams.record(upstream, true)
-    if (stage === 'response' || this.#res.headersSent) {
+    // A cancelled try's error is the abort itself (a cancelled try always means done or another winner).
+    if (this.#done || from === 'cancelled') return
+    const { upstream } = t
+    const fault = classify(err, from, this.#retry)
+    if (fault.upstreamFault) this.#ctx.upstreams.record(upstream, true)
+    if (fault.kind === 'response-cut' || this.#res.headersSent) {
       // Bytes of the response already went to the client: the only honest signal left is a cut connection.
       this.#done = true
       this.#ctx.logger.warn(
@@ -289,44 +239,41 @@ export class Exchange {
       this.#res.destroy()
       return
     }
-    if (clientFault) {
-      this.#fail(clientFault, upstream, clientFault instanceof ClientTimeoutError)
+    if (fault.clientError) {
+      this.#fail(fault.clientError, upstream, fault.clientError instanceof ClientTimeoutError)
       return
     }
     // A hedge is still on its way: its answer is the client's.
     if (this.#live && this.#inFlight().length > 0) return
-    const code = (err as { code?: string }).code
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-      this.#fail(
-        new UpstreamTimeoutError(upstream.origin, this.#ctx.options.headersTimeoutMs, { cause: err }),
-        upstream,
-      )
+    if (fault.kind === 'headers-timeout') {
+      const timeout = this.#ctx.options.headersTimeoutMs
+      this.#fail(new UpstreamTimeoutError(upstream.origin, timeout, { cause: err }), upstream)
       return
     }
-    if (this.#retries < this.#ctx.options.retries && mayRetry(this.#retry, stage)) {
-      const next = this.#ctx.upstreams.pick(this.#ctx.now(), this.#tried ?? [upstream])
-      if (next && this.#ctx.budget.tryRetry()) {
-        this.#retries++
-        this.#ctx.metrics.retries.labels(stage).inc()
-        this.#ctx.logger.info(
-          {
-            requestId: this.requestId,
-            upstream: upstream.origin,
-            next: next.origin,
-            stage,
-            err: errInfo(err),
-          },
-          'retrying on another upstream',
-        )
-        this.#send(next)
-        return
-      }
-      if (next) this.#ctx.metrics.retriesDenied.inc()
-    }
+    if (fault.retryable && this.#retryElsewhere(upstream, fault.stage, err)) return
     this.#fail(
       new BadGatewayError(upstream.origin, errInfo(err).code ?? 'connection error', { cause: err }),
       upstream,
     )
+  }
+
+  /** Sends the request again, to another upstream, when the retry count and the budget allow; true if sent. */
+  #retryElsewhere(failed: Upstream, stage: FailureStage, err: Error): boolean {
+    if (this.#retries >= this.#ctx.options.retries) return false
+    const next = this.#ctx.upstreams.pick(this.#ctx.now(), this.#tried ?? [failed])
+    if (!next) return false
+    if (!this.#ctx.budget.tryRetry()) {
+      this.#ctx.metrics.retriesDenied.inc()
+      return false
+    }
+    this.#retries++
+    this.#ctx.metrics.retries.labels(stage).inc()
+    this.#ctx.logger.info(
+      { requestId: this.requestId, upstream: failed.origin, next: next.origin, stage, err: errInfo(err) },
+      'retrying on another upstream',
+    )
+    this.#send(next)
+    return true
   }
 
   /** The streamed request body failed (the client went silent or sent too much), read or not yet. */
@@ -359,54 +306,13 @@ export class Exchange {
     this.#ctx.respondError(this.#res, err, this.requestId, close)
   }
 
-  /** Accounting for the end of one try (success or failure). */
+  /** Accounting for the end of one try (undici's last callback, whatever it was). */
   #end(t: Try): void {
-    if (t.ended) return
-    t.ended = true
     clearTimeout(t.timer)
     t.upstream.inflight--
     // A streamed body this try never sent (its connection failed) must not time out later on its own.
     if (t.body && !Buffer.isBuffer(t.body) && t !== this.#winner) t.body.destroy()
   }
-}
-
-/** Upstream answers that say the upstream itself failed (Envoy's gateway failures); a 500 may be the client's doing. */
-const GATEWAY_FAILURES = new Set([502, 503, 504])
-
-/** Error codes of a failed connection, exchange or response parse on the upstream side. */
-const UPSTREAM_CODES = new Set([
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-  'UND_ERR_INFO',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-])
-
-/** True for a fault of the upstream or of the path to it (system errors like ECONNRESET, undici's socket errors, a bad response). */
-function upstreamFault(err: Error): boolean {
-  const code = (err as { code?: string }).code
-  if (!code) return false
-  return UPSTREAM_CODES.has(code) || code.startsWith('HPE_') || /^E[A-Z]+$/.test(code)
-}
-
-/** Client errors that undici reports while sending a request: the request was the problem, not the upstream. */
-const CLIENT_CODES = new Set([
-  'UND_ERR_INVALID_ARG',
-  'UND_ERR_NOT_SUPPORTED',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
-])
-
-/** The coded client error for `err` when the client caused it, else undefined. */
-function clientError(err: Error): FleetError | undefined {
-  if (err instanceof ClientTimeoutError || err instanceof BodyTooLargeError) return err
-  const code = (err as { code?: string }).code
-  if (code && CLIENT_CODES.has(code))
-    return new BadRequestError(`the request cannot be forwarded: ${err.message}`, { cause: err })
-  return undefined
 }
 
 function errInfo(err: unknown): { message: string; code?: string } {
