@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Registration } from '../src/registry/registration.js'
 import { Registry } from '../src/registry/registry.js'
 import { createTestContext, type TestContext } from './support/context.js'
+import { waitFor } from './support/wait.js'
 
 describe('registry', () => {
   let ctx: TestContext
@@ -25,8 +26,11 @@ describe('registry', () => {
     await registry.announce(info('a'), 60_000)
     await registry.announce(info('b'), 150)
     expect((await registry.list('web')).map((e) => e.id).sort()).toEqual(['a', 'b'])
-    await new Promise((r) => setTimeout(r, 250))
-    expect((await registry.list('web')).map((e) => e.id)).toEqual(['a'])
+    const left = await waitFor('b to pass its TTL', async () => {
+      const ids = (await registry.list('web')).map((e) => e.id)
+      return ids.includes('b') ? undefined : ids
+    })
+    expect(left).toEqual(['a'])
     // The expired entry was pruned from Redis, not only filtered.
     expect(await ctx.redis.hkeys(registry.key('web'))).toEqual(['a'])
   })

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { CacheStore } from '../../src/cache/store.js'
 import { hooks, TestPage, TestReview } from './objects.js'
-import { createFixture, type Fixture, seed } from './support.js'
+import { createFixture, type Fixture, gate, seed } from './support.js'
 
 let f: Fixture
 beforeEach(async () => {
@@ -95,15 +96,12 @@ describe('object cache', () => {
   it('no stale set: a load that overlaps a write is not stored, and the next read sees the write', async () => {
     const { products } = await seed(f.admin, 1)
     const s = await f.server({ listen: false })
-    let release: () => void = () => {}
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
-    hooks.afterProduct = () => gate
+    const held = gate()
+    hooks.afterProduct = held.wait
     const slow = s.cache.get(TestPage, products[0]) // reads the old row, then waits
-    await new Promise((r) => setTimeout(r, 100))
+    await held.reached
     await s.db.query(`UPDATE products SET name = 'new' WHERE id = $1`, [products[0]])
-    release()
+    held.open()
     const old = await slow
     expect(old.value.name).toBe('product 0') // it began before the write: the old value is fine for it
     hooks.afterProduct = async () => {}
@@ -116,22 +114,42 @@ describe('object cache', () => {
   it('a read that starts after a write does not take the result of a load that began before it', async () => {
     const { products } = await seed(f.admin, 1)
     const s = await f.server({ listen: false })
-    let release: () => void = () => {}
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
-    hooks.afterProduct = () => gate
+    const held = gate()
+    hooks.afterProduct = held.wait
     const early = s.cache.get(TestPage, products[0]) // its load reads the old row, then waits
-    await new Promise((r) => setTimeout(r, 100))
+    await held.reached
     await s.db.query(`UPDATE products SET name = 'new' WHERE id = $1`, [products[0]])
+    const lateRead = nextStoreRead()
     const late = s.cache.get(TestPage, products[0]) // same key, same process: finds the flight in progress
-    await new Promise((r) => setTimeout(r, 50))
+    await lateRead
     hooks.afterProduct = async () => {}
-    release()
+    held.open()
     expect((await early).value.name).toBe('product 0')
     expect((await late).value.name).toBe('new')
   })
 })
+
+/**
+ * Resolves once the next cache entry read has returned and the reader has acted on it: the reader's own
+ * continuation runs in the microtasks that follow the read, all done before the next macrotask.
+ */
+function nextStoreRead(): Promise<void> {
+  const read = CacheStore.prototype.read
+  onTestFinished(() => {
+    CacheStore.prototype.read = read
+  })
+  return new Promise<void>((resolve) => {
+    CacheStore.prototype.read = function (this: CacheStore, ...args: Parameters<CacheStore['read']>) {
+      CacheStore.prototype.read = read
+      const result = read.apply(this, args)
+      result.then(
+        () => setImmediate(resolve),
+        () => setImmediate(resolve),
+      )
+      return result
+    }
+  })
+}
 
 async function metric(registry: import('prom-client').Registry, name: string): Promise<number> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name)

@@ -3,13 +3,14 @@
  * hit, 304s from the head, invalidation through every nested read's tags, no stale set, one build across
  * servers, cached client errors, and the bypass.
  */
+import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { defineResponse } from '../../src/cache/responses.js'
 import { FleetError } from '../../src/errors.js'
 import type { Redis } from '../../src/redis/connect.js'
 import { hooks, TestPage } from './objects.js'
-import { createFixture, type Fixture, type Server, seed } from './support.js'
+import { createFixture, eventually, type Fixture, gate, lockWaits, type Server, seed } from './support.js'
 
 class NoSuchPageError extends FleetError {
   static override code = 'FLEET_E_TEST_NO_SUCH_PAGE'
@@ -69,12 +70,18 @@ async function commandsOf(redis: Redis, fn: () => Promise<unknown>): Promise<str
   const addr = /addr=(\S+)/.exec(String(await redis.client('INFO')))?.[1]
   const monitor = await redis.monitor() // a connection of its own
   const seen: string[] = []
+  // MONITOR shows commands in the order Redis ran them: once this one is seen, so is every one before it.
+  const marker = `commands-of-${randomUUID()}`
+  let markerSeen = false
   monitor.on('monitor', (_time: string, args: string[], source: string, database: string) => {
-    if (source === addr || `${database}` === addr) seen.push(String(args[0]).toUpperCase())
+    if (source !== addr && `${database}` !== addr) return
+    if (String(args[0]).toUpperCase() === 'ECHO' && args[1] === marker) markerSeen = true
+    else if (!markerSeen) seen.push(String(args[0]).toUpperCase())
   })
   try {
     await fn()
-    await new Promise((r) => setTimeout(r, 50))
+    await redis.echo(marker)
+    expect(await eventually(async () => markerSeen, 5_000)).toBe(true)
   } finally {
     monitor.disconnect()
   }
@@ -184,11 +191,25 @@ describe('cached responses', () => {
 
   it('100 concurrent misses across 3 servers build the response once', async () => {
     const { products } = await seed(f.admin, 1)
-    const apps = await Promise.all([0, 1, 2].map(async () => web(await f.server({ listen: false }))))
-    built.afterNested = () => new Promise((r) => setTimeout(r, 100))
-    const answers = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => apps[i % 3].inject({ url: `/pages/${products[0]}` })),
+    const servers = [
+      await f.server({ listen: false }),
+      await f.server({ listen: false }),
+      await f.server({ listen: false }),
+    ]
+    const apps = await Promise.all(servers.map(web))
+    // The one build is held until the other two servers wait for it (each counts one lock wait).
+    const slow = gate()
+    built.afterNested = slow.wait
+    const requests = Array.from({ length: 100 }, (_, i) =>
+      apps[i % 3].inject({ url: `/pages/${products[0]}` }),
     )
+    try {
+      await slow.reached
+      expect(await eventually(async () => (await lockWaits(servers)) >= 2, 10_000)).toBe(true)
+    } finally {
+      slow.open()
+    }
+    const answers = await Promise.all(requests)
     expect(new Set(answers.map((r) => r.statusCode))).toEqual(new Set([200]))
     expect(new Set(answers.map((r) => r.body)).size).toBe(1)
     expect(built.count).toBe(1)

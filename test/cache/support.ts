@@ -96,3 +96,39 @@ export async function eventually(check: () => Promise<boolean>, ms = 2_000): Pro
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+export interface Gate {
+  /** Awaited by a hook: resolves once the gate is opened. */
+  wait(): Promise<void>
+  /** Resolves when the first `wait()` is called (a load has reached the hook). */
+  readonly reached: Promise<void>
+  open(): void
+}
+
+/** Holds loads at a hook until the test opens it: a slow loader whose end the test chooses. */
+export function gate(): Gate {
+  let open: () => void = () => {}
+  let reach: () => void = () => {}
+  const opened = new Promise<void>((r) => {
+    open = r
+  })
+  const reached = new Promise<void>((r) => {
+    reach = r
+  })
+  return {
+    wait() {
+      reach()
+      return opened
+    },
+    reached,
+    open: () => open(),
+  }
+}
+
+/** Lock waits counted by the servers (reads waiting for another server to fill an entry), all kinds. */
+export async function lockWaits(servers: Server[]): Promise<number> {
+  let n = 0
+  for (const s of servers)
+    for (const v of (await s.cache.metrics.lockWaits.get()).values) n += Number(v.value)
+  return n
+}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { hooks, TestPage } from './objects.js'
-import { createFixture, eventually, type Fixture, seed } from './support.js'
+import { createFixture, eventually, type Fixture, gate, seed } from './support.js'
 
 let f: Fixture
 let clock = Date.now()
@@ -25,8 +25,6 @@ afterEach(async () => {
   await f.cleanup()
 })
 
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
 describe('grace, soft and hard timeouts', () => {
   it('an expired entry is refreshed by a fast loader (MISS), and served while fresh (HIT)', async () => {
     const { products } = await seed(f.admin, 1)
@@ -43,13 +41,19 @@ describe('grace, soft and hard timeouts', () => {
     const s = await f.server({ now })
     await s.cache.get(TestPage, products[0])
     clock += 11 * SEC
-    hooks.afterProduct = () => pause(800)
-    const r = await s.cache.get(TestPage, products[0])
-    expect(r.status).toBe('STALE')
-    expect(r.value.title()).toBe('product 0 (Cat)')
-    hooks.afterProduct = async () => {}
-    // Meanwhile the lock is held: reads get the stale entry without loading again; then the background
-    // load (800 ms) stores its result and reads hit.
+    const slow = gate() // the load is held past the soft timeout until the test opens the gate
+    hooks.afterProduct = slow.wait
+    try {
+      const r = await s.cache.get(TestPage, products[0])
+      expect(r.status).toBe('STALE')
+      expect(r.value.title()).toBe('product 0 (Cat)')
+      hooks.afterProduct = async () => {}
+      // Meanwhile the lock is held: reads get the stale entry without loading again; then the background
+      // load stores its result and reads hit.
+      expect((await s.cache.get(TestPage, products[0])).status).toBe('STALE')
+    } finally {
+      slow.open()
+    }
     const hit = await eventually(
       async () => (await s.cache.get(TestPage, products[0])).status === 'HIT',
       5_000,
@@ -73,19 +77,25 @@ describe('grace, soft and hard timeouts', () => {
   it('past the hard timeout, a read with nothing to serve fails with FLEET_E_CACHE_LOADER_TIMEOUT', async () => {
     const { products } = await seed(f.admin, 1)
     const s = await f.server({ now })
-    hooks.afterProduct = () => pause(2_000)
-    await expect(s.cache.get(TestPage, products[0])).rejects.toMatchObject({
-      code: 'FLEET_E_CACHE_LOADER_TIMEOUT',
-      statusCode: 504,
-    })
+    const slow = gate() // the load never ends before the hard timeout: the gate opens after it
+    hooks.afterProduct = slow.wait
+    try {
+      await expect(s.cache.get(TestPage, products[0])).rejects.toMatchObject({
+        code: 'FLEET_E_CACHE_LOADER_TIMEOUT',
+        statusCode: 504,
+      })
+    } finally {
+      slow.open()
+    }
   })
 
   it('past the grace period the entry is gone: a miss', async () => {
     const { products } = await seed(f.admin, 1)
     const s = await f.server({ now })
     await s.cache.get(TestPage, products[0])
-    await s.redis.pexpire(`${f.config.redisPrefix}{cache}:e:o:TestPage:${products[0]}`, 1)
-    await pause(5)
+    const entry = `${f.config.redisPrefix}{cache}:e:o:TestPage:${products[0]}`
+    await s.redis.pexpire(entry, 1)
+    expect(await eventually(async () => (await s.redis.exists(entry)) === 0)).toBe(true)
     expect((await s.cache.get(TestPage, products[0])).status).toBe('MISS')
   })
 })

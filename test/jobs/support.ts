@@ -84,26 +84,7 @@ export async function loginCookie(
   return `${config.sessionCookie}=${sid}`
 }
 
-/** Polls `fn` until it returns a value that is not undefined (every 50 ms, at most `timeoutMs`). */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+export { waitFor } from '../support/wait.js'
 
 export interface SseEvent {
   id?: string

@@ -61,16 +61,24 @@ describe('control socket', () => {
 
   it('streams a rolling restart step by step and ends with its outcome', async () => {
     const targets: string[] = []
+    let stoppingSeen: () => void = () => {}
+    const clientSawStopping = new Promise<void>((r) => {
+      stoppingSeen = r
+    })
     const server = serve(async (target, onProgress) => {
       targets.push(target)
       onProgress({ event: 'stopping', name: 'web-1', pid: 1, message: 'web-1: stopping' })
-      await new Promise((r) => setTimeout(r, 50))
+      // The next step only once the client has the first: each step reaches it as it goes, not at the end.
+      await clientSawStopping
       onProgress({ event: 'ready', name: 'web-1', pid: 2, ms: 50, message: 'web-1: ready again' })
       onProgress({ event: 'done', ms: 50, message: 'restarted 1' })
     })
     await server.listen(dir)
     const seen: string[] = []
-    const last = await requestRestart(server.path, 'web', (p) => seen.push(p.event))
+    const last = await requestRestart(server.path, 'web', (p) => {
+      seen.push(p.event)
+      if (p.event === 'stopping') stoppingSeen()
+    })
     expect(targets).toEqual(['web'])
     expect(seen).toEqual(['stopping', 'ready', 'done'])
     expect(last.event).toBe('done')
@@ -79,6 +87,7 @@ describe('control socket', () => {
   it('keeps a restart stream open through long quiet gaps (a server takes seconds to come back)', async () => {
     const server = serve(async (_t, onProgress) => {
       onProgress({ event: 'stopping', name: 'web-1', message: 'web-1: stopping' })
+      // A quiet gap longer than Node's 5 s default socket timeouts is what this test is about: a real wait.
       await new Promise((r) => setTimeout(r, 6_000))
       onProgress({ event: 'done', message: 'restarted 1' })
     })

@@ -52,7 +52,14 @@ describe('watchSources', () => {
 
   it('watches a folder made after it started', async () => {
     await fs.mkdir(path.join(dir, 'jobs'))
-    await new Promise((r) => setTimeout(r, 200)) // the new folder's watch is set up on its event
+    // The new folder's watch is set up on its event: a probe file saved in it until one is reported.
+    const deadline = Date.now() + 5_000
+    for (;;) {
+      const probe = nextBatch(500)
+      await fs.writeFile(path.join(dir, 'jobs/probe.ts'), 'export {}\n')
+      if ((await probe)?.includes('jobs/probe.ts')) break
+      if (Date.now() > deadline) throw new Error('the new folder was not watched within 5 s')
+    }
     batches = []
     const batch = nextBatch()
     await fs.writeFile(path.join(dir, 'jobs/report.ts'), 'export {}\n')

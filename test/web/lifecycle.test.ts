@@ -35,12 +35,17 @@ describe('web server lifecycle', () => {
     })
     const registry = new Registry(redis, config.redisPrefix)
     let release: () => void = () => {}
+    let arrived: () => void = () => {}
+    const inHandler = new Promise<void>((r) => {
+      arrived = r
+    })
     const server = await startWebServer(config, {
       routes: [
         async (app) => {
           app.get('/slow', async () => {
             await new Promise<void>((r) => {
               release = r
+              arrived()
             })
             return { done: true }
           })
@@ -56,10 +61,7 @@ describe('web server lifecycle', () => {
     expect(entry).toMatchObject({ id: 'web-drain', state: 'ready', url: server.url })
 
     const inflight = fetch(`${server.url}/slow`)
-    await until(async () =>
-      release.length === 0 && (await registry.list('web')).length === 1 ? true : undefined,
-    )
-    await new Promise((r) => setTimeout(r, 50))
+    await Promise.race([inHandler, inflight]) // the request is in flight: its handler runs
     const stopped = server.stop()
     // During the drain delay: still serving, but unready and marked draining.
     const ready = await fetch(`${server.url}/readyz`)

@@ -5,6 +5,7 @@
  * health check timeout. A real redis-server of the test's own, stopped and continued with real signals.
  */
 import fs from 'node:fs/promises'
+import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,12 +15,14 @@ import { freePort } from '../../src/stack/ports.js'
 import { LocalRedis } from '../../src/stack/redis.js'
 import { get, startLb } from '../lb/helpers.js'
 import { createTestApp, type TestApp } from '../support/app.js'
+import { waitFor } from '../support/wait.js'
 
 describe('a hung store Redis', () => {
   let dir: string
   let server: LocalRedis
   let t: TestApp
   let lb: LoadBalancer
+  let checksAnswered = 0
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fleet-store-hang-'))
     server = new LocalRedis({ role: 'store', dataDir: dir, port: await freePort() })
@@ -38,6 +41,13 @@ describe('a hung store Redis', () => {
       { env: { REDIS_URL: server.url } },
     )
     await t.app.listen({ port: 0, host: '127.0.0.1' })
+    // The LB's health checks, counted as they are answered (the test's own requests use inject, no socket).
+    t.app.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.url === '/readyz')
+        res.once('finish', () => {
+          checksAnswered++
+        })
+    })
     const port = (t.app.server.address() as AddressInfo).port
     // The LB's default health check timeout (1 s), checked often.
     lb = await startLb({
@@ -73,7 +83,12 @@ describe('a hung store Redis', () => {
       expect(ready.json()).toMatchObject({ status: 'degraded', checks: { postgres: 'ok', cache: 'ok' } })
       expect(ready.json().checks.redis).toMatch(/no answer within|timed out|timeout/i)
       // Several health checks later the LB still has it healthy: no check timed out, no panic.
-      await new Promise((r) => setTimeout(r, 1_500))
+      const answered = checksAnswered
+      await waitFor(
+        'five more health checks answered',
+        async () => (checksAnswered >= answered + 5 ? true : undefined),
+        10_000,
+      )
       const status = JSON.parse((await get(lb.adminPort, '/status')).body) as {
         panic: boolean
         upstreams: { healthy: boolean }[]
