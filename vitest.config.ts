@@ -9,10 +9,15 @@ export default defineConfig({
         find: /^@fleet-stack\/fleet$/,
         replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
       },
-      {
-        find: /^@fleet-stack\/fleet\/testing$/,
-        replacement: fileURLToPath(new URL('./src/testing.ts', import.meta.url)),
-      },
+      ...Object.entries({
+        testing: 'testing',
+        types: 'types',
+        errors: 'error-classes',
+        runtime: 'runtime',
+      }).map(([sub, file]) => ({
+        find: new RegExp(`^@fleet-stack/fleet/${sub}$`),
+        replacement: fileURLToPath(new URL(`./src/${file}.ts`, import.meta.url)),
+      })),
     ],
   },
   test: {

@@ -25,10 +25,11 @@ import { type Config, loadConfig } from './config/index.js'
 import type { Database } from './db/database.js'
 import { jobRoutes } from './jobs/routes.js'
 import { startScratchServices } from './stack/scratch.js'
-import type { AppDeps } from './web/deps.js'
+import type { ProcessDeps } from './web/deps.js'
 import { closeDeps, openDeps, prepareDeps } from './web/main.js'
 import { buildServer } from './web/server.js'
 
+/** How `testApp` runs the app. */
 export interface TestAppOptions {
   /** Settings for this test, as environment variables (`{ FLEET_JOB_BACKOFF: '50ms' }`); over `process.env`. */
   env?: Record<string, string | undefined>
@@ -36,6 +37,7 @@ export interface TestAppOptions {
   worker?: boolean
 }
 
+/** The app under test, serving on a free port. */
 export interface TestedApp {
   /** The web server's base URL (127.0.0.1, a free port). */
   url: string
@@ -121,7 +123,7 @@ function stackRedis(
 }
 
 /** Drops the test's schema and deletes its keys (SCAN, never KEYS), then closes the connections. */
-async function dropIsolated(deps: AppDeps): Promise<void> {
+async function dropIsolated(deps: ProcessDeps): Promise<void> {
   const { config } = deps
   await deps.cache.close().catch(() => {}) // it writes its last counters: before the keys go
   await deps.db.pool.query(`DROP SCHEMA IF EXISTS "${config.dbSchema}" CASCADE`).catch(() => {})

@@ -14,9 +14,9 @@ import {
   defineJob,
   idempotencyKey,
   jobClient,
-  type Logger,
   requireAdmin,
 } from '@fleet-stack/fleet'
+import type { Logger } from '@fleet-stack/fleet/types'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { CoReviewInput, CoReviewResult } from './recommendations-cpu.js'

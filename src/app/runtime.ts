@@ -9,7 +9,7 @@ import { builtinJobTypes, loadJobModules, selectJobTypes } from '../jobs/catalog
 import type { AnyJobType } from '../jobs/define.js'
 import { jobRoutes } from '../jobs/routes.js'
 import { type RunningWorker, startWorker } from '../jobs/worker-process.js'
-import type { AppDeps } from '../web/deps.js'
+import type { ProcessDeps } from '../web/deps.js'
 import { type RunningWebServer, startWebServer } from '../web/main.js'
 import type { FleetApp } from './define.js'
 import { AppStartError, DuplicateMigrationError, QueryNotCacheableError } from './errors.js'
@@ -33,7 +33,7 @@ export async function appJobTypes(app: FleetApp, config: Config): Promise<AnyJob
  * Makes the app's cached classes known to the serializer and checks each cached query against the schema
  * (after migrations): a query the cache cannot take fails the start with FLEET_E_APP_QUERY_NOT_CACHEABLE.
  */
-export async function prepareApp(app: FleetApp, deps: AppDeps): Promise<void> {
+export async function prepareApp(app: FleetApp, deps: ProcessDeps): Promise<void> {
   deps.cache.register(app.classes)
   for (const q of app.queries) {
     const reason = await deps.cache.whyNotCacheable(q.sql)
@@ -45,8 +45,8 @@ export async function prepareApp(app: FleetApp, deps: AppDeps): Promise<void> {
 async function step(
   app: FleetApp,
   name: string,
-  fn: ((deps: AppDeps) => Promise<void>) | undefined,
-  deps: AppDeps,
+  fn: ((deps: ProcessDeps) => Promise<void>) | undefined,
+  deps: ProcessDeps,
 ): Promise<void> {
   try {
     await fn?.(deps)

@@ -96,6 +96,11 @@ export interface ObjectSpec<T extends object, I> {
   readonly nested?: readonly AnyClass[]
 }
 
+/**
+ * What a cached class's `assemble` reads with: `db.query` (reads only; its tables become the object's tags)
+ * and the cache itself for nested cached reads.
+ * @example static cache = { name: 'shop.Card', key: (id: number) => String(id), async assemble({ db }: AssembleContext, id: number) { ... } }
+ */
 export interface AssembleContext {
   db: Pick<Database, 'query'>
   depend: Depend
@@ -118,6 +123,11 @@ function checkTags(tags: readonly string[]): void {
   for (const t of tags) if (!/^\S{1,200}$/.test(t)) throw new InvalidTagError(t)
 }
 
+/**
+ * The cache of a process (`deps.cache`): cached queries (`run`), cached objects (`get`), cached responses
+ * (`respond`), all in the cache Redis and invalidated by the writes made through `deps.db`.
+ * @example const { rows, status } = await deps.cache.run(latestNotes, [])
+ */
 export class Cache {
   readonly metrics: CacheMetrics
   readonly #d: CacheDeps

@@ -8,6 +8,7 @@
 import type { Row } from '../db/database.js'
 import { CachedQueryInvalidError } from './errors.js'
 
+/** What `defineQuery` takes: a name and one SELECT. */
 export interface CachedQueryOptions<P extends readonly unknown[]> {
   /** Name in logs and errors: lower-case letters, digits, dots and dashes (`hello.greetings`). */
   readonly name: string

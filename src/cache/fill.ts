@@ -22,6 +22,7 @@ import type { CacheKind, CacheMetrics } from './metrics.js'
 import { pack } from './serializer.js'
 import { CacheBypass, type CacheStore, EPOCH_TAG, type ReadResult } from './store.js'
 
+/** How a cached read was answered (the `X-Cache` header): from the cache, filled, stale in grace, or past the cache. */
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS'
 
 /** Lets a loader declare tags found while it runs; call it BEFORE reading the data the tags cover. */

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.js'
 
+/** One setting: its variable, flag, default and how its text is parsed and checked (made by `setting.*`). */
 export interface SettingSpec<T> {
   /** Environment variable, e.g. `FLEET_PORT`. */
   readonly env: string
@@ -66,6 +67,11 @@ function parseUrl(raw: string, protocols: readonly string[]): string {
   return raw
 }
 
+/**
+ * Declares a setting (Fleet's own and an app's alike): read from its environment variable or its flag,
+ * parsed, checked at start, listed in `--help`.
+ * @example export const mySettings = { pageSize: setting.int({ env: 'GUESTBOOK_PAGE_SIZE', doc: 'Entries per page.', default: 20, min: 1 }) }
+ */
 export const setting = {
   string<O extends Common & { default?: string; pattern?: RegExp; hint?: string }>(o: O): Spec<string, O> {
     return {

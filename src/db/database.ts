@@ -7,7 +7,9 @@ import type pg from 'pg'
 import { DatabaseUnavailableError } from './errors.js'
 import type { Pool, PoolClient } from './pool.js'
 
+/** A row as pg returns it: column name to value. */
 export type Row = Record<string, unknown>
+/** pg's result: `rows`, `rowCount`, `fields`. */
 export type QueryResult<R extends Row = Row> = pg.QueryResult<R>
 
 /** What the application may run: plain queries, or queries inside a transaction. */
@@ -55,6 +57,11 @@ export interface DatabaseOptions {
   queryTimeout?: number
 }
 
+/**
+ * PostgreSQL for an app (`deps.db`): `query` and `transaction`. Its writes are seen by the cache, which
+ * invalidates what they change after the commit.
+ * @example await deps.db.transaction(async (tx) => { await tx.query('UPDATE notes SET text = $1 WHERE id = $2', [text, id]) })
+ */
 export class Database implements Queryable {
   readonly pool: Pool
   #observer: WriteObserver | undefined

@@ -7,7 +7,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { Config } from '../config/index.js'
 import type { Database, Queryable } from '../db/database.js'
 import type { Logger } from '../log.js'
-import type { Redis } from '../redis/connect.js'
+import type { AppConfig } from '../web/deps.js'
 import { JobTypeInvalidError } from './errors.js'
 
 /** What a processor gets for one attempt of one job. */
@@ -21,9 +21,10 @@ export interface JobContext<P> {
   readonly attempt: number
   /** Aborted on cancellation, timeout or worker shutdown; pass it on to long operations. */
   readonly signal: AbortSignal
+  /** PostgreSQL through Fleet's database layer (writes invalidate the cache). */
   readonly db: Database
-  readonly redis: Redis
-  readonly config: Config
+  /** For `appSettings(specs, ctx.config)`. */
+  readonly config: AppConfig
   readonly logger: Logger
   /** Reports progress (a number 0-100 or a small object); streamed to clients as `progress` events. */
   progress(value: number | Record<string, unknown>): Promise<void>
@@ -77,7 +78,7 @@ export interface JobTypeOptions<S extends TSchema, O, R> {
   /** Record the outcome in PostgreSQL (default true); `false` for fire-and-forget jobs with no owner. */
   readonly durable?: boolean
   /** Run on a schedule too (a BullMQ job scheduler that workers keep up to date); cron `off` removes it. */
-  readonly schedule?: { readonly cron: (config: Config) => string; readonly payload: Static<S> }
+  readonly schedule?: { readonly cron: (config: AppConfig) => string; readonly payload: Static<S> }
 }
 
 /** A declared job type (what `defineJob` returns). */

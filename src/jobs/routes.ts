@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppDeps } from '../web/deps.js'
+import { type AppDeps, type ProcessDeps, processDeps } from '../web/deps.js'
 import { AuthenticationRequiredError, sessionPlugin } from '../web/session.js'
 import { loadJobModules } from './catalog.js'
 import { JobClient, type JobView } from './client.js'
@@ -16,19 +16,19 @@ import { connectQueueRedis } from './queues.js'
 import { streamJobEvents } from './sse.js'
 
 const clients = new WeakMap<AppDeps, JobClient>()
-const hubs = new WeakMap<AppDeps, JobEventHub>()
+const hubs = new WeakMap<ProcessDeps, JobEventHub>()
 
 /** The JobClient of a web process (one per deps, shared by every route plugin that starts jobs). */
 export function jobClient(deps: AppDeps): JobClient {
   let c = clients.get(deps)
   if (!c) {
-    c = new JobClient(deps)
+    c = new JobClient(processDeps(deps))
     clients.set(deps, c)
   }
   return c
 }
 
-function eventHub(deps: AppDeps): JobEventHub {
+function eventHub(deps: ProcessDeps): JobEventHub {
   let h = hubs.get(deps)
   if (!h) {
     const blocking = connectQueueRedis(deps.config.redisUrl!, `${deps.instanceId}:job-events`, (err) =>
@@ -96,7 +96,8 @@ const idParams = {
 } as const
 
 /** Registers the jobs API on a web server. */
-export async function jobRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function jobRoutes(app: FastifyInstance, appDeps: AppDeps): Promise<void> {
+  const deps = processDeps(appDeps)
   await loadJobModules(deps.config.jobModules) // their types become known here too
   await app.register(sessionPlugin, { redis: deps.redis, config: deps.config })
   const client = jobClient(deps)

@@ -10,7 +10,7 @@ import type { Config } from '../config/index.js'
 import type { Migration } from '../db/migrate.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
 import { portTaken } from '../stack/errors.js'
-import type { AppDeps } from '../web/deps.js'
+import type { ProcessDeps } from '../web/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../web/main.js'
 import { CpuPool } from './cpu-pool.js'
 import type { AnyJobType } from './define.js'
@@ -18,7 +18,7 @@ import { JobRunner } from './runner.js'
 import { upsertSchedules } from './schedules.js'
 
 export interface RunningWorker {
-  deps: AppDeps
+  deps: ProcessDeps
   runner: JobRunner
   /** Where /healthz, /readyz and /metrics answer. */
   url: string
@@ -29,9 +29,9 @@ export interface WorkerOptions {
   /** Migrations to apply before taking jobs (default: Fleet's own). */
   migrations?: readonly Migration[]
   /** Runs once connections are open and migrations applied, before jobs are taken (e.g. start the cache). */
-  beforeStart?: (deps: AppDeps) => Promise<void>
+  beforeStart?: (deps: ProcessDeps) => Promise<void>
   /** Runs after the runner stopped, before the connections close (release what beforeStart opened). */
-  afterStop?: (deps: AppDeps) => Promise<void>
+  afterStop?: (deps: ProcessDeps) => Promise<void>
 }
 
 /** Starts a worker for `types`; resolves once it takes jobs and is announced. */

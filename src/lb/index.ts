@@ -16,6 +16,7 @@ import type { DashboardOptions } from '../dashboard/options.js'
 import type { FleetError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Registry } from '../registry/registry.js'
+import { portTaken } from '../stack/errors.js'
 import { portOf, startAdminServer } from './admin.js'
 import { createBalancer } from './balancer.js'
 import { BodyBudget } from './body.js'
@@ -159,7 +160,9 @@ export async function startLoadBalancer(
     sendRawError(socket, e)
   })
 
-  await listen(server, options.port, options.host)
+  await listen(server, options.port, options.host).catch((err: unknown) => {
+    throw portTaken(err, options.port, 'FLEET_PORT', `the load balancer on ${options.host}`)
+  })
   const discovery: Discovery =
     options.upstreams.length > 0
       ? new StaticDiscovery(options.upstreams, upstreams, health)

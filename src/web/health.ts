@@ -6,7 +6,7 @@
  * needs the missing store fails fast with its own coded 503; none does, or draining, 503.
  */
 import type { FastifyInstance } from 'fastify'
-import type { AppDeps } from './deps.js'
+import type { ProcessDeps } from './deps.js'
 
 /** Shared with the shutdown sequence: set `draining` and readiness turns false at once. */
 export interface Readiness {
@@ -40,7 +40,7 @@ async function check(fn: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export function registerHealth(app: FastifyInstance, deps: AppDeps, readiness: Readiness): void {
+export function registerHealth(app: FastifyInstance, deps: ProcessDeps, readiness: Readiness): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', instance: deps.instanceId }))
 
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {

@@ -12,8 +12,8 @@
  * TIME), so web servers whose clocks disagree still apply one window.
  */
 import { createHash } from 'node:crypto'
-import type { Config } from '../config/index.js'
 import type { Redis } from '../redis/connect.js'
+import { type AppDeps, processDeps } from './deps.js'
 import { LoginThrottledError, UnavailableError } from './errors.js'
 import { scripts } from './scripts.js'
 
@@ -50,6 +50,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Failed sign-ins counted per account and per address in Redis (windows on Redis's clock); `loginThrottle(deps)` makes one per process. */
 export class LoginThrottle {
   readonly #redis: Redis
   readonly #o: LoginThrottleOptions
@@ -87,26 +88,23 @@ export class LoginThrottle {
   }
 }
 
-type ThrottleDeps = {
-  redis: Redis
-  config: Pick<Config, 'redisPrefix' | 'loginWindow' | 'loginMaxFailures' | 'loginMaxFailuresPerAddress'>
-}
-const throttles = new WeakMap<ThrottleDeps, LoginThrottle>()
+const throttles = new WeakMap<AppDeps, LoginThrottle>()
 
 /**
  * The login throttle of a web process, configured by FLEET_LOGIN_* (one per deps, shared by its routes).
  * @example const attempt = await loginThrottle(deps).attempt({ account: email, address: request.ip })
  */
-export function loginThrottle(deps: ThrottleDeps): LoginThrottle {
-  let t = throttles.get(deps)
+export function loginThrottle(appDeps: AppDeps): LoginThrottle {
+  let t = throttles.get(appDeps)
   if (!t) {
+    const deps = processDeps(appDeps)
     t = new LoginThrottle(deps.redis, {
       prefix: deps.config.redisPrefix,
       windowMs: deps.config.loginWindow,
       accountLimit: deps.config.loginMaxFailures,
       addressLimit: deps.config.loginMaxFailuresPerAddress,
     })
-    throttles.set(deps, t)
+    throttles.set(appDeps, t)
   }
   return t
 }

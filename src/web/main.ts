@@ -15,7 +15,7 @@ import { createLogger, flushLogFiles, type Logger } from '../log.js'
 import { connectRedis } from '../redis/connect.js'
 import { listenerUrl, registerProcess } from '../registry/registration.js'
 import { portTaken } from '../stack/errors.js'
-import type { AppDeps } from './deps.js'
+import type { ProcessDeps } from './deps.js'
 import type { Readiness } from './health.js'
 import { createMetricsRegistry } from './metrics.js'
 import { type BuildOptions, buildServer, type Routes } from './server.js'
@@ -27,14 +27,14 @@ export interface WebServerOptions {
   /** Title and version of the OpenAPI document. */
   openapi?: BuildOptions['openapi']
   /** Runs once connections are open and migrations applied, before the server listens. */
-  beforeListen?: (deps: AppDeps) => Promise<void>
+  beforeListen?: (deps: ProcessDeps) => Promise<void>
   /** Runs after the server closed, before the connections close (release what beforeListen opened). */
-  afterClose?: (deps: AppDeps) => Promise<void>
+  afterClose?: (deps: ProcessDeps) => Promise<void>
 }
 
 export interface RunningWebServer {
   app: FastifyInstance
-  deps: AppDeps
+  deps: ProcessDeps
   url: string
   /** The graceful shutdown sequence; resolves when everything is closed. */
   stop(): Promise<void>
@@ -44,7 +44,7 @@ export interface RunningWebServer {
  * Opens the connections an instance needs: PostgreSQL, the store Redis and the cache Redis, and makes the
  * cache (its write observer is on `db` from here on). Call `prepareDeps` before serving.
  */
-export function openDeps(config: Config, role: string, logger?: Logger): AppDeps {
+export function openDeps(config: Config, role: string, logger?: Logger): ProcessDeps {
   if (!config.databaseUrl)
     throw new ConfigMissingError(
       'DATABASE_URL',
@@ -86,13 +86,13 @@ export function openDeps(config: Config, role: string, logger?: Logger): AppDeps
  * Applies pending migrations (under the advisory lock; default: Fleet's own) and starts the cache: triggers,
  * catalog, LISTEN.
  */
-export async function prepareDeps(deps: AppDeps, migrations?: readonly Migration[]): Promise<void> {
+export async function prepareDeps(deps: ProcessDeps, migrations?: readonly Migration[]): Promise<void> {
   await migrate(deps.db.pool, deps.config.dbSchema, { logger: deps.logger, migrations })
   await deps.cache.start()
 }
 
 /** Closes what openDeps opened. */
-export async function closeDeps(deps: AppDeps): Promise<void> {
+export async function closeDeps(deps: ProcessDeps): Promise<void> {
   await deps.cache.close().catch((err: Error) => deps.logger.warn({ err }, 'cache close failed'))
   await deps.db.pool.end().catch(() => {})
   deps.redis.disconnect()

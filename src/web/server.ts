@@ -13,7 +13,7 @@ import Fastify, {
 } from 'fastify'
 import { errorBody, FleetError, isFleetError } from '../errors.js'
 import { accessLogFilter } from './access-log.js'
-import type { AppDeps } from './deps.js'
+import type { AppDeps, ProcessDeps } from './deps.js'
 import {
   BadRequestError,
   BodyTooLargeError,
@@ -30,6 +30,7 @@ import { lazyRequestLogger } from './request-logger.js'
 import { isHttps, sessionPlugin } from './session.js'
 import { installValidation, STORABLE_TEXT } from './validation.js'
 
+/** The Fastify instance a route plugin registers its routes on. */
 export type App = FastifyInstance
 /**
  * An application plugin: registers its routes on the app with the shared dependencies. For typed schemas
@@ -52,7 +53,7 @@ export interface BuildOptions {
  * Builds (but does not start) the web server of one instance.
  * @example const app = await buildServer(deps, { routes: [helloRoutes] }); await app.listen({ port: 0 })
  */
-export async function buildServer(deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(deps: ProcessDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
   const { config, logger, instanceId } = deps
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,

@@ -34,6 +34,7 @@ export class ForbiddenError extends FleetError {
   }
 }
 
+/** The signed-in user of a session (`requireUser(request)` answers it, or 401). */
 export interface SessionUser {
   id: number
   email: string

@@ -35,7 +35,6 @@ async function render(threads: string): Promise<{ sizes: number[]; concurrency: 
     attempt: 1,
     signal: new AbortController().signal,
     db: new Database(ctx.pool),
-    redis: ctx.redis,
     config: ctx.config,
     logger: undefined as never,
     progress: async () => {},

@@ -7,7 +7,7 @@ import type { FleetApp } from '../../src/app/define.js'
 import { appMigrations, prepareApp } from '../../src/app/runtime.js'
 import { loadConfig } from '../../src/config/index.js'
 import { jobRoutes } from '../../src/jobs/routes.js'
-import type { AppDeps } from '../../src/web/deps.js'
+import type { ProcessDeps } from '../../src/web/deps.js'
 import type { Readiness } from '../../src/web/health.js'
 import { closeDeps, openDeps, prepareDeps } from '../../src/web/main.js'
 import { buildServer, type Routes } from '../../src/web/server.js'
@@ -15,7 +15,7 @@ import { deleteKeys, isolatedEnv, testMigrations } from './context.js'
 
 export interface TestApp {
   app: FastifyInstance
-  deps: AppDeps
+  deps: ProcessDeps
   env: Record<string, string>
   readiness: Readiness
   close(): Promise<void>
@@ -23,7 +23,7 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string>
-  beforeListen?: (deps: AppDeps) => Promise<void>
+  beforeListen?: (deps: ProcessDeps) => Promise<void>
   /** An app whose settings, migrations, classes and queries to use (its routes are the caller's choice). */
   app?: FleetApp
 }

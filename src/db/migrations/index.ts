@@ -4,6 +4,7 @@
  */
 import { jobsSchema } from './005_jobs.js'
 
+/** One schema change, applied once, in order, in its own transaction (`{ id: '001_notes', up: 'CREATE TABLE ...' }`). */
 export interface Migration {
   /** Stable id, recorded in fleet_migrations. */
   readonly id: string
