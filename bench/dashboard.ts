@@ -1,5 +1,5 @@
 /**
- * What one open dashboard costs the load balancer: the LB benchmark's setup (Fleet's LB from dist/lb/main.js
+ * What one open dashboard costs the load balancer: the LB benchmark's setup (Fleet's LB from dist/cli/lb-main.js
  * pinned to CPU 0 in front of two nginx backends; wrk, the backends and this driver on CPU 1), with a store
  * Redis for the registry and queues, and backends whose /metrics answer a real web server's metrics text (so
  * each tick parses what it would in a stack). Rounds alternate: wrk with no page open (the sampler idle), then
@@ -19,9 +19,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Histogram } from 'prom-client'
 import { CacheMetrics } from '../src/cache/metrics.js'
+import { createMetricsRegistry } from '../src/process/metrics.js'
 import { freePort, waitForPort } from '../src/stack/ports.js'
 import { LocalRedis } from '../src/stack/redis.js'
-import { createMetricsRegistry } from '../src/web/metrics.js'
 import {
   Bench,
   build,

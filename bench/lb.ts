@@ -23,6 +23,7 @@ import {
   Bench,
   build,
   LOAD_CPU,
+  lbEntry,
   log,
   median,
   multiCore,
@@ -126,8 +127,8 @@ async function main(): Promise<void> {
   ensureTools(['haproxy', 'nginx', 'wrk', 'taskset', 'pgrep'])
   // Compiled JavaScript, through the light entry (the same command as `fleet lb`, without the other commands).
   build(root)
-  const fleetEntry = path.join(root, 'dist/lb/main.js')
-  if (!fs.existsSync(fleetEntry)) throw new Error('the build did not produce dist/lb/main.js')
+  const fleetEntry = lbEntry(root)
+  if (!fs.existsSync(fleetEntry)) throw new Error('the build did not produce dist/cli/lb-main.js')
   if (!multiCore)
     log('note: one CPU only; proxies and load share it, figures are not comparable to the targets')
   // This driver (idle connections, uploads) runs beside wrk and the backends.

@@ -4,9 +4,10 @@
  * registers itself on the program; settings come from the environment and from the flags each accepts.
  */
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import { Command } from 'commander'
 import { cliApp } from './cli/app.js'
 import { registerCache } from './cli/cache.js'
+import { exitWith } from './cli/exit.js'
 import { registerInit } from './cli/init.js'
 import { registerJobs } from './cli/jobs.js'
 import { registerLb } from './cli/lb.js'
@@ -16,7 +17,6 @@ import { registerStack } from './cli/stack.js'
 import { registerWeb } from './cli/web.js'
 import { registerWorker } from './cli/worker.js'
 import { unknownSettingWarnings } from './config/unknown.js'
-import { isFleetError } from './errors.js'
 
 /** Variables of Fleet's own test suite (test/support/global-setup.ts), not settings of a process. */
 const TEST_VARIABLES = ['FLEET_TEST_DATABASE_URL', 'FLEET_TEST_REDIS_URL']
@@ -55,12 +55,5 @@ try {
   registerJobs(program, app)
   await program.parseAsync(process.argv)
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode)
-  if (isFleetError(err)) {
-    process.stderr.write(`fleet: ${err.message} [${err.code}]\n`)
-    // A setting to fix (invalid, removed, missing): exit 2, as a usage error.
-    process.exit(err.code.startsWith('FLEET_E_CONFIG_') ? 2 : 1)
-  }
-  process.stderr.write(`fleet: ${(err as Error).stack ?? String(err)}\n`)
-  process.exit(1)
+  exitWith('fleet', err)
 }

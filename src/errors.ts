@@ -51,3 +51,29 @@ export function errorBody(
     error: { code: err.code, message, ...(err.details !== undefined ? { details: err.details } : {}) },
   }
 }
+
+/**
+ * A port a process (`fleet up`'s stores and children, `fleet web`, `worker`, `lb`) needs is taken by another
+ * program; the message names the setting to change.
+ */
+export class PortInUseError extends FleetError {
+  static override code = 'FLEET_E_STACK_PORT_IN_USE'
+  constructor(
+    readonly port: number,
+    readonly setting: string,
+    readonly what: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `port ${port} (${what}) is already in use: stop what holds it, or pick another port with ${setting}=<port> (${setting}=0 picks a free one)`,
+      options,
+    )
+  }
+}
+
+/** `err` as a PortInUseError when it is a listen's EADDRINUSE, else `err` itself. */
+export function portTaken(err: unknown, port: number, setting: string, what: string): unknown {
+  return (err as NodeJS.ErrnoException)?.code === 'EADDRINUSE'
+    ? new PortInUseError(port, setting, what, { cause: err })
+    : err
+}

@@ -8,7 +8,8 @@
  * const server = await startAppWebServer(app, config) // config: see docs/configuration.md
  */
 export { loadApp } from './app/load.js'
-export { appMigrations, startAppWebServer, startAppWorker } from './app/runtime.js'
+export { appMigrations } from './app/manifest.js'
+export { startAppWebServer, startAppWorker } from './app/runtime.js'
 export { parseBytes, parseDuration } from './config/define.js'
 export { type Config, loadConfig } from './config/index.js'
 export { LoginThrottle } from './web/login-throttle.js'

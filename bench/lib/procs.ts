@@ -122,20 +122,14 @@ export class Bench {
     return this.pinned(PROXY_CPU, 'haproxy', ['-db', '-f', file])
   }
 
-  /** Fleet's LB from the light entry (`dist/lb/main.js` of `root`), on PROXY_CPU, in front of `backends`. */
+  /** Fleet's LB from the light entry (`dist/cli/lb-main.js` of `root`; `dist/lb/main.js` in builds before it moved), on PROXY_CPU, in front of `backends`. */
   fleetLb(
     root: string,
     ports: { port: number; admin: number },
     backends: readonly number[],
     env: NodeJS.ProcessEnv = {},
   ): ChildProcess {
-    const args = [
-      path.join(root, 'dist/lb/main.js'),
-      '--port',
-      String(ports.port),
-      '--admin-port',
-      String(ports.admin),
-    ]
+    const args = [lbEntry(root), '--port', String(ports.port), '--admin-port', String(ports.admin)]
     for (const b of backends) args.push('--upstream', `http://127.0.0.1:${b}`)
     args.push('--log-level', 'warn')
     return this.pinned(PROXY_CPU, process.execPath, args, {
@@ -249,4 +243,10 @@ export function wrk(
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** The LB's light entry in the build at `root` (it moved from dist/lb/main.js to dist/cli/lb-main.js). */
+export function lbEntry(root: string): string {
+  const now = path.join(root, 'dist/cli/lb-main.js')
+  return fs.existsSync(now) ? now : path.join(root, 'dist/lb/main.js')
 }

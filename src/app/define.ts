@@ -16,7 +16,7 @@ import type { Database } from '../db/database.js'
 import type { Migration } from '../db/migrations/index.js'
 import type { AnyJobType } from '../jobs/define.js'
 import { DuplicateJobTypeError } from '../jobs/errors.js'
-import type { AppDeps } from '../web/deps.js'
+import type { AppDeps } from '../process/deps.js'
 import type { Routes } from '../web/server.js'
 import { AppInvalidError, DuplicateCachedClassError, DuplicateMigrationError } from './errors.js'
 

@@ -8,9 +8,9 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { isFleetError } from '../errors.js'
 import { moduleUrl, resolveSource } from '../jobs/source.js'
+import { useThisFleet } from '../loader/this-fleet.js'
 import { type FleetApp, isFleetApp } from './define.js'
 import { AppInvalidError, AppNotFoundError } from './errors.js'
-import { useThisFleet } from './this-fleet.js'
 
 /** Config files looked for in the working folder, in this order. */
 export const CONFIG_FILES = ['fleet.config.ts', 'fleet.config.mts', 'fleet.config.js', 'fleet.config.mjs']

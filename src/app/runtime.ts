@@ -4,30 +4,13 @@
  * its steps around start and stop.
  */
 import type { Config } from '../config/index.js'
-import { migrations as fleetMigrations, type Migration } from '../db/migrations/index.js'
-import { builtinJobTypes, loadJobModules, selectJobTypes } from '../jobs/catalog.js'
-import type { AnyJobType } from '../jobs/define.js'
-import { jobRoutes } from '../jobs/routes.js'
 import { type RunningWorker, startWorker } from '../jobs/worker-process.js'
-import type { ProcessDeps } from '../web/deps.js'
+import type { ProcessDeps } from '../process/deps.js'
+import { jobRoutes } from '../web/jobs-api.js'
 import { type RunningWebServer, startWebServer } from '../web/main.js'
 import type { FleetApp } from './define.js'
-import { AppStartError, DuplicateMigrationError, QueryNotCacheableError } from './errors.js'
-
-/** Fleet's migrations, then the app's; an app migration may not take one of Fleet's ids. */
-export function appMigrations(app: FleetApp): readonly Migration[] {
-  const own = new Set(fleetMigrations.map((m) => m.id))
-  for (const m of app.migrations) if (own.has(m.id)) throw new DuplicateMigrationError(m.id)
-  return [...fleetMigrations, ...app.migrations]
-}
-
-/** The job types a worker of the app runs: Fleet's, the app's, FLEET_JOB_MODULES'; only FLEET_JOB_QUEUES' when set. */
-export async function appJobTypes(app: FleetApp, config: Config): Promise<AnyJobType[]> {
-  return selectJobTypes(
-    [builtinJobTypes, app.jobs, await loadJobModules(config.jobModules)],
-    config.jobQueues,
-  )
-}
+import { AppStartError, QueryNotCacheableError } from './errors.js'
+import { appJobTypes, appMigrations } from './manifest.js'
 
 /**
  * Makes the app's cached classes known to the serializer and checks each cached query against the schema

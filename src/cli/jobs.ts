@@ -32,7 +32,7 @@ async function open(app: CliApp | undefined, opts: Record<string, unknown>) {
       `no fleet up runs on ${config.dataDir} to take the store Redis from: set redis://... (or --redis-url), or run this in the folder of a running fleet up (--data-dir)`,
     )
   const [{ appJobTypes }, { connectRedis }, { JobsUnavailableError }] = await Promise.all([
-    import('../app/runtime.js'),
+    import('../app/manifest.js'),
     import('../redis/connect.js'),
     import('../jobs/errors.js'),
   ])

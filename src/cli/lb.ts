@@ -1,5 +1,8 @@
 import type { Command } from 'commander'
 import { ConfigMissingError } from '../config/errors.js'
+import type { DashboardOptions } from '../dashboard/options.js'
+import type { AdminExtensionFactory } from '../lb/view.js'
+import type { Logger } from '../log.js'
 import type { Redis } from '../redis/connect.js'
 import type { Registry } from '../registry/registry.js'
 import { addSettingOptions, configFromOptions } from './options.js'
@@ -19,6 +22,7 @@ export function registerLb(program: Command): void {
     // Loaded here so that the LB process carries only the LB's code.
     const [{ lbOptionsFromConfig, startLoadBalancer }, { createLogger }, { dashboardOptionsFromConfig }] =
       await Promise.all([import('../lb/index.js'), import('../log.js'), import('../dashboard/options.js')])
+    const dashboard = dashboardOptionsFromConfig(config)
     const logger = createLogger(config, { role: 'lb' })
     const options = lbOptionsFromConfig(config)
     let redis: Redis | undefined
@@ -43,7 +47,8 @@ export function registerLb(program: Command): void {
       ...options,
       logger,
       registry,
-      dashboard: dashboardOptionsFromConfig(config),
+      // The dashboard plugs into the admin port; the LB itself knows nothing of it (src/lb/view.ts).
+      adminExtension: dashboard.enabled ? await dashboardOf(dashboard, logger) : undefined,
     })
     process.stdout.write(
       `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort})\n`,
@@ -59,4 +64,16 @@ export function registerLb(program: Command): void {
     await lb.close()
     redis?.disconnect()
   })
+}
+
+/** The dashboard's extension of the admin port, reading `fleet up`'s status through its control socket. */
+async function dashboardOf(
+  options: DashboardOptions,
+  logger: Logger,
+): Promise<AdminExtensionFactory | undefined> {
+  const [{ dashboardExtension }, { requestStatus }] = await Promise.all([
+    import('../dashboard/index.js'),
+    import('../stack/control.js'),
+  ])
+  return dashboardExtension({ ...options, readSupervisor: requestStatus }, logger)
 }

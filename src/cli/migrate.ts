@@ -20,7 +20,7 @@ export function registerMigrate(program: Command, app: CliApp | undefined): void
       import('../db/migrate.js'),
       import('../db/pool.js'),
       import('../log.js'),
-      import('../app/runtime.js'),
+      import('../app/manifest.js'),
     ])
     const logger = createLogger(config, { role: 'migrate' })
     const pool = createPool(config, { applicationName: 'fleet-migrate' })

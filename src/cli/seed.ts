@@ -25,7 +25,7 @@ export function registerSeed(program: Command, app: CliApp | undefined): void {
         import('../db/migrate.js'),
         import('../db/pool.js'),
         import('../log.js'),
-        import('../app/runtime.js'),
+        import('../app/manifest.js'),
         import('../app/errors.js'),
       ])
     const seed = fleetApp.seed

@@ -4,21 +4,8 @@
  * own processes do, asked through its control socket (`<data dir>/fleet.sock`, readable by its owner only).
  * A URL given as a setting (environment or flag) always wins.
  */
-import { existsSync } from 'node:fs'
-import path from 'node:path'
 import type { Config } from '../config/index.js'
-import { requestStatus } from '../stack/control.js'
-import type { StatusReport } from '../stack/status.js'
-
-/** The stores of the `fleet up` running on `dataDir`; undefined when none runs there (or it did not answer). */
-export async function runningStackStores(dataDir: string): Promise<StatusReport['stores']> {
-  const socket = path.join(path.resolve(dataDir), 'fleet.sock')
-  if (!existsSync(socket)) return undefined
-  return requestStatus(socket, 1_000).then(
-    (report) => report.stores,
-    () => undefined,
-  )
-}
+import { runningStackStores } from '../stack/stores.js'
 
 /**
  * `config` with the store URLs it does not set taken from the `fleet up` running on its data folder (as

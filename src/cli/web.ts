@@ -18,7 +18,7 @@ export function registerWeb(program: Command, app: CliApp | undefined): void {
     // Loaded here, not at the top, so other commands do not pay for the web runtime's code.
     const [{ startAppWebServer }, { exitOnSignals }] = await Promise.all([
       import('../app/runtime.js'),
-      import('../web/main.js'),
+      import('../process/exit.js'),
     ])
     const server = await startAppWebServer(fleetApp, config)
     exitOnSignals(server.stop, config, server.deps.logger)

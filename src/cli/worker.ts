@@ -19,7 +19,7 @@ export function registerWorker(program: Command, app: CliApp | undefined): void 
     // Loaded here, not at the top, so other commands do not pay for the jobs' code.
     const [{ startAppWorker }, { exitOnSignals }] = await Promise.all([
       import('../app/runtime.js'),
-      import('../web/main.js'),
+      import('../process/exit.js'),
     ])
     const worker = await startAppWorker(fleetApp, config)
     exitOnSignals(worker.stop, config, worker.deps.logger)

@@ -3,7 +3,7 @@
  * registry, each process's /metrics, the cache Redis, the queues and the supervisor. Pure: no I/O, so the
  * rules (what is red, what a banner says) are tested without a fleet.
  */
-import { RETRY_BUDGET_WINDOW_MS, retriesAllowed } from '../lb/retry-budget.js'
+import { RETRY_BUDGET_WINDOW_MS, retriesAllowed } from '../lb/view.js'
 import type { StatusRow } from '../stack/status.js'
 import { CACHE, HTTP, JOB, LB, UPSTREAM, width } from './counters.js'
 import { histogramQuantile } from './prom-text.js'

@@ -13,8 +13,8 @@ import { timingSafeEqual } from 'node:crypto'
 import type http from 'node:http'
 import type { Pool } from '../db/pool.js'
 import { isFleetError } from '../errors.js'
-import { hostnameOf, isLoopback, isLoopbackHost } from '../lb/loopback.js'
 import type { Logger } from '../log.js'
+import { hostnameOf, isLoopback, isLoopbackHost } from '../net/loopback.js'
 import type { Asset } from './assets.js'
 import {
   DashboardBadRequestError,

@@ -10,14 +10,15 @@
  */
 import type http from 'node:http'
 import type { Pool } from '../db/pool.js'
+import type { AdminExtensionFactory, LbView } from '../lb/view.js'
 import type { Logger } from '../log.js'
 import { loadAssets } from './assets.js'
 import { DashboardRouter } from './http.js'
 import type { DashboardOptions } from './options.js'
-import { type LbView, Sampler } from './sampler.js'
+import { Sampler } from './sampler.js'
 
+export type { LbView } from '../lb/view.js'
 export { type DashboardOptions, dashboardOptionsFromConfig } from './options.js'
-export type { LbView } from './sampler.js'
 
 export interface Dashboard {
   /** Answers `req` when `path` is the dashboard's; false when it is not (the admin server goes on). */
@@ -67,4 +68,15 @@ export function createDashboard(deps: { options: DashboardOptions; lb: LbView; l
       await p?.end().catch(() => {})
     },
   }
+}
+
+/**
+ * The dashboard as an extension of an LB's admin port (`startLoadBalancer({ adminExtension })`); undefined
+ * when the options say it is off.
+ */
+export function dashboardExtension(
+  options: DashboardOptions,
+  logger: Logger,
+): AdminExtensionFactory | undefined {
+  return options.enabled ? (lb) => createDashboard({ options, lb, logger }) : undefined
 }

@@ -1,6 +1,7 @@
 /** The dashboard's options, from the settings (`src/config/settings/dashboard.ts`) and the store URLs. */
 import path from 'node:path'
 import type { Config } from '../config/index.js'
+import type { SupervisorReader } from './stores.js'
 
 export interface DashboardOptions {
   enabled: boolean
@@ -18,6 +19,8 @@ export interface DashboardOptions {
   dbSchema: string
   /** `fleet up`'s control socket, read for restarts when it exists. */
   controlSocket: string | undefined
+  /** How to ask it (src/stack/control.ts's requestStatus, given by the process that runs the dashboard). */
+  readSupervisor?: SupervisorReader
 }
 
 /** The dashboard's options of a resolved config. */

@@ -6,9 +6,7 @@
  * a few counter readings per process.
  */
 import os from 'node:os'
-import type { DiscoveryStatus } from '../lb/discovery.js'
-import type { LbMetrics } from '../lb/metrics.js'
-import type { UpstreamSet } from '../lb/upstream-set.js'
+import type { LbMetrics, LbView } from '../lb/view.js'
 import type { Logger } from '../log.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
 import { Registry, type RegistryEntry } from '../registry/registry.js'
@@ -26,17 +24,6 @@ import {
 } from './snapshot.js'
 import { readCacheInfo, readSupervisor } from './stores.js'
 import { CounterWindows } from './window.js'
-
-/** What the dashboard reads of the load balancer it runs in. */
-export interface LbView {
-  instanceId: string
-  upstreams: UpstreamSet
-  metrics: LbMetrics
-  discovery: () => DiscoveryStatus
-  closing: () => boolean
-  retryBudgetPercent: number
-  now: () => number
-}
 
 /** Most processes scraped per tick (the rest are listed without figures). */
 const MAX_SCRAPES = 64
@@ -219,7 +206,9 @@ export class Sampler {
       this.#registry
         ? bounded(Promise.all([this.#registry.list('web'), this.#registry.list('worker')]), timeout)
         : undefined,
-      socket ? bounded(readSupervisor(socket, timeout), timeout) : undefined,
+      socket && o.readSupervisor
+        ? bounded(readSupervisor(o.readSupervisor, socket, timeout), timeout)
+        : undefined,
       this.#cache ? bounded(readCacheInfo(this.#cache), timeout) : undefined,
       this.#jobs ? bounded(this.#jobs.read(t), timeout) : undefined,
       Promise.all(

@@ -4,7 +4,6 @@
  */
 import { existsSync } from 'node:fs'
 import type { Redis } from '../redis/connect.js'
-import { requestStatus } from '../stack/control.js'
 import type { StatusReport } from '../stack/status.js'
 
 export interface CacheRedisInfo {
@@ -40,11 +39,18 @@ export async function readCacheInfo(redis: Redis): Promise<CacheRedisInfo> {
   }
 }
 
-/** The status of the `fleet up` whose control socket is `socketPath`; undefined when there is none. */
+/**
+ * The status of the `fleet up` whose control socket is `socketPath`, asked with `request` (the process that
+ * runs the dashboard supplies it: DashboardOptions.readSupervisor); undefined when there is none.
+ */
 export async function readSupervisor(
+  request: SupervisorReader,
   socketPath: string,
   timeoutMs: number,
 ): Promise<StatusReport | undefined> {
   if (!existsSync(socketPath)) return undefined
-  return requestStatus(socketPath, timeoutMs)
+  return request(socketPath, timeoutMs)
 }
+
+/** Asks `fleet up` for its status over its control socket. */
+export type SupervisorReader = (socketPath: string, timeoutMs: number) => Promise<StatusReport>

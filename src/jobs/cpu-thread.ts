@@ -3,7 +3,7 @@
  * and runs its export on the task's input, reporting progress through the task's MessagePort.
  */
 import type { MessagePort } from 'node:worker_threads'
-import { useThisFleet } from '../app/this-fleet.js'
+import { useThisFleet } from '../loader/this-fleet.js'
 import { resolveSource } from './source.js'
 
 export interface CpuTask {

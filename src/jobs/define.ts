@@ -7,7 +7,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { Config } from '../config/index.js'
 import type { Database, Queryable } from '../db/database.js'
 import type { Logger } from '../log.js'
-import type { AppConfig } from '../web/deps.js'
+import type { AppConfig } from '../process/deps.js'
 import { JobTypeInvalidError } from './errors.js'
 
 /** What a processor gets for one attempt of one job. */

@@ -4,16 +4,14 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { DashboardOptions } from '../dashboard/options.js'
-import { FleetError } from '../errors.js'
-import type { Logger } from '../log.js'
-import { portTaken } from '../stack/errors.js'
+import { FleetError, portTaken } from '../errors.js'
+import { isLoopback, isLoopbackHost } from '../net/loopback.js'
 import type { DiscoveryStatus } from './discovery.js'
 import { AdminForbiddenError, NotFoundError } from './errors.js'
-import { isLoopback, isLoopbackHost } from './loopback.js'
 import type { LbMetrics } from './metrics.js'
 import { sendError } from './respond.js'
 import type { UpstreamSet } from './upstream-set.js'
+import type { AdminExtensionFactory } from './view.js'
 
 export interface StatusSource {
   upstreams: UpstreamSet
@@ -22,8 +20,9 @@ export interface StatusSource {
   now: () => number
   instanceId: string
   closing: () => boolean
-  /** The dashboard's options (it is served when they say it is on), and what it needs of the LB. */
-  dashboard?: { options: DashboardOptions; logger: Logger; retryBudgetPercent: number }
+  retryBudgetPercent: number
+  /** Served beside /metrics and /status (the dashboard, when it is on). */
+  extension?: AdminExtensionFactory
 }
 
 /** The /status document. */
@@ -61,14 +60,7 @@ export async function statusDocument(src: StatusSource): Promise<Record<string, 
 
 /** Starts the admin server on host:port (0: a free port); resolves once it listens. */
 export async function startAdminServer(src: StatusSource, host: string, port: number): Promise<http.Server> {
-  const d = src.dashboard
-  const dashboard = d?.options.enabled
-    ? (await import('../dashboard/index.js')).createDashboard({
-        options: d.options,
-        logger: d.logger,
-        lb: { ...src, retryBudgetPercent: d.retryBudgetPercent },
-      })
-    : undefined
+  const dashboard = src.extension?.(src)
   // Bound to loopback (the default), it answers only requests that name this machine so: a browser page
   // whose DNS name rebinds to 127.0.0.1 sends its own name as Host and is refused (DNS rebinding).
   const loopbackOnly = host === 'localhost' || isLoopback(host)

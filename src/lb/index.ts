@@ -12,11 +12,10 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ConfigMissingError } from '../config/errors.js'
-import type { DashboardOptions } from '../dashboard/options.js'
 import type { FleetError } from '../errors.js'
+import { portTaken } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Registry } from '../registry/registry.js'
-import { portTaken } from '../stack/errors.js'
 import { portOf, startAdminServer } from './admin.js'
 import { createBalancer } from './balancer.js'
 import { BodyBudget } from './body.js'
@@ -30,6 +29,7 @@ import { drainRequest, sendError, sendRawError } from './respond.js'
 import { RETRY_MIN_PER_SECOND, RetryBudget } from './retry-budget.js'
 import { proxyUpgrade } from './upgrade.js'
 import { UpstreamSet } from './upstream-set.js'
+import type { AdminExtensionFactory } from './view.js'
 
 export { type LoadBalancerOptions, lbOptionsFromConfig } from './options.js'
 
@@ -45,7 +45,11 @@ export interface LoadBalancer {
 
 /** Starts the load balancer and resolves once both ports listen and the first discovery ran. */
 export async function startLoadBalancer(
-  options: LoadBalancerOptions & { logger: Logger; registry?: Registry; dashboard?: DashboardOptions },
+  options: LoadBalancerOptions & {
+    logger: Logger
+    registry?: Registry
+    adminExtension?: AdminExtensionFactory
+  },
 ): Promise<LoadBalancer> {
   const logger = options.logger.child({ component: 'lb' })
   const now = options.now ?? Date.now
@@ -184,11 +188,8 @@ export async function startLoadBalancer(
       now,
       instanceId: options.instanceId,
       closing: () => closing,
-      dashboard: options.dashboard && {
-        options: options.dashboard,
-        logger,
-        retryBudgetPercent: options.retryBudgetPercent,
-      },
+      retryBudgetPercent: options.retryBudgetPercent,
+      extension: options.adminExtension,
     },
     options.adminHost,
     options.adminPort,

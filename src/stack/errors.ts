@@ -1,5 +1,7 @@
 import { FleetError } from '../errors.js'
 
+export { PortInUseError, portTaken } from '../errors.js'
+
 /** A program the local stack needs (redis-server) is missing and cannot be installed here. */
 export class MissingProgramError extends FleetError {
   static override code = 'FLEET_E_STACK_MISSING_PROGRAM'
@@ -22,29 +24,6 @@ export class ServiceStartError extends FleetError {
   ) {
     super(`${service} did not start: ${reason}`, options)
   }
-}
-
-/** A port the local stack needs is taken by another program; the message names the setting to change. */
-export class PortInUseError extends FleetError {
-  static override code = 'FLEET_E_STACK_PORT_IN_USE'
-  constructor(
-    readonly port: number,
-    readonly setting: string,
-    readonly what: string,
-    options?: ErrorOptions,
-  ) {
-    super(
-      `port ${port} (${what}) is already in use: stop what holds it, or pick another port with ${setting}=<port> (${setting}=0 picks a free one)`,
-      options,
-    )
-  }
-}
-
-/** `err` as a PortInUseError when it is a listen's EADDRINUSE, else `err` itself. */
-export function portTaken(err: unknown, port: number, setting: string, what: string): unknown {
-  return (err as NodeJS.ErrnoException)?.code === 'EADDRINUSE'
-    ? new PortInUseError(port, setting, what, { cause: err })
-    : err
 }
 
 /** Another `fleet up` already supervises this data folder (its control socket answers). */

@@ -6,7 +6,7 @@
  * the jobs it moves cannot be the new process's.
  */
 import type { FleetApp } from '../app/define.js'
-import { appJobTypes } from '../app/runtime.js'
+import { appJobTypes } from '../app/manifest.js'
 import type { Config } from '../config/index.js'
 import { handOffJobs } from '../jobs/handoff.js'
 import { connectRedis, type Redis } from '../redis/connect.js'

@@ -6,7 +6,7 @@
  * needs the missing store fails fast with its own coded 503; none does, or draining, 503.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ProcessDeps } from './deps.js'
+import type { ProcessDeps } from '../process/deps.js'
 
 /** Shared with the shutdown sequence: set `draining` and readiness turns false at once. */
 export interface Readiness {

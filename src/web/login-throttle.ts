@@ -12,8 +12,8 @@
  * TIME), so web servers whose clocks disagree still apply one window.
  */
 import { createHash } from 'node:crypto'
+import { type AppDeps, processDeps } from '../process/deps.js'
 import type { Redis } from '../redis/connect.js'
-import { type AppDeps, processDeps } from './deps.js'
 import { LoginThrottledError, UnavailableError } from './errors.js'
 import { scripts } from './scripts.js'
 

@@ -1,14 +1,6 @@
-/** The web server's Prometheus metrics: process metrics and a request duration histogram. */
+/** The web server's request duration histogram (the registry and its process metrics: src/process/metrics.ts). */
 import type { FastifyInstance } from 'fastify'
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
-
-/** A fresh registry with Node process metrics (CPU, memory, event loop lag, GC) and `role` on every series. */
-export function createMetricsRegistry(labels: Record<string, string> = {}): Registry {
-  const registry = new Registry()
-  registry.setDefaultLabels(labels)
-  collectDefaultMetrics({ register: registry })
-  return registry
-}
+import { Histogram, type Registry } from 'prom-client'
 
 /** Records every response in `http_request_duration_seconds{method,route,status_code}` and serves /metrics. */
 export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {

@@ -12,8 +12,8 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import { errorBody, FleetError, isFleetError } from '../errors.js'
+import type { AppDeps, ProcessDeps } from '../process/deps.js'
 import { accessLogFilter } from './access-log.js'
-import type { AppDeps, ProcessDeps } from './deps.js'
 import {
   BadRequestError,
   BodyTooLargeError,

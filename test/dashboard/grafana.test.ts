@@ -7,13 +7,13 @@ import fs from 'node:fs'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import shopApp from '../../apps/shop/index.js'
-import { dashboardOptionsFromConfig } from '../../src/dashboard/index.js'
+import { dashboardExtension, dashboardOptionsFromConfig } from '../../src/dashboard/index.js'
 import { declaredMetrics, exportedNames } from '../../src/dashboard/prom-text.js'
 import { JobMetrics } from '../../src/jobs/metrics.js'
 import { QueueSet } from '../../src/jobs/queues.js'
 import { type LoadBalancer, startLoadBalancer } from '../../src/lb/index.js'
+import { createMetricsRegistry } from '../../src/process/metrics.js'
 import { Registry } from '../../src/registry/registry.js'
-import { createMetricsRegistry } from '../../src/web/metrics.js'
 import { type Backend, startBackend, testOptions } from '../lb/helpers.js'
 import { createAppTest, type TestApp } from '../support/app.js'
 
@@ -72,7 +72,10 @@ beforeAll(async () => {
   lb = await startLoadBalancer({
     ...testOptions({ upstreams: [backend.url] }),
     logger: pino({ level: 'silent' }),
-    dashboard: { ...dashboardOptionsFromConfig(web.deps.config), controlSocket: undefined },
+    adminExtension: dashboardExtension(
+      { ...dashboardOptionsFromConfig(web.deps.config), controlSocket: undefined },
+      pino({ level: 'silent' }),
+    ),
   })
   // A worker's registry: its process metrics and its job metrics (the shop's types).
   const worker = createMetricsRegistry({ role: 'worker', instance: 'worker-test' })

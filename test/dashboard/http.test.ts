@@ -8,7 +8,11 @@ import { Writable } from 'node:stream'
 import { Queue, Worker } from 'bullmq'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type DashboardOptions, dashboardOptionsFromConfig } from '../../src/dashboard/index.js'
+import {
+  type DashboardOptions,
+  dashboardExtension,
+  dashboardOptionsFromConfig,
+} from '../../src/dashboard/index.js'
 import type { Snapshot } from '../../src/dashboard/snapshot.js'
 import { type LoadBalancer, startLoadBalancer } from '../../src/lb/index.js'
 import { type Backend, get, startBackend, testOptions, until } from '../lb/helpers.js'
@@ -34,10 +38,11 @@ function logger() {
 
 async function start(over: Partial<DashboardOptions> = {}): Promise<LoadBalancer> {
   const dashboard = { ...dashboardOptionsFromConfig(ctx.config), controlSocket: undefined, ...over }
+  const log = logger()
   const l = await startLoadBalancer({
     ...testOptions({ upstreams: backends.map((b) => b.url) }),
-    logger: logger(),
-    dashboard,
+    logger: log,
+    adminExtension: dashboardExtension(dashboard, log),
   })
   lbs.push(l)
   return l

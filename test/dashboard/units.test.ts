@@ -16,7 +16,7 @@ import {
 import { readProcessMetrics } from '../../src/dashboard/scrape.js'
 import type { Readings } from '../../src/dashboard/snapshot.js'
 import { CounterWindows } from '../../src/dashboard/window.js'
-import { isLoopback, isLoopbackHost } from '../../src/lb/loopback.js'
+import { isLoopback, isLoopbackHost } from '../../src/net/loopback.js'
 
 const TEXT = `# HELP http_request_duration_seconds Time
 # TYPE http_request_duration_seconds histogram

@@ -84,10 +84,10 @@ describe('load balancer: lifecycle', () => {
     }
   })
 
-  it('the light entry (dist/lb/main.js) refuses a bad option with a message naming it', async () => {
+  it('the light entry (dist/cli/lb-main.js) refuses a bad option with a message naming it', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/lb/main.ts', '--upstream', 'ftp://x', '--port', '0'],
+      ['--import', 'tsx', 'src/cli/lb-main.ts', '--upstream', 'ftp://x', '--port', '0'],
       {
         cwd: new URL('../..', import.meta.url),
         env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
@@ -101,5 +101,22 @@ describe('load balancer: lifecycle', () => {
     const [code] = (await once(child, 'exit')) as [number | null]
     expect(code).toBe(2)
     expect(err).toContain('FLEET_LB_UPSTREAMS')
+  })
+
+  it('the light entry exits 2 on a missing setting, as `fleet` does (one exitCodeOf for both)', async () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'REDIS_URL'))
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/lb-main.ts', '--port', '0'], {
+      cwd: new URL('../..', import.meta.url),
+      env: { ...env, FLEET_LOG_LEVEL: 'warn', FLEET_LB_UPSTREAMS: '' },
+      stdio: 'pipe',
+    })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+    })
+    const [code] = (await once(child, 'exit')) as [number | null]
+    expect(err).toContain('[FLEET_E_CONFIG_MISSING]')
+    expect(err).not.toMatch(/\n\s+at /)
+    expect(code).toBe(2)
   })
 })

@@ -4,12 +4,13 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { FleetApp } from '../../src/app/define.js'
-import { appMigrations, prepareApp } from '../../src/app/runtime.js'
+import { appMigrations } from '../../src/app/manifest.js'
+import { prepareApp } from '../../src/app/runtime.js'
 import { loadConfig } from '../../src/config/index.js'
-import { jobRoutes } from '../../src/jobs/routes.js'
-import type { ProcessDeps } from '../../src/web/deps.js'
+import type { ProcessDeps } from '../../src/process/deps.js'
+import { closeDeps, openDeps, prepareDeps } from '../../src/process/open.js'
 import type { Readiness } from '../../src/web/health.js'
-import { closeDeps, openDeps, prepareDeps } from '../../src/web/main.js'
+import { jobRoutes } from '../../src/web/jobs-api.js'
 import { buildServer, type Routes } from '../../src/web/server.js'
 import { deleteKeys, isolatedEnv, testMigrations } from './context.js'
 

@@ -6,14 +6,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { type AppDeps, type ProcessDeps, processDeps } from '../web/deps.js'
-import { AuthenticationRequiredError, sessionPlugin } from '../web/session.js'
-import { loadJobModules } from './catalog.js'
-import { JobClient, type JobView } from './client.js'
-import { IdempotencyKeyInvalidError } from './errors.js'
-import { JobEventHub } from './events.js'
-import { connectQueueRedis } from './queues.js'
-import { streamJobEvents } from './sse.js'
+import { loadJobModules } from '../jobs/catalog.js'
+import { JobClient, type JobView } from '../jobs/client.js'
+import { IdempotencyKeyInvalidError } from '../jobs/errors.js'
+import { JobEventHub } from '../jobs/events.js'
+import { connectQueueRedis } from '../jobs/queues.js'
+import { streamJobEvents } from '../jobs/sse.js'
+import { type AppDeps, type ProcessDeps, processDeps } from '../process/deps.js'
+import { AuthenticationRequiredError, sessionPlugin } from './session.js'
 
 const clients = new WeakMap<AppDeps, JobClient>()
 const hubs = new WeakMap<ProcessDeps, JobEventHub>()

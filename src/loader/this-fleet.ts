@@ -1,4 +1,4 @@
-/** Registers src/app/resolve-hook.ts: apps (and their CPU job modules, in threads) import this Fleet. */
+/** Registers src/loader/resolve-hook.ts: apps (and their CPU job modules, in threads) import this Fleet. */
 import fs from 'node:fs'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 let registered = false
 
 /**
- * Makes an app's `import '@fleet-stack/fleet'` resolve to this Fleet (src/app/resolve-hook.ts), once per
+ * Makes an app's `import '@fleet-stack/fleet'` resolve to this Fleet (src/loader/resolve-hook.ts), once per
  * thread. Sources run directly (tests) have no built hook and resolve the package by its own name.
  */
 export function useThisFleet(): void {

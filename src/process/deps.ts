@@ -1,4 +1,16 @@
 /**
+ * What a Fleet process holds (ProcessDeps: connections and stateless helpers; no user data lives in the
+ * process between requests), and the narrow view of it an app gets (AppDeps). Shared by the web server and
+ * the worker: src/process/open.ts opens it.
+ */
+import type { Registry as MetricsRegistry } from 'prom-client'
+import type { Cache } from '../cache/cache.js'
+import type { Config } from '../config/index.js'
+import type { Database } from '../db/database.js'
+import type { Logger } from '../log.js'
+import type { Redis } from '../redis/connect.js'
+
+/**
  * The settings of a process, as an app sees them: read the app's own with `appSettings(specs, deps.config)`
  * (typed by its specs). Fleet's settings are not an app's API: they may be renamed without notice.
  */
@@ -29,17 +41,6 @@ export function processDeps(deps: AppDeps): ProcessDeps {
   if (!('redis' in deps)) throw new TypeError('not the deps Fleet handed to the app (routes, steps)')
   return deps as ProcessDeps
 }
-
-/**
- * Everything a Fleet process holds (the app sees it as AppDeps). Everything here is
- * a connection or a stateless helper: no user data lives in the process between requests.
- */
-import type { Registry as MetricsRegistry } from 'prom-client'
-import type { Cache } from '../cache/cache.js'
-import type { Config } from '../config/index.js'
-import type { Database } from '../db/database.js'
-import type { Logger } from '../log.js'
-import type { Redis } from '../redis/connect.js'
 
 export interface ProcessDeps extends AppDeps {
   /** Fleet's settings and the app's. */
