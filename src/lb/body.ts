@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
-import { BodyTooLargeError, ClientTimeoutError, OverloadedError } from './errors.js'
+import { ClientTimeoutError, OverloadedError, RequestBodyTooLargeError } from './errors.js'
 
 /** Bytes of request bodies held in memory, across all clients, and the streamed bodies in flight. */
 export class BodyBudget {
@@ -102,7 +102,7 @@ export function holdBody(req: IncomingMessage, limits: BodyLimits): Promise<Held
     )
     const onData = (chunk: Buffer): void => {
       if (held.bytes + chunk.length > limits.maxBodySize) {
-        finish(new BodyTooLargeError(limits.maxBodySize))
+        finish(new RequestBodyTooLargeError(limits.maxBodySize))
         return
       }
       if (!limits.budget.take(chunk.length)) {
@@ -161,7 +161,7 @@ export class BodyMeter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length
     if (this.bytes > this.#limit) {
-      done(new BodyTooLargeError(this.#limit))
+      done(new RequestBodyTooLargeError(this.#limit))
       return
     }
     this.#timer.refresh()

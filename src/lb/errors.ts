@@ -41,7 +41,7 @@ export class UpstreamTimeoutError extends FleetError {
 }
 
 /** The request is malformed or ambiguous (duplicate Host, bad framing, a request smuggling attempt). */
-export class BadRequestError extends FleetError {
+export class MalformedRequestError extends FleetError {
   static override code = 'FLEET_E_LB_BAD_REQUEST'
   static override statusCode = 400
 }
@@ -59,7 +59,7 @@ export class HeadersTooLargeError extends FleetError {
 }
 
 /** The request body exceeds the body size limit. */
-export class BodyTooLargeError extends FleetError {
+export class RequestBodyTooLargeError extends FleetError {
   static override code = 'FLEET_E_LB_BODY_TOO_LARGE'
   static override statusCode = 413
   constructor(

@@ -9,7 +9,7 @@
  * passed its try timeout and then lost to a hedge (exchange.ts).
  */
 import type { FleetError } from '../errors.js'
-import { BadRequestError, BodyTooLargeError, ClientTimeoutError } from './errors.js'
+import { ClientTimeoutError, MalformedRequestError, RequestBodyTooLargeError } from './errors.js'
 import { type FailureStage, mayRetry, type RetryContext } from './retry.js'
 import type { TryState } from './try.js'
 
@@ -105,10 +105,10 @@ const CLIENT_CODES = new Set([
 
 /** The coded client error for `err` when the client caused it, else undefined. */
 export function clientError(err: Error): FleetError | undefined {
-  if (err instanceof ClientTimeoutError || err instanceof BodyTooLargeError) return err
+  if (err instanceof ClientTimeoutError || err instanceof RequestBodyTooLargeError) return err
   const code = codeOf(err)
   if (code && CLIENT_CODES.has(code))
-    return new BadRequestError(`the request cannot be forwarded: ${err.message}`, { cause: err })
+    return new MalformedRequestError(`the request cannot be forwarded: ${err.message}`, { cause: err })
   return undefined
 }
 

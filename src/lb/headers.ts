@@ -7,7 +7,7 @@
  * a client can neither pose as another address nor claim https.
  */
 import { randomBytes } from 'node:crypto'
-import { BadRequestError } from './errors.js'
+import { MalformedRequestError } from './errors.js'
 
 /** Headers that describe one connection, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -86,7 +86,7 @@ export interface UpstreamRequestHead {
 
 /**
  * The headers to send upstream for a client request, from its raw header list.
- * Throws BadRequestError for two Host headers or two different Content-Length values.
+ * Throws MalformedRequestError for two Host headers or two different Content-Length values.
  */
 export function upstreamRequestHead(
   raw: string[],
@@ -122,12 +122,12 @@ export function upstreamRequestHead(
         upgrade = raw[i + 1]
         break
       case 'host':
-        if (host !== undefined) throw new BadRequestError('the request has more than one Host header')
+        if (host !== undefined) throw new MalformedRequestError('the request has more than one Host header')
         host = raw[i + 1]
         break
       case 'content-length':
         if (contentLength !== undefined && contentLength !== raw[i + 1])
-          throw new BadRequestError('the request has conflicting Content-Length headers')
+          throw new MalformedRequestError('the request has conflicting Content-Length headers')
         contentLength = raw[i + 1]
         break
       case 'connection':

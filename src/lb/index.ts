@@ -20,7 +20,12 @@ import { portOf, startAdminServer } from './admin.js'
 import { createBalancer } from './balancer.js'
 import { BodyBudget } from './body.js'
 import { type Discovery, RegistryDiscovery, StaticDiscovery } from './discovery.js'
-import { BadRequestError, ClientTimeoutError, HeadersTooLargeError, MethodNotAllowedError } from './errors.js'
+import {
+  ClientTimeoutError,
+  HeadersTooLargeError,
+  MalformedRequestError,
+  MethodNotAllowedError,
+} from './errors.js'
 import { HealthChecker } from './health.js'
 import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
@@ -155,7 +160,7 @@ export async function startLoadBalancer(
       e = new ClientTimeoutError(
         `the request headers did not arrive within ${options.clientHeaderTimeoutMs} ms`,
       )
-    else e = new BadRequestError(`malformed request (${err.code ?? err.message})`)
+    else e = new MalformedRequestError(`malformed request (${err.code ?? err.message})`)
     metrics.errors.labels(e.code).inc()
     logger.info(
       { code: e.code, reason: err.code ?? err.message, client: socket.remoteAddress },

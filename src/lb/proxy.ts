@@ -10,12 +10,12 @@ import { type FleetError, isFleetError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type BodyBudget, BodyMeter, holdBody, wholeBody } from './body.js'
 import {
-  BadRequestError,
-  BodyTooLargeError,
+  MalformedRequestError,
   MethodNotAllowedError,
   NotFoundError,
   NoUpstreamError,
   OverloadedError,
+  RequestBodyTooLargeError,
   ShuttingDownError,
 } from './errors.js'
 import { Exchange } from './exchange.js'
@@ -62,7 +62,7 @@ function isInternal(url: string, internal: readonly string[]): boolean {
  * The request target in origin form (`/path?query`) for the upstream, or a coded error: `*` (OPTIONS, answered
  * here) and absolute-form targets (RFC 9112 3.2.2: a server must accept them) are turned into it.
  */
-function originForm(url: string): string | BadRequestError {
+function originForm(url: string): string | MalformedRequestError {
   if (url.startsWith('/')) return url
   if (/^https?:\/\//i.test(url)) {
     try {
@@ -72,7 +72,7 @@ function originForm(url: string): string | BadRequestError {
       // falls through to the error below
     }
   }
-  return new BadRequestError(
+  return new MalformedRequestError(
     `the request target ${JSON.stringify(url.slice(0, 100))} is not a path (write /path?query)`,
   )
 }
@@ -108,7 +108,7 @@ export function proxyRequest(
     } else
       ctx.respondError(
         res,
-        new BadRequestError('the request target * is only valid with OPTIONS'),
+        new MalformedRequestError('the request target * is only valid with OPTIONS'),
         undefined,
         false,
       )
@@ -141,20 +141,20 @@ export function proxyRequest(
     return
   }
   if (head.host === '' && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
-    const err = new BadRequestError('an HTTP/1.1 request needs a Host header (RFC 9112 3.2)')
+    const err = new MalformedRequestError('an HTTP/1.1 request needs a Host header (RFC 9112 3.2)')
     ctx.respondError(res, err, head.requestId, true)
     return
   }
   if (head.chunked && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
     // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; never reuse the connection.
-    const err = new BadRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request')
+    const err = new MalformedRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request')
     ctx.respondError(res, err, undefined, true)
     return
   }
   const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
   const { maxBodySize, clientBodyTimeoutMs, requestBufferSize, clientRequestTimeoutMs } = ctx.options
   if (length > maxBodySize) {
-    ctx.respondError(res, new BodyTooLargeError(maxBodySize), head.requestId, false)
+    ctx.respondError(res, new RequestBodyTooLargeError(maxBodySize), head.requestId, false)
     return
   }
   const hasBody = length > 0 || head.chunked

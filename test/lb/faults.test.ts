@@ -1,6 +1,6 @@
 /** Fault classification (src/lb/faults.ts): pure rules, tested with the errors undici and the LB raise. */
 import { describe, expect, it } from 'vitest'
-import { BodyTooLargeError, ClientTimeoutError } from '../../src/lb/errors.js'
+import { ClientTimeoutError, RequestBodyTooLargeError } from '../../src/lb/errors.js'
 import { classify, isGatewayFailure, isUpstreamError, stageOf } from '../../src/lb/faults.js'
 import type { RetryContext } from '../../src/lb/retry.js'
 
@@ -89,7 +89,7 @@ describe('fault classification', () => {
       upstreamFault: false,
       clientError: slow,
     })
-    const large = new BodyTooLargeError(1024)
+    const large = new RequestBodyTooLargeError(1024)
     expect(classify(large, 'connecting', POST).clientError).toBe(large)
     const mismatch = coded('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'body length differs')
     const fault = classify(mismatch, 'sent', POST)
