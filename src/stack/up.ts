@@ -241,7 +241,9 @@ export class Stack {
         if (snap.state === 'starting' || snap.state === 'stopped') void this.#recordPids()
         if (snap.role === 'worker' && snap.state === 'crashed' && !this.stopping) void deaths.died(snap.name)
       },
-      settle: (snap) => settleInLb(adminPort, snap),
+      // Only a web server is in the LB's rotation: a worker (or the LB) has nothing to settle into, and
+      // waiting for the LB to list it would cost the settle's whole bound.
+      settle: async (snap) => (snap.role === 'web' ? settleInLb(adminPort, snap) : undefined),
     })
     this.#supervisor = supervisor
     const specs = stackChildren({

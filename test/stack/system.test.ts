@@ -295,6 +295,10 @@ describe('fleet up (system)', () => {
       expect(webPids).not.toContain(r.pid)
     }
     console.log(`rolling restart under load: ${ok} requests, ${failures.length} failed\n${restart.stdout}`)
+    // A worker is in no LB rotation: its restart waits for its own readiness only, never for the LB.
+    const workerRestart = await run(process.execPath, [cli, 'restart', 'worker'], { env })
+    expect(workerRestart.stdout).toContain('restarted 1 process of worker')
+    expect(workerRestart.stdout).not.toContain('the load balancer did not list it')
 
     // 5. SIGKILL a web server, then PostgreSQL: the supervisor brings each back (same name and port).
     const back = await killAndWaitBack(afterRestart, 'web-2', 30_000, first)
