@@ -35,14 +35,7 @@ export function registerStack(program: Command, app: CliApp | undefined): void {
       ),
     'up',
     app?.app.settings,
-  ).action(async (opts: Record<string, unknown>) => {
-    const { app: fleetApp, location } = requireApp(app, 'up')
-    const config = configFromOptions('up', opts, { extra: fleetApp.settings })
-    // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
-    const { runUp } = await import('../stack/run-up.js')
-    const code = await runUp(config, { app: fleetApp, url: location.url })
-    process.exit(code)
-  })
+  ).action((opts: Record<string, unknown>) => runStack(app, 'up', opts))
 
   addSettingOptions(
     program
@@ -52,15 +45,7 @@ export function registerStack(program: Command, app: CliApp | undefined): void {
       ),
     'up',
     app?.app.settings,
-  ).action(async (opts: Record<string, unknown>) => {
-    const { app: fleetApp, location } = requireApp(app, 'dev')
-    // Defaults for a quick reload; a flag or a variable that is set still wins.
-    for (const [name, value] of Object.entries(DEV_DEFAULTS)) process.env[name] ??= value
-    const config = configFromOptions('up', opts, { extra: fleetApp.settings })
-    const { runUp } = await import('../stack/run-up.js')
-    const watch = path.dirname(fileURLToPath(location.url))
-    process.exit(await runUp(config, { app: fleetApp, url: location.url }, { watch }))
-  })
+  ).action((opts: Record<string, unknown>) => runStack(app, 'dev', opts))
 
   addSettingOptions(
     program
@@ -91,4 +76,16 @@ export function registerStack(program: Command, app: CliApp | undefined): void {
     })
     if (last.event !== 'done') process.exit(1)
   })
+}
+
+/** `fleet up`, or `fleet dev` (its defaults, and a watch on the app's folder); exits with the stack's code. */
+async function runStack(app: CliApp | undefined, command: 'up' | 'dev', opts: Record<string, unknown>) {
+  const { app: fleetApp, location } = requireApp(app, command)
+  // fleet dev: defaults for a quick reload; a flag or a variable that is set still wins.
+  if (command === 'dev') for (const [name, value] of Object.entries(DEV_DEFAULTS)) process.env[name] ??= value
+  const config = configFromOptions('up', opts, { extra: fleetApp.settings })
+  // Loaded here: `fleet status` and `fleet restart` need none of the database and Redis code.
+  const { runUp } = await import('../stack/run-up.js')
+  const watch = command === 'dev' ? { watch: path.dirname(fileURLToPath(location.url)) } : {}
+  process.exit(await runUp(config, { app: fleetApp, url: location.url }, watch))
 }

@@ -5,19 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Breaker } from '../../src/cache/breaker.js'
 import { CacheStore, EPOCH_TAG } from '../../src/cache/store.js'
-import { createTestContext, type TestContext, uniqueId } from '../support/context.js'
+import { createTestContext, recordCommands, type TestContext, uniqueId } from '../support/context.js'
 
 let ctx: TestContext
 /** The commands the store's connection sent, in order (lower case). */
-const sent: string[] = []
+let sent: string[] = []
 
 beforeAll(async () => {
   ctx = await createTestContext({ migrate: false })
-  const send = ctx.redis.sendCommand.bind(ctx.redis)
-  ctx.redis.sendCommand = (command, stream) => {
-    sent.push(command.name.toLowerCase())
-    return send(command, stream)
-  }
+  sent = recordCommands(ctx.redis)
 })
 afterAll(async () => {
   await ctx?.cleanup()

@@ -4,19 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LuaScript, REDIS_NOW_MS } from '../../src/redis/script.js'
-import { createTestContext, type TestContext, uniqueId } from '../support/context.js'
+import { createTestContext, recordCommands, type TestContext, uniqueId } from '../support/context.js'
 
 let ctx: TestContext
 /** The commands this test's connection sent, in order (lower case). */
-const sent: string[] = []
+let sent: string[] = []
 
 beforeAll(async () => {
   ctx = await createTestContext({ migrate: false })
-  const send = ctx.redis.sendCommand.bind(ctx.redis)
-  ctx.redis.sendCommand = (command, stream) => {
-    sent.push(command.name.toLowerCase())
-    return send(command, stream)
-  }
+  sent = recordCommands(ctx.redis)
 })
 afterAll(async () => {
   await ctx?.cleanup()

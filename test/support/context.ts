@@ -99,3 +99,14 @@ export async function dropIsolated(env: Record<string, string>): Promise<void> {
   await deleteKeys(redis, `${config.redisPrefix}*`)
   redis.disconnect()
 }
+
+/** Records the name of every command `redis` sends from now on (lower case, in order) into the list returned. */
+export function recordCommands(redis: Redis): string[] {
+  const sent: string[] = []
+  const send = redis.sendCommand.bind(redis)
+  redis.sendCommand = (command, stream) => {
+    sent.push(command.name.toLowerCase())
+    return send(command, stream)
+  }
+  return sent
+}
