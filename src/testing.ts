@@ -26,7 +26,7 @@ import type { Database } from './db/database.js'
 import type { ProcessDeps } from './process/deps.js'
 import { closeDeps, openDeps, prepareDeps } from './process/open.js'
 import { startScratchServices } from './stack/scratch.js'
-import { runningStackStores } from './stack/stores.js'
+import { withStackStores } from './stack/stores.js'
 import { jobRoutes } from './web/jobs-api.js'
 import { buildServer } from './web/server.js'
 
@@ -71,21 +71,17 @@ export async function testApp(app: FleetApp, options: TestAppOptions = {}): Prom
     for (const step of cleanups.reverse()) await step().catch(() => {})
   }
   try {
-    if (!env.DATABASE_URL || !env.REDIS_URL) {
-      const stack = await runningStackStores(loadConfig({ env, extra: app.settings }).dataDir)
-      if (stack)
-        Object.assign(env, { DATABASE_URL: env.DATABASE_URL ?? stack.databaseUrl, ...stackRedis(env, stack) })
-      else {
-        const scratch = await startScratchServices({
-          name: 'app-test',
-          databaseUrl: env.DATABASE_URL,
-          redisUrl: env.REDIS_URL,
-        })
-        cleanups.push(() => scratch.stop())
-        Object.assign(env, { DATABASE_URL: scratch.databaseUrl, REDIS_URL: scratch.redisUrl })
-      }
+    let config = await withStackStores(loadConfig({ env, extra: app.settings }))
+    if (!config.databaseUrl || !config.redisUrl) {
+      const scratch = await startScratchServices({
+        name: 'app-test',
+        databaseUrl: config.databaseUrl,
+        redisUrl: config.redisUrl,
+      })
+      cleanups.push(() => scratch.stop())
+      const urls = { DATABASE_URL: scratch.databaseUrl, REDIS_URL: scratch.redisUrl }
+      config = loadConfig({ env: { ...env, ...urls }, extra: app.settings })
     }
-    const config = loadConfig({ env, extra: app.settings })
     const deps = openDeps(config, 'web')
     cleanups.push(() => dropIsolated(deps))
     await prepareDeps(deps, appMigrations(app))
@@ -109,17 +105,6 @@ export async function testApp(app: FleetApp, options: TestAppOptions = {}): Prom
   } catch (err) {
     await close()
     throw err
-  }
-}
-
-/** The Redis URLs of a running stack that the environment does not set. */
-function stackRedis(
-  env: Record<string, string | undefined>,
-  stores: { redisUrl: string; cacheRedisUrl?: string },
-): Record<string, string | undefined> {
-  return {
-    REDIS_URL: env.REDIS_URL ?? stores.redisUrl,
-    CACHE_REDIS_URL: env.CACHE_REDIS_URL ?? (env.REDIS_URL ? undefined : stores.cacheRedisUrl),
   }
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { ConfigMissingError } from '../config/errors.js'
 import { type Config, loadConfig } from '../config/index.js'
 import { connectRedis, type Redis } from '../redis/connect.js'
-import { withStackStores } from './stack-stores.js'
+import { withStackStores } from '../stack/stores.js'
 
 /** Settings the cache commands read, as flags (they are not `addSettingOptions` settings of this command). */
 function withConnection(cmd: Command): Command {

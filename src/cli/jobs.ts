@@ -2,8 +2,8 @@ import type { Command } from 'commander'
 import { ConfigMissingError } from '../config/errors.js'
 import { type Config, loadConfig } from '../config/index.js'
 import type { Redis } from '../redis/connect.js'
+import { withStackStores } from '../stack/stores.js'
 import { type CliApp, requireApp } from './app.js'
-import { withStackStores } from './stack-stores.js'
 
 /** The options every `fleet jobs` command takes. */
 function storeOptions(command: Command): Command {

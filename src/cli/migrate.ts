@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
+import { withStackStores } from '../stack/stores.js'
 import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
-import { withStackStores } from './stack-stores.js'
 
 /** `fleet migrate`: applies pending migrations (Fleet's, then the app's) once, under a lock, and exits. */
 export function registerMigrate(program: Command, app: CliApp | undefined): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
+import { withStackStores } from '../stack/stores.js'
 import { type CliApp, requireApp } from './app.js'
 import { addSettingOptions, configFromOptions } from './options.js'
-import { withStackStores } from './stack-stores.js'
 
 /** `fleet seed`: runs the app's seed (migrating first), with a progress bar on a TTY. */
 export function registerSeed(program: Command, app: CliApp | undefined): void {
