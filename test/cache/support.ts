@@ -1,7 +1,9 @@
 /**
- * Cache test fixtures: an isolated schema (migrated: the demo shop's tables) and key prefix, and any number of
+ * Cache test fixtures: an isolated schema (migrated: the core's fixture tables, or an app's) and key prefix, and any number of
  * "servers", each an independent cache instance with its own Redis connection and PostgreSQL pool.
  */
+
+import type { FleetApp } from '../../src/app/define.js'
 import { type Cache, createCache } from '../../src/cache/cache.js'
 import { connectCacheRedis } from '../../src/cache/connect.js'
 import { type Config, loadConfig } from '../../src/config/index.js'
@@ -9,7 +11,7 @@ import { Database } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
-import { deleteKeys, isolatedEnv, testMigrations } from '../support/context.js'
+import { deleteKeys, isolatedEnv, migrationsOf } from '../support/context.js'
 
 export interface Server {
   cache: Cache
@@ -34,11 +36,11 @@ export const FAST: Record<string, string> = {
   FLEET_CACHE_REDIS_TIMEOUT: '500ms',
 }
 
-export async function createFixture(env: Record<string, string> = {}): Promise<Fixture> {
+export async function createFixture(env: Record<string, string> = {}, app?: FleetApp): Promise<Fixture> {
   const e = isolatedEnv({ ...FAST, ...env })
-  const config = loadConfig({ env: e })
+  const config = loadConfig({ env: e, extra: app?.settings })
   const admin = createPool(config)
-  await migrate(admin, config.dbSchema, { migrations: testMigrations })
+  await migrate(admin, config.dbSchema, { migrations: migrationsOf(app) })
   const servers: Server[] = []
   return {
     config,

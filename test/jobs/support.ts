@@ -10,6 +10,7 @@ import { SessionStore } from '../../src/web/session.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 export const probeModule = fileURLToPath(new URL('./fixtures/probe-jobs.ts', import.meta.url))
+const probeApp = fileURLToPath(new URL('./fixtures/probe-app.ts', import.meta.url))
 
 /** Settings that make failures show quickly in tests. */
 export const fastJobEnv: Record<string, string> = {
@@ -21,6 +22,7 @@ export const fastJobEnv: Record<string, string> = {
   FLEET_REGISTRY_TTL: '2s',
   FLEET_WORKER_THREADS: '1',
   FLEET_JOB_MODULES: probeModule,
+  FLEET_APP: probeApp,
 }
 
 export interface WorkerChild {

@@ -3,6 +3,7 @@ import os from 'node:os'
 import sharp from 'sharp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { thumbnailsJob } from '../../apps/shop/images.js'
+import shopApp from '../../apps/shop/index.js'
 import { Database } from '../../src/db/database.js'
 import type { JobContext } from '../../src/jobs/define.js'
 import { createTestContext, type TestContext } from '../support/context.js'
@@ -16,7 +17,7 @@ afterEach(async () => {
 })
 
 async function render(threads: string): Promise<{ sizes: number[]; concurrency: number }> {
-  ctx = await createTestContext({ env: { FLEET_IMAGE_THREADS: threads } })
+  ctx = await createTestContext({ env: { FLEET_IMAGE_THREADS: threads }, app: shopApp })
   const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#36c' } })
     .png()
     .toBuffer()

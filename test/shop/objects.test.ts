@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { listCategories, listProducts } from '../../apps/shop/catalog.js'
+import shopApp from '../../apps/shop/index.js'
 import { ProductPage, RelatedProducts } from '../../apps/shop/objects.js'
 import { worstStatus } from '../../src/cache/cache.js'
 import { createFixture, type Fixture, seed } from '../cache/support.js'
 
 let f: Fixture
 beforeEach(async () => {
-  f = await createFixture()
+  f = await createFixture({}, shopApp)
 })
 afterEach(async () => {
   await f.cleanup()

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import shopApp from '../../apps/shop/index.js'
 import { catalogIsEmpty, resetCatalog, seedCatalog } from '../../apps/shop/seed.js'
 import { Prng, slugify } from '../../apps/shop/seed-data.js'
 import { Database } from '../../src/db/database.js'
@@ -26,7 +27,7 @@ let b: TestContext
 let dbA: Database
 let dbB: Database
 beforeAll(async () => {
-  ;[a, b] = await Promise.all([createTestContext(), createTestContext()])
+  ;[a, b] = await Promise.all([createTestContext({ app: shopApp }), createTestContext({ app: shopApp })])
   dbA = new Database(a.pool)
   dbB = new Database(b.pool)
 })

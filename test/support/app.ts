@@ -4,7 +4,6 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { FleetApp } from '../../src/app/define.js'
-import { appMigrations } from '../../src/app/manifest.js'
 import { prepareApp } from '../../src/app/runtime.js'
 import { loadConfig } from '../../src/config/index.js'
 import type { ProcessDeps } from '../../src/process/deps.js'
@@ -12,7 +11,7 @@ import { closeDeps, openDeps, prepareDeps } from '../../src/process/open.js'
 import type { Readiness } from '../../src/web/health.js'
 import { jobRoutes } from '../../src/web/jobs-api.js'
 import { buildServer, type Routes } from '../../src/web/server.js'
-import { deleteKeys, isolatedEnv, testMigrations } from './context.js'
+import { deleteKeys, isolatedEnv, migrationsOf } from './context.js'
 
 export interface TestApp {
   app: FastifyInstance
@@ -29,7 +28,7 @@ export interface TestAppOptions {
   app?: FleetApp
 }
 
-/** Route plugins on the web runtime, migrated with the test schema (or `options.app`'s migrations). */
+/** Route plugins on the web runtime, migrated with the core's fixture schema (or `options.app`'s migrations). */
 export async function createTestApp(
   routes: readonly Routes[] = [],
   options: TestAppOptions = {},
@@ -37,7 +36,7 @@ export async function createTestApp(
   const env = isolatedEnv({ FLEET_INSTANCE_ID: 'web-test', ...options.env })
   const config = loadConfig({ env, extra: options.app?.settings })
   const deps = openDeps(config, 'web')
-  await prepareDeps(deps, options.app ? appMigrations(options.app) : testMigrations)
+  await prepareDeps(deps, migrationsOf(options.app))
   if (options.app) await prepareApp(options.app, deps)
   await options.beforeListen?.(deps)
   const readiness: Readiness = { draining: false }

@@ -4,14 +4,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { inject } from 'vitest'
-import { shopSchema } from '../../apps/shop/migrations/001_shop_schema.js'
-import { shopHeavyTasks } from '../../apps/shop/migrations/006_shop_heavy_tasks.js'
-import { shopSettings } from '../../apps/shop/settings.js'
+import type { FleetApp } from '../../src/app/define.js'
+import { appMigrations } from '../../src/app/manifest.js'
 import { type Config, loadConfig } from '../../src/config/index.js'
 import { migrate } from '../../src/db/migrate.js'
-import { migrations as fleetMigrations } from '../../src/db/migrations/index.js'
+import { migrations as fleetMigrations, type Migration } from '../../src/db/migrations/index.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
+import { coreFixture } from './fixture-schema.js'
 
 export interface TestContext {
   config: Config
@@ -23,10 +23,15 @@ export interface TestContext {
 }
 
 /**
- * The schema of the tests: Fleet's own migrations and the demo shop's, whose tables (users, categories,
- * products, reviews...) serve the core's tests as realistic data.
+ * The schema of the core's tests: Fleet's own migrations and the tests' fixture tables (users, categories,
+ * products, reviews; test/support/fixture-schema.ts). An app's tests pass the app to migrate with its own.
  */
-export const testMigrations = [...fleetMigrations, shopSchema, shopHeavyTasks]
+export const testMigrations = [...fleetMigrations, coreFixture]
+
+/** The migrations of a test: the app's (after Fleet's) when given, else the core's fixture schema. */
+export function migrationsOf(app?: FleetApp): readonly Migration[] {
+  return app ? appMigrations(app) : testMigrations
+}
 
 /** A random suffix for schemas, prefixes and names. */
 export function uniqueId(): string {
@@ -47,15 +52,19 @@ export function isolatedEnv(extra: Record<string, string> = {}): Record<string, 
   }
 }
 
-/** Creates an isolated schema (migrated unless `migrate: false`) and key prefix, with clients for both. */
+/**
+ * Creates an isolated schema (migrated unless `migrate: false`) and key prefix, with clients for both.
+ * With `app`, the schema is the app's and the config reads the app's settings.
+ */
 export async function createTestContext(
-  options: { migrate?: boolean; env?: Record<string, string> } = {},
+  options: { migrate?: boolean; env?: Record<string, string>; app?: FleetApp } = {},
 ): Promise<TestContext> {
   const env = isolatedEnv(options.env)
-  const config = loadConfig({ env, extra: shopSettings }) // the shop's settings too, for its tables' code
+  const config = loadConfig({ env, extra: options.app?.settings })
   const pool = createPool(config)
   const redis = connectRedis(config.redisUrl!)
-  if (options.migrate !== false) await migrate(pool, config.dbSchema, { migrations: testMigrations })
+  if (options.migrate !== false)
+    await migrate(pool, config.dbSchema, { migrations: migrationsOf(options.app) })
   return {
     config,
     env,
