@@ -8,8 +8,7 @@
  * // ... lb.port, lb.adminPort
  * await lb.close()
  */
-import http from 'node:http'
-import type { Socket } from 'node:net'
+import type http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { ConfigMissingError } from '../config/errors.js'
 import type { FleetError } from '../errors.js'
@@ -20,19 +19,13 @@ import { portOf, startAdminServer } from './admin.js'
 import { createBalancer } from './balancer.js'
 import { BodyBudget } from './body.js'
 import { type Discovery, RegistryDiscovery, StaticDiscovery } from './discovery.js'
-import {
-  ClientTimeoutError,
-  HeadersTooLargeError,
-  MalformedRequestError,
-  MethodNotAllowedError,
-} from './errors.js'
 import { HealthChecker } from './health.js'
 import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
-import { type ProxyContext, proxyRequest } from './proxy.js'
-import { drainRequest, sendError, sendRawError } from './respond.js'
+import type { ProxyContext } from './proxy.js'
+import { createPublicServer } from './public-server.js'
+import { drainRequest, sendError } from './respond.js'
 import { RETRY_MIN_PER_SECOND, RetryBudget } from './retry-budget.js'
-import { proxyUpgrade } from './upgrade.js'
 import { UpstreamSet } from './upstream-set.js'
 import type { AdminExtensionFactory } from './view.js'
 
@@ -49,13 +42,7 @@ export interface LoadBalancer {
 }
 
 /** Starts the load balancer and resolves once both ports listen and the first discovery ran. */
-export async function startLoadBalancer(
-  options: LoadBalancerOptions & {
-    logger: Logger
-    registry?: Registry
-    adminExtension?: AdminExtensionFactory
-  },
-): Promise<LoadBalancer> {
+export async function startLoadBalancer(options: StartOptions): Promise<LoadBalancer> {
   const logger = options.logger.child({ component: 'lb' })
   const now = options.now ?? Date.now
   if (options.upstreams.length === 0 && !options.registry) {
@@ -66,26 +53,7 @@ export async function startLoadBalancer(
   }
   let closing = false
   const metrics = new LbMetrics(() => upstreams, now)
-  const upstreams = new UpstreamSet(
-    {
-      connections: options.upstreamConnections,
-      connectTimeoutMs: options.connectTimeoutMs,
-      headersTimeoutMs: options.headersTimeoutMs,
-      bodyTimeoutMs: options.bodyTimeoutMs,
-      idleTimeoutMs: options.upstreamIdleTimeoutMs,
-      slowStartMs: options.slowStartMs,
-      now,
-      ejectFailures: options.ejectFailures,
-      ejectTimeMs: options.ejectTimeMs,
-      ejectMaxTimeMs: options.ejectMaxTimeMs,
-      ejectMaxPercent: options.ejectMaxPercent,
-      panicThreshold: options.panicThreshold,
-      outlier5xxPercent: options.outlier5xxPercent,
-    },
-    createBalancer(options.strategy),
-    logger,
-    { onEject: (u) => metrics.ejections.labels(u.origin).inc() },
-  )
+  const upstreams = createUpstreamSet(options, logger, metrics, now)
   const health = new HealthChecker(
     upstreams,
     {
@@ -97,94 +65,13 @@ export async function startLoadBalancer(
     },
     logger,
   )
-  const retryAfterS = Math.max(1, Math.ceil(options.healthIntervalMs / 1000))
-  const ctx: ProxyContext = {
-    options,
-    upstreams,
-    budget: new RetryBudget(options.retryBudgetPercent, RETRY_MIN_PER_SECOND, now),
-    bodies: new BodyBudget(options.bufferMemory, options.maxStreamedBodies),
-    metrics,
-    logger,
-    via: options.instanceId,
-    now,
-    get closing() {
-      return closing
-    },
-    respondError(res, err: FleetError, requestId, close) {
-      metrics.errors.labels(err.code).inc()
-      sendError(res, err, requestId, {
-        close: close || closing,
-        retryAfterS: err.statusCode === 503 ? retryAfterS : undefined,
-      })
-      if (!close) drainRequest(res)
-    },
-  }
-
-  const server = http.createServer({
-    maxHeaderSize: options.maxHeaderSize,
-    // A missing Host is refused by proxyRequest, with a JSON answer like every other error.
-    requireHostHeader: false,
-    keepAliveTimeout: options.clientKeepAliveMs,
-    headersTimeout: options.clientHeaderTimeoutMs,
-    requestTimeout: 0,
-    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(options.clientHeaderTimeoutMs / 4))),
-    noDelay: true,
-  })
-  server.maxConnections = options.maxConnections
-  server.timeout = 0
-  server.on('request', (req, res) => proxyRequest(ctx, req, res, false))
-  server.on('checkContinue', (req, res) => proxyRequest(ctx, req, res, true))
+  const ctx = createProxyContext(options, { upstreams, metrics, logger, now, closing: () => closing })
   const tunnels = new Set<Duplex>()
-  server.on('upgrade', (req, socket, head) => proxyUpgrade(ctx, req, socket, head, tunnels))
-  // CONNECT asks for a tunnel to any host: a reverse proxy refuses it, with an answer (Node would just close).
-  server.on('connect', (_req, socket: Socket) => {
-    socket.on('error', () => socket.destroy())
-    const e = new MethodNotAllowedError('CONNECT is not forwarded by the load balancer')
-    metrics.errors.labels(e.code).inc()
-    sendRawError(socket, e)
-  })
-  server.on('connection', (socket: Socket) => {
-    metrics.clientConnections++
-    socket.once('close', () => metrics.clientConnections--)
-  })
-  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-    const inResponse = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable || inResponse?.headersSent) {
-      socket.destroy()
-      return
-    }
-    let e: FleetError
-    if (err.code === 'HPE_HEADER_OVERFLOW')
-      e = new HeadersTooLargeError(`request headers exceed ${options.maxHeaderSize} bytes`)
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
-      e = new ClientTimeoutError(
-        `the request headers did not arrive within ${options.clientHeaderTimeoutMs} ms`,
-      )
-    else e = new MalformedRequestError(`malformed request (${err.code ?? err.message})`)
-    metrics.errors.labels(e.code).inc()
-    logger.info(
-      { code: e.code, reason: err.code ?? err.message, client: socket.remoteAddress },
-      'bad client request',
-    )
-    sendRawError(socket, e)
-  })
-
+  const server = createPublicServer(ctx, tunnels)
   await listen(server, options.port, options.host).catch((err: unknown) => {
     throw portTaken(err, options.port, 'FLEET_PORT', `the load balancer on ${options.host}`)
   })
-  const discovery: Discovery =
-    options.upstreams.length > 0
-      ? new StaticDiscovery(options.upstreams, upstreams, health)
-      : new RegistryDiscovery(
-          options.registry as Registry,
-          upstreams,
-          health,
-          {
-            intervalMs: options.discoveryIntervalMs,
-            graceMs: Math.max(3000, options.discoveryIntervalMs * 3),
-          },
-          logger,
-        )
+  const discovery = createDiscovery(options, upstreams, health, logger)
   const admin = await startAdminServer(
     {
       upstreams,
@@ -220,16 +107,7 @@ export async function startLoadBalancer(
       closed ??= (async () => {
         closing = true
         discovery.stop()
-        const serverClosed = new Promise<void>((r) => server.close(() => r()))
-        server.closeIdleConnections()
-        const deadline = Date.now() + options.shutdownTimeoutMs
-        while (Date.now() < deadline && upstreams.all().some((u) => u.inflight > 0)) {
-          server.closeIdleConnections()
-          await new Promise((r) => setTimeout(r, 25))
-        }
-        server.closeAllConnections()
-        for (const t of tunnels) t.destroy()
-        await serverClosed
+        await drainPublicServer(server, upstreams, tunnels, options.shutdownTimeoutMs)
         await health.stop()
         await upstreams.close(true)
         const adminClosed = new Promise<void>((r) => admin.close(() => r()))
@@ -240,6 +118,113 @@ export async function startLoadBalancer(
       return closed
     },
   }
+}
+
+type StartOptions = LoadBalancerOptions & {
+  logger: Logger
+  registry?: Registry
+  adminExtension?: AdminExtensionFactory
+}
+
+/** The upstreams with their pools, slow start and passive ejection; each ejection is counted. */
+function createUpstreamSet(
+  options: LoadBalancerOptions,
+  logger: Logger,
+  metrics: LbMetrics,
+  now: () => number,
+): UpstreamSet {
+  return new UpstreamSet(
+    {
+      connections: options.upstreamConnections,
+      connectTimeoutMs: options.connectTimeoutMs,
+      headersTimeoutMs: options.headersTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      idleTimeoutMs: options.upstreamIdleTimeoutMs,
+      slowStartMs: options.slowStartMs,
+      now,
+      ejectFailures: options.ejectFailures,
+      ejectTimeMs: options.ejectTimeMs,
+      ejectMaxTimeMs: options.ejectMaxTimeMs,
+      ejectMaxPercent: options.ejectMaxPercent,
+      panicThreshold: options.panicThreshold,
+      outlier5xxPercent: options.outlier5xxPercent,
+    },
+    createBalancer(options.strategy),
+    logger,
+    { onEject: (u) => metrics.ejections.labels(u.origin).inc() },
+  )
+}
+
+/** What every request's proxying shares: the upstreams, the budgets, and the coded error answer. */
+function createProxyContext(
+  options: LoadBalancerOptions,
+  shared: {
+    upstreams: UpstreamSet
+    metrics: LbMetrics
+    logger: Logger
+    now: () => number
+    closing: () => boolean
+  },
+): ProxyContext {
+  const { metrics, now } = shared
+  const retryAfterS = Math.max(1, Math.ceil(options.healthIntervalMs / 1000))
+  return {
+    options,
+    upstreams: shared.upstreams,
+    budget: new RetryBudget(options.retryBudgetPercent, RETRY_MIN_PER_SECOND, now),
+    bodies: new BodyBudget(options.bufferMemory, options.maxStreamedBodies),
+    metrics,
+    logger: shared.logger,
+    via: options.instanceId,
+    now,
+    get closing() {
+      return shared.closing()
+    },
+    respondError(res, err: FleetError, requestId, close) {
+      metrics.errors.labels(err.code).inc()
+      sendError(res, err, requestId, {
+        close: close || shared.closing(),
+        retryAfterS: err.statusCode === 503 ? retryAfterS : undefined,
+      })
+      if (!close) drainRequest(res)
+    },
+  }
+}
+
+/** Fixed upstream URLs when given, else the registry's web servers. */
+function createDiscovery(
+  options: StartOptions,
+  upstreams: UpstreamSet,
+  health: HealthChecker,
+  logger: Logger,
+): Discovery {
+  if (options.upstreams.length > 0) return new StaticDiscovery(options.upstreams, upstreams, health)
+  return new RegistryDiscovery(
+    options.registry as Registry,
+    upstreams,
+    health,
+    { intervalMs: options.discoveryIntervalMs, graceMs: Math.max(3000, options.discoveryIntervalMs * 3) },
+    logger,
+  )
+}
+
+/** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes every connection. */
+async function drainPublicServer(
+  server: http.Server,
+  upstreams: UpstreamSet,
+  tunnels: Set<Duplex>,
+  timeoutMs: number,
+): Promise<void> {
+  const serverClosed = new Promise<void>((r) => server.close(() => r()))
+  server.closeIdleConnections()
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline && upstreams.all().some((u) => u.inflight > 0)) {
+    server.closeIdleConnections()
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  server.closeAllConnections()
+  for (const t of tunnels) t.destroy()
+  await serverClosed
 }
 
 async function listen(server: http.Server, port: number, host: string): Promise<void> {
