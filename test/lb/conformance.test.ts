@@ -4,7 +4,7 @@ import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
 import { trustedProxies } from '../../src/lb/options.js'
-import { type Backend, echo, raw, rawClosed, startBackend, startLb, statusOf } from './helpers.js'
+import { type Backend, echo, raw, rawClosed, startBackend, startLb, statusOf, until } from './helpers.js'
 
 interface Echo {
   backend: string
@@ -254,10 +254,10 @@ describe('load balancer: HTTP conformance', () => {
       out += d.toString()
     })
     s.write('POST /continue HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n')
-    await new Promise((r) => setTimeout(r, 200))
+    await until(() => out.length > 0, 3000, 'an interim answer')
     expect(out).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/)
     s.write('x'.repeat(500))
-    await new Promise((r) => setTimeout(r, 300))
+    await until(() => out.includes('got 500'), 3000, 'the final answer')
     s.destroy()
     expect(out).toContain('got 500')
     const big = await raw(

@@ -187,12 +187,12 @@ describe('load balancer: registry discovery', () => {
       await until(() => lb!.upstreams.get(fresh.url)?.healthy === true, 3000, 'new server healthy')
       await announce(fresh, 'ready')
       await announce(old, 'draining')
-      await new Promise((r) => setTimeout(r, 200))
+      await until(() => lb!.upstreams.get(old.url)?.draining === true, 3000, 'old draining')
       old.server.close()
       old.server.closeIdleConnections()
       await until(() => (lb!.upstreams.get(old.url)?.inflight ?? 0) === 0, 3000, 'old drained')
       await registry.remove('web', old.name)
-      await new Promise((r) => setTimeout(r, 100))
+      await until(() => lb!.upstreams.get(old.url) === undefined, 3000, 'old removed')
     }
     stop = true
     await Promise.all(load)

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
 import { mayRetry } from '../../src/lb/retry.js'
 import { RetryBudget } from '../../src/lb/retry-budget.js'
-import { type Backend, get, raw, startBackend, startLb, statusOf } from './helpers.js'
+import { type Backend, get, raw, startBackend, startLb, statusOf, until } from './helpers.js'
 
 describe('retry rules', () => {
   it('retry any method after a connect failure, idempotent ones after a send failure, never after a response', () => {
@@ -77,7 +77,7 @@ describe('load balancer: retries', () => {
     backends.push(good)
     lb = await startLb({ upstreams: [victim.url, good.url], ejectFailures: 0, strategy: 'round-robin' })
     const pending = Array.from({ length: 6 }, (_, i) => get(lb!.port, `/k${i}`))
-    await new Promise((r) => setTimeout(r, 200))
+    await until(() => victim.hits >= 3, 3000, 'requests in flight on the victim')
     await victim.close()
     const results = await Promise.all(pending)
     for (const r of results) {
