@@ -133,8 +133,8 @@ async function main(): Promise<void> {
     log('note: one CPU only; proxies and load share it, figures are not comparable to the targets')
   // This driver (idle connections, uploads) runs beside wrk and the backends.
   spawnSync('taskset', ['-pc', LOAD_CPU, String(process.pid)])
-  const [b1, b2, pHa, pNg, pFleet, pAdmin, pFastify, pSink] = await Promise.all(
-    Array.from({ length: 8 }, () => freePort()),
+  const [b1, b2, pHa, pNg, pFleet, pAdmin, pFastify, pSink, pFleetHa, pAdminHa] = await Promise.all(
+    Array.from({ length: 10 }, () => freePort()),
   )
   // Uploads end at a sink that reads the whole body before it answers (nginx's `return` answers at once),
   // behind the backends' /upload, so every proxy really carries the full gigabyte.
@@ -167,6 +167,11 @@ async function main(): Promise<void> {
     haproxy: bench.haproxy(pHa, [b1, b2]),
     nginx: pinned(PROXY_CPU, 'nginx', ['-p', ngDir, '-c', path.join(ngDir, 'nginx.conf')]),
     fleet: bench.fleetLb(root, { port: pFleet, admin: pAdmin }, [b1, b2], { FLEET_LB_MAX_BODY_SIZE: '2gb' }),
+    // Fleet's HAProxy engine: the Node control plane and its HAProxy child (CPU and RSS summed over both).
+    'fleet-haproxy': bench.fleetLb(root, { port: pFleetHa, admin: pAdminHa }, [b1, b2], {
+      FLEET_LB_MAX_BODY_SIZE: '2gb',
+      FLEET_LB_ENGINE: 'haproxy',
+    }),
     fastify: pinned(
       PROXY_CPU,
       process.execPath,
@@ -186,6 +191,7 @@ async function main(): Promise<void> {
     haproxy: pHa,
     nginx: pNg,
     fleet: pFleet,
+    'fleet-haproxy': pFleetHa,
     fastify: pFastify,
   }
   for (const port of Object.values(ports)) await waitForPort(port, '127.0.0.1', 60_000)
@@ -204,7 +210,7 @@ async function main(): Promise<void> {
   // Memory first, on fresh processes: RSS with 1,000 idle keep-alive connections, then growth during a 1 GB upload.
   // (Smoke mode: fewer connections, a smaller upload.)
   const rss: Record<string, { idle: number; upload: number }> = {}
-  for (const name of ['haproxy', 'nginx', 'fleet', 'fastify']) {
+  for (const name of ['haproxy', 'nginx', 'fleet', 'fleet-haproxy', 'fastify']) {
     const pid = procs[name].pid as number
     const sockets = await idleConnections(ports[name], IDLE)
     await new Promise((r) => setTimeout(r, SMOKE ? 200 : 1000))
@@ -277,7 +283,23 @@ async function main(): Promise<void> {
   log('')
   const fleetRps = med(full.fleet, 'rps')
   const peer = med(full.fastify, 'rps')
+  const engineRps = med(full['fleet-haproxy'], 'rps')
   const checks: [string, boolean, string][] = [
+    [
+      'HAProxy engine: throughput >= 0.95x plain HAProxy',
+      engineRps >= 0.95 * haRps,
+      `${fmt(engineRps / haRps)}x`,
+    ],
+    [
+      'HAProxy engine: p99 at full load <= 1.2x plain HAProxy',
+      med(full['fleet-haproxy'], 'p99') <= 1.2 * med(full.haproxy, 'p99'),
+      `${fmt(med(full['fleet-haproxy'], 'p99'))} ms vs ${fmt(med(full.haproxy, 'p99'))} ms`,
+    ],
+    [
+      'Node engine: throughput >= 0.3x HAProxy (issue 19)',
+      fleetRps >= 0.3 * haRps,
+      `${fmt(fleetRps / haRps)}x`,
+    ],
     ['throughput >= 0.7x HAProxy', fleetRps >= 0.7 * haRps, `${fmt(fleetRps / haRps)}x`],
     [
       'requests per CPU-second >= 0.7x HAProxy (the same, without other load on the CPU)',

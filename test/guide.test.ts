@@ -22,6 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FleetApp, isFleetApp } from '../src/app/define.js'
 import { configFromOptions } from '../src/cli/options.js'
+import { flagOf } from '../src/config/define.js'
 import { settings } from '../src/config/index.js'
 import { spawnWorker, type WorkerChild } from './jobs/support.js'
 import { createAppTest, type TestApp } from './support/app.js'
@@ -276,7 +277,8 @@ async function checkShell(block: Block): Promise<void> {
       expect(out, `"${line}": ${command} has --${name}`).toMatch(new RegExp(`\\s--${name}[\\s<[]`))
     // The command loads the guide's app: its flags for this command are listed.
     for (const spec of Object.values(app.settings))
-      if (spec.flag && spec.commands?.includes(command)) expect(out, line).toContain(`--${spec.flag} `)
+      if (spec.flag && spec.commands?.includes(command))
+        expect(out, line).toContain(`--${flagOf(spec, command)} `)
     for (const name of Object.keys(env)) expect(knownEnv, `"${line}": ${name} is a setting`).toContain(name)
     const opts = Object.fromEntries(
       [...options].map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),

@@ -43,15 +43,24 @@ export function registerLb(program: Command): void {
       })
       registry = new Registry(redis, config.redisPrefix)
     }
+    // The HAProxy engine runs the Debian package's haproxy: found on PATH, or installed (as root) with apt-get.
+    const haproxyPath =
+      options.engine === 'haproxy'
+        ? (await import('../stack/programs.js')).ensureProgram(
+            { command: 'haproxy', pkg: 'haproxy', otherwise: 'run the Node engine (--engine node)' },
+            (line) => process.stderr.write(`fleet lb: ${line}\n`),
+          )
+        : undefined
     const lb = await startLoadBalancer({
       ...options,
       logger,
       registry,
+      haproxyPath,
       // The dashboard plugs into the admin port; the LB itself knows nothing of it (src/lb/view.ts).
       adminExtension: dashboard.enabled ? await dashboardOf(dashboard, logger) : undefined,
     })
     process.stdout.write(
-      `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort})\n`,
+      `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort}, engine ${options.engine ?? 'node'})\n`,
     )
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {

@@ -3,7 +3,7 @@
  * `commands` name it. `--help` shows each flag with its environment variable, unit and default.
  */
 import type { Command } from 'commander'
-import type { SettingSpec } from '../config/define.js'
+import { flagOf, type SettingSpec } from '../config/define.js'
 import {
   type Config,
   type LoadOptions,
@@ -25,8 +25,8 @@ export function addSettingOptions(cmd: Command, command: string, extra?: Setting
     // 230 characters): such a flag shows `<value>`, and its help the values.
     const values = spec.unit.includes(' | ') && spec.unit.length > 16 ? spec.unit.split(' | ') : undefined
     const flag = isBool
-      ? `--${spec.flag} [${spec.unit}]`
-      : `--${spec.flag} <${values ? 'value' : spec.unit.replace(/ \| /g, '|')}>`
+      ? `--${flagOf(spec, command)} [${spec.unit}]`
+      : `--${flagOf(spec, command)} <${values ? 'value' : spec.unit.replace(/ \| /g, '|')}>`
     const dflt = spec.default === undefined ? '' : ` (default: ${spec.default})`
     const help = `${spec.doc}${values ? ` One of: ${values.join(', ')}.` : ''} [${spec.env}]${dflt}`
     if (spec.repeatable) {
@@ -46,7 +46,7 @@ export function configFromOptions(
 ): Config {
   const flags: Partial<Record<string, string>> = {}
   for (const [key, spec] of settingsFor(command, options.extra)) {
-    const name = spec.flag!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+    const name = flagOf(spec, command)!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
     const v = opts[name]
     if (v === undefined) continue
     flags[key] = Array.isArray(v) ? v.join(',') : v === true ? 'true' : String(v)

@@ -19,6 +19,8 @@ export interface SettingSpec<T> {
   readonly flag?: string
   /** Commands that accept the flag (`up`, `web`, `lb`, ...). */
   readonly commands?: readonly string[]
+  /** Another flag name for some commands (`{ up: 'lb-engine' }`: `fleet up --lb-engine`, `fleet lb --engine`). */
+  readonly flagIn?: Readonly<Record<string, string>>
   /** True when the flag may be repeated (its values are joined with commas). */
   readonly repeatable?: boolean
   /** Turns the raw text into the typed value, throwing a plain Error with what is wrong. */
@@ -177,4 +179,9 @@ export function parseSetting<T>(spec: SettingSpec<T>, raw: string, source: strin
   } catch (err) {
     throw new ConfigError(spec.env, raw, (err as Error).message, source, { cause: err })
   }
+}
+
+/** The flag name (without dashes) of `spec` on `command`. */
+export function flagOf(spec: SettingSpec<unknown>, command: string): string | undefined {
+  return spec.flagIn?.[command] ?? spec.flag
 }

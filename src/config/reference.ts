@@ -1,5 +1,5 @@
 /** The settings reference as Markdown, one table per component; docs/configuration.md embeds it. */
-import type { SettingSpec } from './define.js'
+import { flagOf, type SettingSpec } from './define.js'
 import { settingGroups } from './index.js'
 
 const TITLES: Record<keyof typeof settingGroups, string> = {
@@ -38,11 +38,21 @@ export function renderSettingsReference(
       '| --- | --- | --- | --- | --- |',
     )
     for (const spec of Object.values(specs) as SettingSpec<unknown>[]) {
-      const flag = spec.flag ? `\`--${spec.flag}\` (${spec.commands?.join(', ')})` : ''
+      const flag = spec.flag ? flagCell(spec) : ''
       const dflt = spec.default === undefined ? '(unset)' : `\`${spec.default === '' ? '""' : spec.default}\``
       out.push(`| \`${spec.env}\` | ${flag} | ${cell(spec.unit)} | ${dflt} | ${cell(spec.doc)} |`)
     }
     out.push('')
   }
   return out.join('\n').trimEnd()
+}
+
+/** `--name` (commands), one per name when a command calls the flag otherwise (`flagIn`). */
+function flagCell(spec: SettingSpec<unknown>): string {
+  const byName = new Map<string, string[]>()
+  for (const c of spec.commands ?? []) {
+    const name = flagOf(spec, c) as string
+    byName.set(name, [...(byName.get(name) ?? []), c])
+  }
+  return [...byName].map(([name, commands]) => `\`--${name}\` (${commands.join(', ')})`).join(', ')
 }

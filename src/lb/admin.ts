@@ -23,6 +23,10 @@ export interface StatusSource {
   retryBudgetPercent: number
   /** Served beside /metrics and /status (the dashboard, when it is on). */
   extension?: AdminExtensionFactory
+  /** The data plane's name in /status (`node` when absent). */
+  engine?: string
+  /** More Prometheus text after Fleet's own (the HAProxy engine: HAProxy's exporter). */
+  moreMetrics?: () => Promise<string>
 }
 
 /** The /status document. */
@@ -32,6 +36,7 @@ export async function statusDocument(src: StatusSource): Promise<Record<string, 
   const denied = await src.metrics.retriesDenied.get()
   return {
     instanceId: src.instanceId,
+    engine: src.engine ?? 'node',
     strategy: src.upstreams.balancer.name,
     panic: src.upstreams.panic(now),
     closing: src.closing(),
@@ -79,7 +84,9 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
     }
     const fail = (err: Error): void => sendError(res, new FleetError(err.message, { cause: err }), undefined)
     if (req.method === 'GET' && path === '/metrics') {
-      src.metrics.registry.metrics().then((text) => send(200, src.metrics.registry.contentType, text), fail)
+      Promise.all([src.metrics.registry.metrics(), src.moreMetrics?.() ?? ''])
+        .then(([own, more]) => send(200, src.metrics.registry.contentType, more ? `${own}\n${more}` : own))
+        .catch(fail)
     } else if (req.method === 'GET' && path === '/status') {
       statusDocument(src).then((doc) => send(200, 'application/json', JSON.stringify(doc, null, 2)), fail)
     } else if (dashboard && req.method === 'GET' && path === '/') {

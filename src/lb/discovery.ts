@@ -8,6 +8,10 @@
 import type { Logger } from '../log.js'
 import type { InstanceState, Registry } from '../registry/registry.js'
 import type { HealthChecker } from './health.js'
+
+/** What discovery asks of health checking: a first check of a new upstream (a no-op where the engine checks). */
+export type HealthProbe = Pick<HealthChecker, 'check'>
+
 import type { UpstreamSet } from './upstream-set.js'
 
 export interface DiscoveryStatus {
@@ -28,9 +32,9 @@ export interface Discovery {
 export class StaticDiscovery implements Discovery {
   readonly #urls: string[]
   readonly #set: UpstreamSet
-  readonly #health: HealthChecker
+  readonly #health: HealthProbe
 
-  constructor(urls: string[], set: UpstreamSet, health: HealthChecker) {
+  constructor(urls: string[], set: UpstreamSet, health: HealthProbe) {
     this.#urls = urls
     this.#set = set
     this.#health = health
@@ -52,7 +56,7 @@ const RANK: Record<InstanceState, number> = { draining: 0, starting: 1, ready: 2
 export class RegistryDiscovery implements Discovery {
   readonly #registry: Registry
   readonly #set: UpstreamSet
-  readonly #health: HealthChecker
+  readonly #health: HealthProbe
   readonly #intervalMs: number
   readonly #graceMs: number
   readonly #logger: Logger
@@ -65,7 +69,7 @@ export class RegistryDiscovery implements Discovery {
   constructor(
     registry: Registry,
     set: UpstreamSet,
-    health: HealthChecker,
+    health: HealthProbe,
     options: { intervalMs: number; graceMs: number },
     logger: Logger,
   ) {

@@ -14,11 +14,9 @@ import { ConfigMissingError } from '../config/errors.js'
 import type { FleetError } from '../errors.js'
 import { portTaken } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { Registry } from '../registry/registry.js'
 import { portOf, startAdminServer } from './admin.js'
-import { createBalancer } from './balancer.js'
 import { BodyBudget } from './body.js'
-import { type Discovery, RegistryDiscovery, StaticDiscovery } from './discovery.js'
+import { createDiscovery, createUpstreamSet, type StartOptions } from './control-plane.js'
 import { HealthChecker } from './health.js'
 import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
@@ -26,8 +24,7 @@ import type { ProxyContext } from './proxy.js'
 import { createPublicServer } from './public-server.js'
 import { drainRequest, sendError } from './respond.js'
 import { RETRY_MIN_PER_SECOND, RetryBudget } from './retry-budget.js'
-import { UpstreamSet } from './upstream-set.js'
-import type { AdminExtensionFactory } from './view.js'
+import type { UpstreamSet } from './upstream-set.js'
 
 export { type LoadBalancerOptions, lbOptionsFromConfig } from './options.js'
 
@@ -43,14 +40,18 @@ export interface LoadBalancer {
 
 /** Starts the load balancer and resolves once both ports listen and the first discovery ran. */
 export async function startLoadBalancer(options: StartOptions): Promise<LoadBalancer> {
-  const logger = options.logger.child({ component: 'lb' })
-  const now = options.now ?? Date.now
   if (options.upstreams.length === 0 && !options.registry) {
     throw new ConfigMissingError(
       'FLEET_LB_UPSTREAMS',
       'the load balancer needs upstream URLs (--upstream) or REDIS_URL to discover web servers in the registry',
     )
   }
+  if (options.engine === 'haproxy') {
+    const { startHaproxyEngine } = await import('./haproxy/engine.js')
+    return startHaproxyEngine(options)
+  }
+  const logger = options.logger.child({ component: 'lb' })
+  const now = options.now ?? Date.now
   let closing = false
   const metrics = new LbMetrics(() => upstreams, now)
   const upstreams = createUpstreamSet(options, logger, metrics, now)
@@ -120,41 +121,6 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
   }
 }
 
-type StartOptions = LoadBalancerOptions & {
-  logger: Logger
-  registry?: Registry
-  adminExtension?: AdminExtensionFactory
-}
-
-/** The upstreams with their pools, slow start and passive ejection; each ejection is counted. */
-function createUpstreamSet(
-  options: LoadBalancerOptions,
-  logger: Logger,
-  metrics: LbMetrics,
-  now: () => number,
-): UpstreamSet {
-  return new UpstreamSet(
-    {
-      connections: options.upstreamConnections,
-      connectTimeoutMs: options.connectTimeoutMs,
-      headersTimeoutMs: options.headersTimeoutMs,
-      bodyTimeoutMs: options.bodyTimeoutMs,
-      idleTimeoutMs: options.upstreamIdleTimeoutMs,
-      slowStartMs: options.slowStartMs,
-      now,
-      ejectFailures: options.ejectFailures,
-      ejectTimeMs: options.ejectTimeMs,
-      ejectMaxTimeMs: options.ejectMaxTimeMs,
-      ejectMaxPercent: options.ejectMaxPercent,
-      panicThreshold: options.panicThreshold,
-      outlier5xxPercent: options.outlier5xxPercent,
-    },
-    createBalancer(options.strategy),
-    logger,
-    { onEject: (u) => metrics.ejections.labels(u.origin).inc() },
-  )
-}
-
 /** What every request's proxying shares: the upstreams, the budgets, and the coded error answer. */
 function createProxyContext(
   options: LoadBalancerOptions,
@@ -189,23 +155,6 @@ function createProxyContext(
       if (!close) drainRequest(res)
     },
   }
-}
-
-/** Fixed upstream URLs when given, else the registry's web servers. */
-function createDiscovery(
-  options: StartOptions,
-  upstreams: UpstreamSet,
-  health: HealthChecker,
-  logger: Logger,
-): Discovery {
-  if (options.upstreams.length > 0) return new StaticDiscovery(options.upstreams, upstreams, health)
-  return new RegistryDiscovery(
-    options.registry as Registry,
-    upstreams,
-    health,
-    { intervalMs: options.discoveryIntervalMs, graceMs: Math.max(3000, options.discoveryIntervalMs * 3) },
-    logger,
-  )
 }
 
 /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes every connection. */

@@ -104,6 +104,11 @@ export class LbMetrics {
     })
   }
 
+  /** Counts `n` finished client requests under the answer class `label` (`2xx`: an engine that counts by class). */
+  countRequests(label: string, n: number): void {
+    if (n > 0) this.#requests.labels(label).inc(n)
+  }
+
   /** Counts one finished client request. */
   observe(code: number, seconds: number): void {
     let c = this.#byCode.get(code)

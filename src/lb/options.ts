@@ -7,6 +7,7 @@ import { ConfigError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 
 export type StrategyName = 'p2c' | 'round-robin' | 'weighted'
+export type EngineName = 'node' | 'haproxy'
 
 export interface LoadBalancerOptions {
   /** Public port (0: the OS picks one; read it back from `LoadBalancer.port`). */
@@ -17,6 +18,8 @@ export interface LoadBalancerOptions {
   adminHost: string
   /** Fixed upstream URLs (`#weight=N` sets a weight); empty: discover web servers in the registry. */
   upstreams: string[]
+  /** The data plane: Fleet's own (`node`) or HAProxy driven by Fleet (`haproxy`). Default `node`. */
+  engine?: EngineName
   strategy: StrategyName
   connectTimeoutMs: number
   headersTimeoutMs: number
@@ -76,6 +79,7 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     adminPort: config.lbAdminPort,
     adminHost: config.lbAdminHost,
     upstreams: config.lbUpstreams ?? [],
+    engine: config.lbEngine,
     strategy: config.lbStrategy,
     connectTimeoutMs: config.lbConnectTimeout,
     headersTimeoutMs: config.lbHeadersTimeout,

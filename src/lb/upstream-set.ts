@@ -29,6 +29,8 @@ const OUTLIER_FACTOR = 3
 
 export interface UpstreamEvents {
   onEject?(upstream: Upstream, ms: number): void
+  /** An upstream was added, removed, drained or undrained (an engine that mirrors the set syncs at once). */
+  onMembership?(): void
 }
 
 export class UpstreamSet {
@@ -75,6 +77,7 @@ export class UpstreamSet {
     this.#byOrigin.set(u.origin, u)
     this.#dirty = true
     this.#logger.info({ upstream: u.origin, healthy }, 'upstream added')
+    this.#events.onMembership?.()
     return u
   }
 
@@ -85,6 +88,7 @@ export class UpstreamSet {
     u.draining = draining
     this.#dirty = true
     this.#logger.info({ upstream: origin, draining }, draining ? 'upstream draining' : 'upstream undrained')
+    this.#events.onMembership?.()
   }
 
   /** Removes an upstream: no new requests; its pool closes once its in-flight requests are done. */
@@ -96,6 +100,7 @@ export class UpstreamSet {
     this.#dirty = true
     this.#retiring.add(u)
     this.#logger.info({ upstream: origin, inflight: u.inflight }, 'upstream removed')
+    this.#events.onMembership?.()
     void u.close().finally(() => this.#retiring.delete(u))
   }
 

@@ -74,11 +74,18 @@ export async function startBackend(name: string, handler: Handler = echo, port =
 
 export const silentLogger = pino({ level: 'silent' })
 
+/**
+ * The engine the LB suites run on: `FLEET_TEST_LB_ENGINE` (node or haproxy), node by default; what differs
+ * on HAProxy is listed in docs/load-balancer.md ("Engines").
+ */
+export const TEST_ENGINE = (process.env.FLEET_TEST_LB_ENGINE ?? 'node') as 'node' | 'haproxy'
+
 /** Options from the defaults with ports 0, fast health checks, and the given overrides. */
 export function testOptions(overrides: Partial<LoadBalancerOptions> = {}): LoadBalancerOptions {
   const config = loadConfig({ env: { FLEET_LOG_LEVEL: 'silent' } })
   return {
     ...lbOptionsFromConfig(config),
+    engine: TEST_ENGINE,
     port: 0,
     adminPort: 0,
     host: '127.0.0.1',
@@ -91,10 +98,11 @@ export function testOptions(overrides: Partial<LoadBalancerOptions> = {}): LoadB
 }
 
 export async function startLb(
-  overrides: Partial<LoadBalancerOptions> = {},
+  overrides: Partial<LoadBalancerOptions> & { haproxyPath?: string } = {},
   registry?: Registry,
 ): Promise<LoadBalancer> {
-  return startLoadBalancer({ ...testOptions(overrides), logger: silentLogger, registry })
+  const { haproxyPath, ...rest } = overrides
+  return startLoadBalancer({ ...testOptions(rest), logger: silentLogger, registry, haproxyPath })
 }
 
 export interface SimpleResponse {

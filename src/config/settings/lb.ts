@@ -38,6 +38,15 @@ export const lbSettings = {
     repeatable: true,
     commands: ['lb'],
   }),
+  lbEngine: setting.oneOf({
+    env: 'FLEET_LB_ENGINE',
+    doc: "The load balancer's data plane: `node` (Fleet's own, embedded) or `haproxy` (HAProxy, run and kept in step with the registry by Fleet; installed with apt-get when missing). See docs/load-balancer.md.",
+    default: 'node',
+    values: ['node', 'haproxy'] as const,
+    flag: 'engine',
+    flagIn: { up: 'lb-engine' },
+    commands: ['up', 'lb'],
+  }),
   lbStrategy: setting.oneOf({
     env: 'FLEET_LB_STRATEGY',
     doc: 'How an upstream is picked per request: power of two choices on outstanding requests, round robin, or smooth weighted round robin (weights from `#weight=N` on an upstream URL).',

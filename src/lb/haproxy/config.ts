@@ -1,0 +1,223 @@
+/**
+ * The HAProxy configuration of the `haproxy` engine, written from the same options as the Node engine: the
+ * public frontend with the proxy duties (request id, X-Forwarded-* under the trusted-proxy rules, `Via`,
+ * internal paths and CONNECT refused, the body limit, client timeouts), the `web` backend with active checks
+ * on the health path, passive checks (observe layer7), slow start and safe retries, Fleet's coded JSON
+ * errors in place of HAProxy's pages, and a loopback frontend for HAProxy's Prometheus exporter.
+ *
+ * Servers come and go through the runtime API (runtime.ts) with no reload; the config lists the members
+ * known when it is written, so a reload starts with them.
+ */
+import { STATUS_CODES } from 'node:http'
+import type { LoadBalancerOptions } from '../options.js'
+
+/** A member of the `web` backend. */
+export interface HaproxyServer {
+  name: string
+  host: string
+  port: number
+  /** HAProxy weight (1..256). */
+  weight: number
+}
+
+export interface HaproxyPaths {
+  /** The runtime API socket (level admin, with the listeners for seamless reloads). */
+  adminSocket: string
+  /** A folder for the static error answers (parser errors come before any rule runs). */
+  errorDir: string
+  /** Loopback port of the Prometheus exporter frontend. */
+  exporterPort: number
+}
+
+/** The name HAProxy knows an upstream by: `u_<host>_<port>`, from its origin. */
+export function serverName(origin: string): string {
+  const u = new URL(origin)
+  return `u_${u.hostname.replace(/[^A-Za-z0-9]/g, '_')}_${u.port || '80'}`
+}
+
+/** Fleet's weights (default 1, may be fractional) on HAProxy's integer scale: 10 per unit, 1..256. */
+export function haproxyWeight(weight: number): number {
+  return Math.max(1, Math.min(256, Math.round(weight * 10)))
+}
+
+/** The keywords of a `server` line (config) or an `add server` command (runtime API): checks, slow start. */
+export function serverKeywords(options: LoadBalancerOptions, weight: number): string {
+  const words = [
+    'check',
+    `inter ${Math.max(100, options.healthIntervalMs)}`,
+    `fall ${options.healthFall}`,
+    `rise ${options.healthRise}`,
+    `weight ${weight}`,
+    `maxconn ${Math.max(1, options.upstreamConnections)}`,
+  ]
+  if (options.slowStartMs > 0) words.push(`slowstart ${options.slowStartMs}`)
+  // Passive checks: consecutive failed answers mark the server down until its checks bring it back.
+  if (options.ejectFailures > 0) {
+    words.push('observe layer7', `error-limit ${options.ejectFailures}`, 'on-error mark-down')
+  }
+  return words.join(' ')
+}
+
+/** One of Fleet's JSON error answers as an `http-error` / `http-request return` body (log-format). */
+function jsonError(code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message, requestId: '@RID@' } })
+  // Quoted for HAProxy: single quotes, none inside; the request id is the transaction variable.
+  return `'${body.replace(/'/g, '’').replace('"@RID@"', '"%[var(txn.rid)]"')}'`
+}
+
+const ERRORS: [number, string, string][] = [
+  [400, 'FLEET_E_LB_BAD_REQUEST', 'malformed request'],
+  [405, 'FLEET_E_LB_METHOD_NOT_ALLOWED', 'method not allowed by the load balancer'],
+  [408, 'FLEET_E_LB_CLIENT_TIMEOUT', 'the request did not arrive in time'],
+  [413, 'FLEET_E_LB_BODY_TOO_LARGE', 'the request body is larger than the load balancer accepts'],
+  [502, 'FLEET_E_LB_BAD_GATEWAY', 'the web server failed to answer'],
+  [503, 'FLEET_E_LB_NO_UPSTREAM', 'no web server can take the request now; retry shortly'],
+  [504, 'FLEET_E_LB_UPSTREAM_TIMEOUT', 'the web server did not answer in time'],
+]
+
+/** HAProxy's regex of an internal path (decoded, lower case, slashes merged, dot segments resolved). */
+function internalRegex(paths: readonly string[]): string | undefined {
+  if (paths.length === 0) return undefined
+  const alt = paths.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&')).join('|')
+  return `^(${alt})(/.*)?$`
+}
+
+/** Answers HAProxy sends before a request is parsed (no request id yet): static files. */
+export const PARSER_ERRORS = [400, 408] as const
+
+/** The files of PARSER_ERRORS: whole HTTP responses with Fleet's coded JSON body. */
+export function parserErrorFiles(): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const status of PARSER_ERRORS) {
+    const [, code, message] = ERRORS.find(([s]) => s === status) as [number, string, string]
+    const body = JSON.stringify({ error: { code, message } })
+    out[`${status}.http`] =
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
+  }
+  return out
+}
+
+/** Fleet's coded JSON bodies in place of HAProxy's error pages (in `defaults`: parser errors use them too). */
+function errorLines(retryAfterS: number): string[] {
+  return ERRORS.map(([status, code, message]) => {
+    const extra = status === 503 ? ` hdr Retry-After ${retryAfterS}` : ''
+    return `  http-error status ${status} content-type application/json lf-string ${jsonError(code, message)} hdr Cache-Control no-store${extra}`
+  })
+}
+
+/** The trusted proxies as HAProxy source ranges, from the option's BlockList rules. */
+function trustedRanges(o: LoadBalancerOptions): string[] {
+  const rules = o.trustedProxies?.rules ?? []
+  return rules.flatMap((rule) => {
+    const m = /^(?:Address|Subnet): IPv[46] (\S+)$/.exec(rule)
+    return m ? [m[1]] : [] // a Range rule (not written by Fleet's settings) is left out
+  })
+}
+
+/** The whole configuration text. */
+export function haproxyConfig(
+  options: LoadBalancerOptions,
+  paths: HaproxyPaths,
+  servers: readonly HaproxyServer[],
+): string {
+  const o = options
+  const retryAfterS = Math.max(1, Math.ceil(o.healthIntervalMs / 1000))
+  const via = o.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')
+  const trusted = trustedRanges(o)
+  const internal = internalRegex(o.internalPaths)
+  const balance = o.strategy === 'p2c' ? 'random(2)' : 'roundrobin'
+  const lines = [
+    '# Written by Fleet (src/lb/haproxy/config.ts) for `fleet lb --engine haproxy`; do not edit: it is',
+    '# rewritten on every start and reload, and servers change through the runtime API.',
+    'global',
+    `  stats socket ${paths.adminSocket} mode 600 level admin expose-fd listeners`,
+    '  stats timeout 10s',
+    // No global maxconn: HAProxy derives it from the open-files limit; the frontend's is FLEET_LB_MAX_CONNECTIONS.
+    `  hard-stop-after ${Math.max(1000, o.shutdownTimeoutMs)}ms`,
+    // Header blocks up to maxHeaderSize must fit a buffer beside the space kept for rewrites.
+    `  tune.bufsize ${Math.max(16_384, o.maxHeaderSize + 2048)}`,
+    '  tune.maxrewrite 1024',
+    '  log stdout format raw local0 notice',
+    '',
+    'defaults',
+    '  mode http',
+    '  log global',
+    '  option dontlognull',
+    `  timeout connect ${o.connectTimeoutMs}ms`,
+    `  timeout http-request ${o.clientHeaderTimeoutMs}ms`,
+    `  timeout client ${o.clientBodyTimeoutMs}ms`,
+    `  timeout http-keep-alive ${o.clientKeepAliveMs}ms`,
+    `  timeout server ${Math.max(o.headersTimeoutMs, o.bodyTimeoutMs)}ms`,
+    `  timeout queue ${o.connectTimeoutMs}ms`,
+    '  timeout tunnel 1h',
+    '  timeout client-fin 5s',
+    `  retries ${o.retries}`,
+    '  option redispatch 1',
+    // Safe retries only: a connection that failed (nothing sent), or, for a request that may be sent twice,
+    // an upstream that closed or timed out before the first response byte.
+    '  retry-on conn-failure empty-response response-timeout',
+    '  http-reuse safe',
+    // The whole body (up to a buffer) before a server is picked: a slow client holds no server connection,
+    // and `timeout http-request` bounds headers and body together (408).
+    '  option http-buffer-request',
+    ...errorLines(retryAfterS),
+    ...PARSER_ERRORS.map((status) => `  errorfile ${status} ${paths.errorDir}/${status}.http`),
+    '',
+    'frontend public',
+    `  bind ${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`,
+    `  maxconn ${o.maxConnections}`,
+    // The request id: the client's when it is 1-200 visible characters, else a new one.
+    '  acl rid_ok req.hdr(x-request-id) -m reg ^[!-~]{1,200}$',
+    '  http-request set-var(txn.rid) req.hdr(x-request-id) if rid_ok',
+    '  http-request set-var(txn.rid) uuid() unless rid_ok',
+    '  http-request set-header X-Request-Id %[var(txn.rid)]',
+    '  http-after-response set-header X-Request-Id %[var(txn.rid)]',
+    // A CONNECT asks for a tunnel to any host, a TRACE echoes credentials: refused, as the Node engine does.
+    `  http-request return status 405 content-type application/json lf-string ${jsonError('FLEET_E_LB_METHOD_NOT_ALLOWED', 'CONNECT and TRACE are not forwarded by the load balancer')} if METH_CONNECT || METH_TRACE`,
+    `  http-request return status 431 content-type application/json lf-string ${jsonError('FLEET_E_LB_HEADERS_TOO_LARGE', `request headers exceed ${o.maxHeaderSize} bytes`)} hdr Connection close if { req.hdrs,length gt ${o.maxHeaderSize} }`,
+  ]
+  if (internal) {
+    lines.push(
+      '  http-request set-var(txn.path) path,url_dec,lower,regsub(//+,/,g)',
+      `  acl internal_path var(txn.path) -m reg ${internal}`,
+      `  http-request return status 404 content-type application/json lf-string ${jsonError('FLEET_E_LB_NOT_FOUND', 'not found')} if internal_path`,
+    )
+  }
+  lines.push(
+    `  acl body_too_large req.hdr_val(content-length) gt ${o.maxBodySize}`,
+    `  http-request return status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close if body_too_large`,
+  )
+  // X-Forwarded-*: kept (and appended to) from a trusted proxy only; from anyone else, what the LB saw.
+  if (trusted.length > 0) lines.push(`  acl from_trusted src ${trusted.join(' ')}`)
+  else lines.push('  acl from_trusted always_false')
+  lines.push(
+    '  http-request del-header X-Forwarded-For unless from_trusted',
+    '  http-request del-header Forwarded unless from_trusted',
+    '  http-request set-header X-Forwarded-Proto http unless from_trusted { req.hdr(x-forwarded-proto) -m found }',
+    '  http-request set-header X-Forwarded-Host %[req.hdr(host)] unless from_trusted { req.hdr(x-forwarded-host) -m found }',
+    '  option forwardfor',
+    `  http-request add-header Via "1.1 ${via}"`,
+    `  http-response add-header Via "1.1 ${via}"`,
+  )
+  lines.push(
+    '  default_backend web',
+    '',
+    'backend web',
+    `  balance ${balance}`,
+    `  option httpchk GET ${o.healthPath}`,
+    '  http-check expect status 200',
+    `  timeout check ${o.healthTimeoutMs}ms`,
+    // A POST or PATCH is sent again only when the client gave an Idempotency-Key (connect failures excepted).
+    '  acl idempotent method GET HEAD OPTIONS TRACE PUT DELETE',
+    '  http-request disable-l7-retry unless idempotent || { req.hdr(idempotency-key) -m found }',
+    ...servers.map((s) => `  server ${s.name} ${s.host}:${s.port} ${serverKeywords(o, s.weight)}`),
+    '',
+    'frontend exporter',
+    `  bind 127.0.0.1:${paths.exporterPort}`,
+    '  http-request use-service prometheus-exporter if { path /metrics }',
+    `  http-request return status 404 content-type text/plain string "${STATUS_CODES[404]}"`,
+    '',
+  )
+  return lines.join('\n')
+}

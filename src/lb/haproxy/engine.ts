@@ -1,0 +1,406 @@
+/**
+ * The `haproxy` engine: HAProxy carries the traffic, Fleet's control plane drives it. Membership comes
+ * from the same discovery as the Node engine (registry or fixed URLs) into the same UpstreamSet; a sync
+ * loop mirrors that set into HAProxy through its runtime API (add, drain, remove servers: no reload) and
+ * reads HAProxy's view back (health, requests in flight, counts), so /status, /metrics and the dashboard
+ * read one model whatever the engine. HAProxy runs as a child in master-worker mode and dies with this
+ * process (parent-death signal); `reload()` rewrites its config and reloads it without dropping a
+ * connection (the listeners pass to the new worker).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { portTaken } from '../../errors.js'
+import type { Logger } from '../../log.js'
+import { portOf, startAdminServer } from '../admin.js'
+import { createDiscovery, createUpstreamSet, type StartOptions } from '../control-plane.js'
+import type { LoadBalancer } from '../index.js'
+import { LbMetrics } from '../metrics.js'
+import type { Upstream } from '../upstream.js'
+import {
+  type HaproxyServer,
+  haproxyConfig,
+  haproxyWeight,
+  parserErrorFiles,
+  serverKeywords,
+  serverName,
+} from './config.js'
+import { RuntimeApi } from './runtime.js'
+
+/** How often the control plane and HAProxy are brought in step. */
+export const SYNC_INTERVAL_MS = 200
+
+/** The HAProxy engine's load balancer; `reload()` applies a rewritten config without dropping connections. */
+export interface HaproxyLoadBalancer extends LoadBalancer {
+  readonly engine: 'haproxy'
+  reload(): Promise<void>
+}
+
+export async function startHaproxyEngine(options: StartOptions): Promise<HaproxyLoadBalancer> {
+  const logger = options.logger.child({ component: 'lb', engine: 'haproxy' })
+  const now = options.now ?? Date.now
+  let closing = false
+  const metrics = new LbMetrics(() => upstreams, now)
+  // A change of membership reaches HAProxy at once, not at the next tick.
+  let sync: Sync | undefined
+  // HAProxy has no panic mode (with every server down it answers 503): the model's is off.
+  const upstreams = createUpstreamSet(
+    { ...options, panicThreshold: 0 },
+    logger,
+    metrics,
+    now,
+    () => void sync?.run(),
+  )
+  // HAProxy checks health itself: discovery's first check of a new upstream is a no-op here.
+  const discovery = createDiscovery(options, upstreams, { check: async () => {} }, logger)
+  await discovery.start()
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-haproxy-'))
+  const configPath = path.join(dir, 'haproxy.cfg')
+  const port = options.port === 0 ? await freeLoopbackPort(options.host) : options.port
+  const paths = {
+    adminSocket: path.join(dir, 'admin.sock'),
+    errorDir: dir,
+    exporterPort: await freeLoopbackPort(),
+  }
+  for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
+  const engineOptions = { ...options, port }
+  const writeConfig = (): void =>
+    fs.writeFileSync(configPath, haproxyConfig(engineOptions, paths, upstreams.all().map(serverOf)))
+  writeConfig()
+  const api = new RuntimeApi(paths.adminSocket)
+  const child = spawnHaproxy(options.haproxyPath ?? 'haproxy', configPath, logger)
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  try {
+    await untilReady(api, exited, child, port, options.host)
+  } catch (err) {
+    child.kill('SIGKILL')
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  sync = new Sync(api, upstreams, metrics, engineOptions, logger)
+  await sync.run()
+  sync.start()
+  const synced = sync
+
+  const admin = await startAdminServer(
+    {
+      upstreams,
+      metrics,
+      discovery: () => discovery.status(),
+      now,
+      instanceId: options.instanceId,
+      closing: () => closing,
+      retryBudgetPercent: options.retryBudgetPercent,
+      extension: options.adminExtension,
+      engine: 'haproxy',
+      moreMetrics: () => scrape(paths.exporterPort),
+    },
+    options.adminHost,
+    options.adminPort,
+  ).catch(async (err: Error) => {
+    synced.stop()
+    child.kill('SIGKILL')
+    await exited
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw err
+  })
+  const adminPort = portOf(admin)
+  logger.info(
+    { port, adminPort, strategy: options.strategy, upstreams: options.upstreams, pid: child.pid },
+    'load balancer listening (haproxy engine)',
+  )
+  let closed: Promise<void> | undefined
+  return {
+    engine: 'haproxy',
+    port,
+    adminPort,
+    upstreams,
+    async reload() {
+      writeConfig()
+      const before = await api.send('show info').catch(() => '')
+      child.kill('SIGUSR2')
+      // The new worker answers on the same socket with another pid.
+      const pidOf = (info: string) => /^Pid: (\d+)/m.exec(info)?.[1]
+      const old = pidOf(before)
+      const deadline = Date.now() + 10_000
+      for (;;) {
+        const info = await api.send('show info').catch(() => '')
+        if (pidOf(info) && pidOf(info) !== old) break
+        if (Date.now() > deadline)
+          throw new Error('haproxy: the reload did not bring a new worker within 10 s')
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      synced.reloaded()
+      await synced.run()
+      logger.info('haproxy reloaded')
+    },
+    close() {
+      closed ??= (async () => {
+        closing = true
+        discovery.stop()
+        synced.stop()
+        // Soft stop: HAProxy stops listening, finishes the requests in flight (hard-stop-after bounds it).
+        child.kill('SIGUSR1')
+        const timer = setTimeout(() => child.kill('SIGKILL'), options.shutdownTimeoutMs + 2_000)
+        await exited
+        clearTimeout(timer)
+        await upstreams.close(true)
+        const adminClosed = new Promise<void>((r) => admin.close(() => r()))
+        admin.closeAllConnections()
+        await adminClosed
+        fs.rmSync(dir, { recursive: true, force: true })
+        logger.info('load balancer closed')
+      })()
+      return closed
+    },
+  }
+}
+
+function serverOf(u: Upstream): HaproxyServer {
+  const url = new URL(u.origin)
+  return {
+    name: serverName(u.origin),
+    host: url.hostname,
+    port: Number(url.port || 80),
+    weight: haproxyWeight(u.weight),
+  }
+}
+
+/** HAProxy in master-worker mode, in the foreground, killed if this process dies (setpriv's parent-death signal). */
+function spawnHaproxy(program: string, configPath: string, logger: Logger): ChildProcess {
+  const args = ['-W', '-db', '-f', configPath]
+  const setpriv = fs.existsSync('/usr/bin/setpriv')
+  const child = setpriv
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', program, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  const onData = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue
+      lines.push(line)
+      if (lines.length > 50) lines.shift()
+      logger.info({ haproxy: line.trim() }, 'haproxy')
+    }
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  ;(child as ChildProcess & { lastLines?: string[] }).lastLines = lines
+  return child
+}
+
+async function untilReady(
+  api: RuntimeApi,
+  exited: Promise<number | null>,
+  child: ChildProcess,
+  port: number,
+  host: string,
+): Promise<void> {
+  let gone: number | null | undefined
+  void exited.then((code) => {
+    gone = code
+  })
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    if (gone !== undefined) {
+      const said = ((child as ChildProcess & { lastLines?: string[] }).lastLines ?? []).join('\n')
+      if (/cannot bind socket|Address already in use/i.test(said)) {
+        throw portTaken({ code: 'EADDRINUSE' }, port, 'FLEET_PORT', `the load balancer on ${host}`)
+      }
+      throw new Error(`haproxy exited (${gone}) before it was ready:\n${said}`)
+    }
+    const info = await api.send('show info', 1_000).catch(() => '')
+    if (info.includes('Pid:')) return
+    if (Date.now() > deadline) throw new Error('haproxy was not ready within 15 s')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** A port free on `host` now (HAProxy cannot report a port the OS picked). */
+async function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, host, resolve)
+  })
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+/** HAProxy's own Prometheus text. */
+function scrape(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/metrics', timeout: 2_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      res.on('error', () => resolve(''))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(''))
+  })
+}
+
+/**
+ * Brings HAProxy in step with the UpstreamSet (servers added, drained, removed) and the set in step with
+ * HAProxy (health, in flight, counts); one pass at a time.
+ */
+class Sync {
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+  #again: Promise<void> | undefined
+  #stopped = false
+  /** Servers this side put in drain (HAProxy's DRAIN also comes from a weight of 0). */
+  #drained = new Set<string>()
+  /** Servers leaving: since when (their sessions get until the shutdown timeout). */
+  #leaving = new Map<string, number>()
+  /** Last totals read, for the counters' increments. */
+  #last = new Map<string, number>()
+
+  constructor(
+    readonly api: RuntimeApi,
+    readonly upstreams: ReturnType<typeof createUpstreamSet>,
+    readonly metrics: LbMetrics,
+    readonly options: StartOptions,
+    readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    const tick = (): void => {
+      this.#timer = setTimeout(() => {
+        void this.run().finally(() => {
+          if (!this.#stopped) tick()
+        })
+      }, SYNC_INTERVAL_MS)
+      this.#timer.unref()
+    }
+    tick()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+  }
+
+  /** A reload started a worker from the config: its servers are the config's, none drained. */
+  reloaded(): void {
+    this.#drained.clear()
+  }
+
+  /** One pass; asked during a pass, another follows it (a change must not wait for the next tick). */
+  run(): Promise<void> {
+    if (this.#running) {
+      this.#again ??= this.#running.then(() => {
+        this.#again = undefined
+        return this.run()
+      })
+      return this.#again
+    }
+    this.#running = this.#pass()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'haproxy sync failed; retrying'))
+      .finally(() => {
+        this.#running = undefined
+      })
+    return this.#running
+  }
+
+  async #pass(): Promise<void> {
+    const rows = await this.api.stats()
+    const servers = new Map<string, Record<string, string>>()
+    for (const r of rows) if (r.pxname === 'web' && r.svname !== 'BACKEND') servers.set(r.svname, r)
+    const wanted = new Set<string>()
+    for (const u of this.upstreams.all()) {
+      const name = serverName(u.origin)
+      wanted.add(name)
+      const row = servers.get(name)
+      if (!row) {
+        await this.#add(u, name)
+        continue
+      }
+      this.#leaving.delete(name)
+      if (u.draining && !this.#drained.has(name)) {
+        await this.api.run(`set server web/${name} state drain`)
+        this.#drained.add(name)
+      } else if (!u.draining && this.#drained.has(name)) {
+        await this.api.run(`set server web/${name} state ready`)
+        this.#drained.delete(name)
+      }
+      this.#mirror(u, row)
+    }
+    for (const [name, row] of servers) if (!wanted.has(name)) await this.#remove(name, row)
+    this.#count(rows)
+  }
+
+  async #add(u: Upstream, name: string): Promise<void> {
+    const s = serverOf(u)
+    await this.api.run(
+      `add server web/${name} ${s.host}:${s.port} ${serverKeywords(this.options, s.weight)}`,
+      'New server registered',
+    )
+    await this.api.run(`enable health web/${name}`)
+    // Not ready yet (registered as starting): down until its checks pass, as the Node engine does.
+    if (!u.healthy) await this.api.run(`set server web/${name} health down`)
+    if (u.draining) {
+      await this.api.run(`set server web/${name} state drain`)
+      this.#drained.add(name)
+    } else await this.api.run(`enable server web/${name}`)
+    this.logger.info({ upstream: u.origin, server: name }, 'haproxy: server added')
+  }
+
+  /** Out of rotation at once; deleted once its sessions ended (or cut after the shutdown timeout). */
+  async #remove(name: string, row: Record<string, string>): Promise<void> {
+    const since = this.#leaving.get(name) ?? Date.now()
+    if (!this.#leaving.has(name)) {
+      this.#leaving.set(name, since)
+      await this.api.run(`set server web/${name} state maint`)
+    }
+    const busy = Number(row.scur) > 0
+    if (busy && Date.now() - since < this.options.shutdownTimeoutMs) return
+    if (busy) await this.api.run(`shutdown sessions server web/${name}`)
+    await this.api.run(`del server web/${name}`, 'Server deleted')
+    this.#leaving.delete(name)
+    this.#drained.delete(name)
+    this.logger.info({ server: name }, 'haproxy: server removed')
+  }
+
+  /** HAProxy's view of one server into the model: health, in flight, counts. */
+  #mirror(u: Upstream, row: Record<string, string>): void {
+    const status = row.status ?? ''
+    // UP, UP 1/2 (going down), DRAIN (up, no new sessions), NOLB; DOWN, DOWN 1/2 (coming up), MAINT.
+    const up = status.startsWith('UP') || status === 'DRAIN' || status === 'NOLB' || status === 'no check'
+    if (up !== u.healthy) this.upstreams.setHealthy(u, up)
+    u.inflight = Number(row.scur) || 0
+    u.requests = Number(row.stot) || 0
+    u.failures = (Number(row.eresp) || 0) + (Number(row.econ) || 0)
+  }
+
+  /** The frontend's answers by class and the backend's retries into Fleet's counters (increments). */
+  #count(rows: Record<string, string>[]): void {
+    const front = rows.find((r) => r.pxname === 'public' && r.svname === 'FRONTEND')
+    const back = rows.find((r) => r.pxname === 'web' && r.svname === 'BACKEND')
+    if (front) {
+      this.metrics.clientConnections = Number(front.scur) || 0
+      for (const cls of ['1xx', '2xx', '3xx', '4xx', '5xx']) {
+        this.metrics.countRequests(cls, this.#delta(`req:${cls}`, Number(front[`hrsp_${cls}`]) || 0))
+      }
+    }
+    if (back) {
+      const retries = (Number(back.wretr) || 0) + (Number(back.wredis) || 0)
+      const d = this.#delta('retries', retries)
+      if (d > 0) this.metrics.retries.labels('haproxy').inc(d)
+    }
+  }
+
+  /** The increase since the last reading (a reload resets HAProxy's counters: the new total then). */
+  #delta(key: string, total: number): number {
+    const last = this.#last.get(key) ?? 0
+    this.#last.set(key, total)
+    return total >= last ? total - last : total
+  }
+}
