@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../log.js'
 import type { Registry } from '../registry/registry.js'
+import type { StatusSource } from './admin.js'
 import { createBalancer } from './balancer.js'
 import { type Discovery, type HealthProbe, RegistryDiscovery, StaticDiscovery } from './discovery.js'
 import type { LbMetrics } from './metrics.js'
@@ -65,4 +66,29 @@ export function createDiscovery(
     { intervalMs: options.discoveryIntervalMs, graceMs: Math.max(3000, options.discoveryIntervalMs * 3) },
     logger,
   )
+}
+
+/** The admin port's view of a running LB of either engine (`extra`: the engine's name, more metrics). */
+export function statusSource(
+  options: StartOptions,
+  parts: {
+    upstreams: UpstreamSet
+    metrics: LbMetrics
+    discovery: Discovery
+    now: () => number
+    closing: () => boolean
+  },
+  extra: Pick<StatusSource, 'engine' | 'moreMetrics'> = {},
+): StatusSource {
+  return {
+    upstreams: parts.upstreams,
+    metrics: parts.metrics,
+    discovery: () => parts.discovery.status(),
+    now: parts.now,
+    instanceId: options.instanceId,
+    closing: parts.closing,
+    retryBudgetPercent: options.retryBudgetPercent,
+    extension: options.adminExtension,
+    ...extra,
+  }
 }

@@ -16,7 +16,7 @@ import { portTaken } from '../errors.js'
 import type { Logger } from '../log.js'
 import { portOf, startAdminServer } from './admin.js'
 import { BodyBudget } from './body.js'
-import { createDiscovery, createUpstreamSet, type StartOptions } from './control-plane.js'
+import { createDiscovery, createUpstreamSet, type StartOptions, statusSource } from './control-plane.js'
 import { HealthChecker } from './health.js'
 import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
@@ -74,16 +74,7 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
   })
   const discovery = createDiscovery(options, upstreams, health, logger)
   const admin = await startAdminServer(
-    {
-      upstreams,
-      metrics,
-      discovery: () => discovery.status(),
-      now,
-      instanceId: options.instanceId,
-      closing: () => closing,
-      retryBudgetPercent: options.retryBudgetPercent,
-      extension: options.adminExtension,
-    },
+    statusSource(options, { upstreams, metrics, discovery, now, closing: () => closing }),
     options.adminHost,
     options.adminPort,
   ).catch(async (err: Error) => {

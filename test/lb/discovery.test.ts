@@ -5,7 +5,7 @@ import { connectRedis, type Redis } from '../../src/redis/connect.js'
 import { type InstanceState, Registry } from '../../src/registry/registry.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 import { TcpRelay } from './chaos.js'
-import { type Backend, get, startBackend, startLb, until } from './helpers.js'
+import { announceWeb, type Backend, get, startBackend, startLb, until } from './helpers.js'
 
 describe('load balancer: registry discovery', () => {
   let ctx: TestContext
@@ -31,20 +31,7 @@ describe('load balancer: registry discovery', () => {
     await ctx.cleanup()
   })
 
-  async function announce(b: Backend, state: InstanceState, reg = registry): Promise<void> {
-    await reg.announce(
-      {
-        id: b.name,
-        role: 'web',
-        url: b.url,
-        host: '127.0.0.1',
-        pid: process.pid,
-        state,
-        startedAt: Date.now(),
-      },
-      60_000,
-    )
-  }
+  const announce = (b: Backend, state: InstanceState, reg = registry) => announceWeb(reg, b, state)
 
   async function backendsSeen(port: number, n: number): Promise<Set<string>> {
     const seen = new Set<string>()

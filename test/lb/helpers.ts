@@ -6,7 +6,7 @@ import { pino } from 'pino'
 import { loadConfig } from '../../src/config/index.js'
 import { type LoadBalancer, lbOptionsFromConfig, startLoadBalancer } from '../../src/lb/index.js'
 import type { LoadBalancerOptions } from '../../src/lb/options.js'
-import type { Registry } from '../../src/registry/registry.js'
+import type { InstanceState, Registry } from '../../src/registry/registry.js'
 
 export interface Backend {
   name: string
@@ -210,4 +210,20 @@ export async function until(
 /** The status of a raw HTTP response text. */
 export function statusOf(text: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0)
+}
+
+/** Registers backend `b` as a web server in `state` in the registry (as a web server announces itself). */
+export async function announceWeb(registry: Registry, b: Backend, state: InstanceState): Promise<void> {
+  await registry.announce(
+    {
+      id: b.name,
+      role: 'web',
+      url: b.url,
+      host: '127.0.0.1',
+      pid: process.pid,
+      state,
+      startedAt: Date.now(),
+    },
+    60_000,
+  )
 }

@@ -16,7 +16,7 @@ import path from 'node:path'
 import { portTaken } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { portOf, startAdminServer } from '../admin.js'
-import { createDiscovery, createUpstreamSet, type StartOptions } from '../control-plane.js'
+import { createDiscovery, createUpstreamSet, type StartOptions, statusSource } from '../control-plane.js'
 import type { LoadBalancer } from '../index.js'
 import { LbMetrics } from '../metrics.js'
 import type { Upstream } from '../upstream.js'
@@ -68,11 +68,24 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   }
   for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
   const engineOptions = { ...options, port }
+  // Only servers that may take traffic: HAProxy starts a configured server as up, so a starting one is
+  // left to the sync, which adds it down until its checks pass.
   const writeConfig = (): void =>
-    fs.writeFileSync(configPath, haproxyConfig(engineOptions, paths, upstreams.all().map(serverOf)))
+    fs.writeFileSync(
+      configPath,
+      haproxyConfig(
+        engineOptions,
+        paths,
+        upstreams
+          .all()
+          .filter((u) => u.healthy && !u.draining)
+          .map(serverOf),
+      ),
+    )
   writeConfig()
   const api = new RuntimeApi(paths.adminSocket)
-  const child = spawnHaproxy(options.haproxyPath ?? 'haproxy', configPath, logger)
+  const master = new RuntimeApi(path.join(dir, 'master.sock'))
+  const child = spawnHaproxy(options.haproxyPath ?? 'haproxy', configPath, master.socketPath, logger)
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   try {
     await untilReady(api, exited, child, port, options.host)
@@ -87,18 +100,11 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   const synced = sync
 
   const admin = await startAdminServer(
-    {
-      upstreams,
-      metrics,
-      discovery: () => discovery.status(),
-      now,
-      instanceId: options.instanceId,
-      closing: () => closing,
-      retryBudgetPercent: options.retryBudgetPercent,
-      extension: options.adminExtension,
-      engine: 'haproxy',
-      moreMetrics: () => scrape(paths.exporterPort),
-    },
+    statusSource(
+      options,
+      { upstreams, metrics, discovery, now, closing: () => closing },
+      { engine: 'haproxy', moreMetrics: () => scrape(paths.exporterPort) },
+    ),
     options.adminHost,
     options.adminPort,
   ).catch(async (err: Error) => {
@@ -121,19 +127,20 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
     upstreams,
     async reload() {
       writeConfig()
-      const before = await api.send('show info').catch(() => '')
+      // The master CLI lists the current worker; a reload replaces it (the old one finishes its connections).
+      const worker = async () => /# workers\n(\d+)/.exec(await master.send('show proc').catch(() => ''))?.[1]
+      const old = await worker()
       child.kill('SIGUSR2')
-      // The new worker answers on the same socket with another pid.
-      const pidOf = (info: string) => /^Pid: (\d+)/m.exec(info)?.[1]
-      const old = pidOf(before)
-      const deadline = Date.now() + 10_000
+      const deadline = Date.now() + 30_000
       for (;;) {
-        const info = await api.send('show info').catch(() => '')
-        if (pidOf(info) && pidOf(info) !== old) break
+        const now = await worker()
+        if (now && now !== old) break
         if (Date.now() > deadline)
-          throw new Error('haproxy: the reload did not bring a new worker within 10 s')
+          throw new Error('haproxy: the reload did not bring a new worker within 30 s')
         await new Promise((r) => setTimeout(r, 50))
       }
+      // The new worker's runtime API answers once it runs.
+      await untilReady(api, exited, child, port, options.host)
       synced.reloaded()
       await synced.run()
       logger.info('haproxy reloaded')
@@ -171,8 +178,13 @@ function serverOf(u: Upstream): HaproxyServer {
 }
 
 /** HAProxy in master-worker mode, in the foreground, killed if this process dies (setpriv's parent-death signal). */
-function spawnHaproxy(program: string, configPath: string, logger: Logger): ChildProcess {
-  const args = ['-W', '-db', '-f', configPath]
+function spawnHaproxy(
+  program: string,
+  configPath: string,
+  masterSocket: string,
+  logger: Logger,
+): ChildProcess {
+  const args = ['-W', '-db', '-S', masterSocket, '-f', configPath]
   const setpriv = fs.existsSync('/usr/bin/setpriv')
   const child = setpriv
     ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', program, ...args], {
@@ -344,12 +356,15 @@ class Sync {
       'New server registered',
     )
     await this.api.run(`enable health web/${name}`)
-    // Not ready yet (registered as starting): down until its checks pass, as the Node engine does.
-    if (!u.healthy) await this.api.run(`set server web/${name} health down`)
     if (u.draining) {
       await this.api.run(`set server web/${name} state drain`)
       this.#drained.add(name)
-    } else await this.api.run(`enable server web/${name}`)
+    } else if (u.healthy) await this.api.run(`enable server web/${name}`)
+    else {
+      // Not ready yet (registered as starting): down until its checks pass, as in the Node engine. Enabling
+      // marks it up, so both go in one request, run back to back by HAProxy.
+      await this.api.run(`enable server web/${name}; set server web/${name} health down`)
+    }
     this.logger.info({ upstream: u.origin, server: name }, 'haproxy: server added')
   }
 
