@@ -1,8 +1,16 @@
 /** Shared helpers of the shop tests: an app with the shop mounted, cookies, accounts and a small catalog. */
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import shopApp, { shopRoutes } from '../../apps/shop/index.js'
 import { seedCatalog } from '../../apps/shop/seed.js'
+import { fastJobEnv } from '../jobs/support.js'
 import { createTestApp, type TestApp } from '../support/app.js'
+
+/** The jobs tests' fast settings, with the shop as the app the worker runs (its job types, its tables). */
+export const shopWorkerEnv: Record<string, string> = {
+  ...fastJobEnv,
+  FLEET_APP: fileURLToPath(new URL('../../apps/shop/index.ts', import.meta.url)),
+}
 
 export const ADMIN = { email: 'admin@example.test', password: 'admin-password-123' }
 

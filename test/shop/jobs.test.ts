@@ -3,7 +3,6 @@
  * ETag, hostile files failing their job cleanly) and recommendations (checked against a brute-force count
  * on a small catalog).
  */
-import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { productImageRoutes } from '../../apps/shop/images.js'
@@ -11,9 +10,10 @@ import shopApp from '../../apps/shop/index.js'
 import { recommendationRoutes } from '../../apps/shop/recommendations.js'
 import { coReviews } from '../../apps/shop/recommendations-cpu.js'
 import { jobRoutes } from '../../src/web/jobs-api.js'
-import { fastJobEnv, loginCookie, readSse, spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
+import { loginCookie, readSse, spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { isolatedEnv } from '../support/context.js'
+import { shopWorkerEnv } from './helpers.js'
 
 const PRODUCTS = 12
 const USERS = 15
@@ -54,8 +54,7 @@ describe('the shop heavy tasks', () => {
   let admin: string
   let customer: string
   const env = isolatedEnv({
-    ...fastJobEnv,
-    FLEET_APP: fileURLToPath(new URL('../../apps/shop/index.ts', import.meta.url)), // the shop's worker
+    ...shopWorkerEnv,
     FLEET_IMAGE_MAX_PIXELS: '1000000',
     FLEET_IMAGE_MAX_BYTES: '300kb',
   })

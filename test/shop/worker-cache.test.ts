@@ -7,9 +7,9 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import shopApp from '../../apps/shop/index.js'
 import { seedCatalog } from '../../apps/shop/seed.js'
-import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
+import { spawnWorker, type WorkerChild, waitFor } from '../jobs/support.js'
 import { createAppTest, type TestApp } from '../support/app.js'
-import { ADMIN, admin, type Client } from './helpers.js'
+import { ADMIN, admin, type Client, shopWorkerEnv } from './helpers.js'
 
 let shop: TestApp
 let boss: Client
@@ -17,7 +17,7 @@ let worker: WorkerChild | undefined
 
 beforeAll(async () => {
   shop = await createAppTest(shopApp, {
-    env: { ...fastJobEnv, FLEET_ADMIN_EMAIL: ADMIN.email, FLEET_ADMIN_PASSWORD: ADMIN.password },
+    env: { ...shopWorkerEnv, FLEET_ADMIN_EMAIL: ADMIN.email, FLEET_ADMIN_PASSWORD: ADMIN.password },
   })
   await seedCatalog(shop.deps.db, { products: 12, reviews: 60, users: 20 })
   boss = await admin(shop.app)
