@@ -18,6 +18,7 @@ import { BadGatewayError, ClientTimeoutError, UpstreamTimeoutError } from './err
 import { classify, clientError, isGatewayFailure } from './faults.js'
 import { clientResponseHeaders } from './headers.js'
 import type { ProxyContext } from './proxy.js'
+import { drainRequest } from './respond.js'
 import { type FailureStage, mayRetry, type RetryContext } from './retry.js'
 import { Try, type TryBody, type TryOwner, type TryState } from './try.js'
 import type { Upstream } from './upstream.js'
@@ -196,7 +197,9 @@ export class Exchange implements TryOwner {
     }
     const res = this.#res
     const headers = clientResponseHeaders(rawHeaders, this.#ctx.via, this.requestId)
-    if (this.#ctx.closing || !this.#req.complete) res.shouldKeepAlive = false
+    // An answer before the whole body (an upstream's early 413) keeps the connection: complete() drains the
+    // rest of the body, as for the LB's own early answers. Closing at once would reset a client still sending.
+    if (this.#ctx.closing) res.shouldKeepAlive = false
     res.writeHead(statusCode, statusText, headers)
     return true
   }
@@ -216,8 +219,10 @@ export class Exchange implements TryOwner {
     this.#end(t)
     if (this.#done || t !== this.#winner) return
     this.#done = true
-    // An upstream that answered before reading the whole body: the connection cannot be reused safely.
-    if (!this.#req.complete) this.#res.shouldKeepAlive = false
+    // The upstream answered before it read the whole body (an early 413, a 401) and will read no more of it:
+    // the rest is read and dropped for up to LINGER_MS, so the client gets to read the answer instead of a
+    // reset, and the connection may carry its next request (as for the LB's own early answers).
+    if (!this.#req.complete) drainRequest(this.#res)
     this.#res.end()
   }
 

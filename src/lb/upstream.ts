@@ -4,6 +4,7 @@
  * (passive checks) and not draining; its share ramps up during slow start after it joins or comes back.
  */
 import { Pool } from 'undici'
+import { upstreamConnector } from './connector.js'
 
 export interface UpstreamOptions {
   connections: number
@@ -61,7 +62,8 @@ export class Upstream {
     this.pool = new Pool(origin, {
       connections: options.connections,
       pipelining: 1,
-      connectTimeout: options.connectTimeoutMs,
+      // undici's connector with the connect timeout; an answer sent before the whole body was read is relayed.
+      connect: upstreamConnector(options.connectTimeoutMs),
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.bodyTimeoutMs,
       keepAliveTimeout: options.idleTimeoutMs,
