@@ -14,6 +14,7 @@ import Fastify, {
 import { errorBody, FleetError, isFleetError } from '../errors.js'
 import type { AppDeps, ProcessDeps } from '../process/deps.js'
 import { accessLogFilter } from './access-log.js'
+import { installBodyParsing, lingerOnUnreadBody } from './body.js'
 import {
   BadRequestError,
   BodyTooLargeError,
@@ -71,6 +72,7 @@ export async function buildServer(deps: ProcessDeps, options: BuildOptions = {})
   })
 
   installValidation(app)
+  installBodyParsing(app)
   // Everything a request needs before its route, in one synchronous hook: the constant headers (security,
   // X-Served-By), its id, HSTS over https. A cached hit runs nothing else of Fleet's before the handler.
   const headers = constantHeaders(instanceId)
@@ -110,7 +112,10 @@ export async function buildServer(deps: ProcessDeps, options: BuildOptions = {})
   })
 
   app.setErrorHandler((err: FastifyError | FleetError, request, reply) => {
-    const fleet = toFleetError(err)
+    const fleet = toFleetError(err, request.headers['content-type'])
+    // Answered before the body was read whole (413, 415): the client may finish sending, then read this.
+    const code = (err as FastifyError).code
+    lingerOnUnreadBody(request, reply, typeof code === 'string' && code.startsWith('FST_ERR_CTP_'))
     if (fleet.statusCode >= 500) request.log.error({ err }, 'request failed')
     else if (fleet.code === InvalidValueError.code)
       request.log.warn({ err }, 'the database refused a request value: a route schema should bound it')
@@ -137,9 +142,9 @@ export async function buildServer(deps: ProcessDeps, options: BuildOptions = {})
 
 /**
  * Maps Fastify's own errors (validation, body limits, media types) and PostgreSQL's refusals of a request's
- * values to Fleet's codes.
+ * values to Fleet's codes; `contentType` (the request's) names what a 415 refused.
  */
-export function toFleetError(err: FastifyError | FleetError): FleetError {
+export function toFleetError(err: FastifyError | FleetError, contentType?: string): FleetError {
   if (isFleetError(err)) return err
   const e = err as FastifyError
   if (e.validation) {
@@ -169,7 +174,7 @@ export function toFleetError(err: FastifyError | FleetError): FleetError {
       return new BodyTooLargeError('request body is too large', { cause: err })
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError(
-        `unsupported Content-Type ${JSON.stringify(e.message.split(': ')[1] ?? '')}; send application/json`,
+        `${contentType ? `Content-Type ${JSON.stringify(contentType.slice(0, 100))} is not accepted` : 'a body needs a Content-Type'}; send application/json`,
         { cause: err },
       )
   }

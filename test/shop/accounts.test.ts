@@ -81,6 +81,45 @@ describe('accounts', () => {
     expect(missing.json().error.details.field).toBe('password')
   })
 
+  it('refuses a text/plain body (a cross-site <form enctype="text/plain">) with 415 on every JSON route, and creates no user', async () => {
+    const email = 'mallory-form@example.test'
+    const body = JSON.stringify({ email, password: 'a long enough password' })
+    const plain = await shop.app.inject({
+      method: 'POST',
+      url: '/api/users',
+      payload: body,
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect(plain.statusCode).toBe(415)
+    expect(plain.json().error.code).toBe('FLEET_E_HTTP_UNSUPPORTED_MEDIA_TYPE')
+    const { rows } = await shop.deps.db.query('SELECT 1 FROM users WHERE email = $1', [email])
+    expect(rows).toEqual([])
+    // The same on the other JSON write routes, for a logged-in admin whose browser sends the cookie.
+    const boss = await admin(shop.app)
+    const routes: ['POST' | 'PUT' | 'PATCH', string][] = [
+      ['POST', '/api/session'],
+      ['PUT', '/api/cart/items/1'],
+      ['POST', '/api/products/1/reviews'],
+      ['POST', '/api/products'],
+      ['PATCH', '/api/products/1'],
+    ]
+    for (const [method, url] of routes) {
+      const res = await boss.request(method, url, '{"quantity":1}', {
+        'content-type': 'text/plain;charset=UTF-8',
+      })
+      expect(res.statusCode, `${method} ${url}`).toBe(415)
+      expect(res.json().error.code).toBe('FLEET_E_HTTP_UNSUPPORTED_MEDIA_TYPE')
+    }
+    // application/json still signs up.
+    const json = await shop.app.inject({
+      method: 'POST',
+      url: '/api/users',
+      payload: body,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    })
+    expect(json.statusCode).toBe(201)
+  })
+
   it('answers 401 for a wrong password and for an unknown email, with the same code', async () => {
     const c = new Client(shop.app)
     await c.request('POST', '/api/users', { email: 'dave@example.test', password: 'dave-password-1' })

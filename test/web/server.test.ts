@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 import { Type } from '@sinclair/typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../support/app.js'
@@ -22,6 +24,19 @@ describe('web runtime (in process)', () => {
         )
         app.get('/boom', async () => {
           throw new Error('secret detail')
+        })
+        // No body schema: whatever a parser made of the body is echoed.
+        app.route({
+          method: ['POST', 'PUT', 'PATCH'],
+          url: '/any',
+          handler: async (request) => ({ body: request.body ?? null }),
+        })
+        // A route that takes another type registers its parser in its own scope.
+        await app.register(async (scope) => {
+          scope.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) =>
+            done(null, body),
+          )
+          scope.post('/note', async (request) => ({ note: request.body }))
         })
       },
     ])
@@ -109,6 +124,108 @@ describe('web runtime (in process)', () => {
     expect(boom.statusCode).toBe(500)
     expect(boom.json()).toEqual({ error: { code: 'FLEET_E_INTERNAL', message: 'internal error' } })
   })
+
+  it('parses JSON bodies only: text/plain and other types get 415 on every method, +json types are JSON', async () => {
+    const json = JSON.stringify({ name: 'xy', n: 2 })
+    for (const method of ['POST', 'PUT', 'PATCH'] as const) {
+      for (const type of ['text/plain', 'text/plain; charset=utf-8', 'multipart/form-data; boundary=x']) {
+        const res = await t.app.inject({
+          method,
+          url: '/any',
+          payload: json,
+          headers: { 'content-type': type },
+        })
+        expect(res.statusCode, `${method} ${type}`).toBe(415)
+        expect(res.json().error.code).toBe('FLEET_E_HTTP_UNSUPPORTED_MEDIA_TYPE')
+        expect(res.json().error.message).toContain(JSON.stringify(type))
+      }
+      const none = await t.app.inject({ method, url: '/any', payload: json })
+      expect(none.statusCode).toBe(415)
+      expect(none.json().error.message).toBe('a body needs a Content-Type; send application/json')
+      for (const type of ['application/json', 'application/merge-patch+json; charset=utf-8']) {
+        const res = await t.app.inject({
+          method,
+          url: '/any',
+          payload: json,
+          headers: { 'content-type': type },
+        })
+        expect(res.statusCode, `${method} ${type}`).toBe(200)
+        expect(res.json()).toEqual({ body: { name: 'xy', n: 2 } })
+      }
+    }
+    // A schema route refuses it before validation: 415, not a 400 about the body's shape.
+    const plain = await t.app.inject({
+      method: 'POST',
+      url: '/echo',
+      payload: json,
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect(plain.statusCode).toBe(415)
+    // A route that registered a parser for another type in its scope keeps it.
+    const note = await t.app.inject({
+      method: 'POST',
+      url: '/note',
+      payload: 'hello',
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect(note.json()).toEqual({ note: 'hello' })
+  })
+
+  it('lets a client finish sending a body it refused early, then reads its next request on the same connection', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (t.app.server.address() as AddressInfo).port
+    const big = 5 * 1024 * 1024
+    const heads = [
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big}\r\n\r\n`,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${big}\r\n\r\n`,
+    ]
+    for (const head of heads) {
+      const chunked = head.includes('chunked')
+      const out = await new Promise<{ text: string; error?: string }>((resolve) => {
+        const s = net.connect({ port, host: '127.0.0.1' })
+        let text = ''
+        let sentAll = false
+        const finish = (error?: string) => {
+          s.destroy()
+          resolve({ text, error })
+        }
+        s.on('data', (d: Buffer) => {
+          text += d.toString('latin1')
+          // The second answer (to the request sent after the whole refused body) ends the exchange.
+          if (sentAll && /HTTP\/1\.1 200 [\s\S]*"name":"xy"/.test(text)) finish()
+        })
+        s.on('error', (err: Error & { code?: string }) => finish(err.code ?? err.message))
+        s.write(head)
+        // The whole body, whatever comes back meanwhile (as a client that does not read while sending).
+        const piece = Buffer.alloc(64 * 1024, 'a')
+        let sent = 0
+        const pump = (): void => {
+          while (sent < big) {
+            sent += piece.length
+            const bytes = chunked
+              ? Buffer.concat([Buffer.from('10000\r\n'), piece, Buffer.from('\r\n')])
+              : piece
+            if (!s.write(bytes)) {
+              s.once('drain', pump)
+              return
+            }
+          }
+          const next = JSON.stringify({ name: 'xy', n: 2 })
+          s.write(
+            `${chunked ? '0\r\n\r\n' : ''}POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${next.length}\r\n\r\n${next}`,
+          )
+          sentAll = true
+        }
+        pump()
+        setTimeout(() => finish('timeout'), 10_000)
+      })
+      expect(out.error, head).toBeUndefined()
+      expect(out.text).toMatch(/^HTTP\/1\.1 41[35] /)
+      expect(out.text.split('\r\n\r\n')[0]).not.toMatch(/connection: close/i)
+      expect(out.text).toMatch(/HTTP\/1\.1 200 /)
+    }
+  }, 30_000)
 
   it('coerces query strings to the schema types', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/echo?page=3', payload: { name: 'xy', n: 2 } })
