@@ -4,7 +4,20 @@ import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
 import { trustedProxies } from '../../src/lb/options.js'
-import { type Backend, echo, raw, rawClosed, startBackend, startLb, statusOf, until } from './helpers.js'
+import {
+  type Backend,
+  echo,
+  raw,
+  rawClosed,
+  startBackend,
+  startLb,
+  statusOf,
+  TEST_ENGINE,
+  until,
+} from './helpers.js'
+
+/** The Node engine's own parser and rules; on HAProxy some answers differ (docs/load-balancer.md, "Engines"). */
+const NODE = TEST_ENGINE === 'node'
 
 interface Echo {
   backend: string
@@ -87,7 +100,8 @@ describe('load balancer: HTTP conformance', () => {
         'TE: trailers\r\nProxy-Authorization: Basic abc\r\nUpgrade-Insecure-Requests: 1\r\nX-Public: 2\r\n\r\n',
     )
     const h = echoOf(out).headers
-    expect(h['x-private']).toBeUndefined()
+    // Headers named in Connection: only the Node engine knows them (HAProxy's rules name headers in advance).
+    if (NODE) expect(h['x-private']).toBeUndefined()
     expect(h.te).toBeUndefined()
     expect(h['proxy-authorization']).toBeUndefined()
     expect(h['x-public']).toBe('2')
@@ -95,7 +109,7 @@ describe('load balancer: HTTP conformance', () => {
     expect(h.host).toBe('x')
     const back = await raw(lb.port, 'GET /hop HTTP/1.1\r\nHost: x\r\n\r\n')
     expect(back).toMatch(/x-keep: yes/i)
-    expect(back).not.toMatch(/x-secret/i)
+    if (NODE) expect(back).not.toMatch(/x-secret/i)
     expect(back).not.toMatch(/proxy-authenticate/i)
     expect(back).not.toMatch(/keep-alive: timeout=5/i)
   })
@@ -118,7 +132,10 @@ describe('load balancer: HTTP conformance', () => {
     expect(out).toMatch(/\r\nx-request-id: abc-123\r\n/i)
     const fresh = await raw(lb.port, 'GET /e HTTP/1.1\r\nHost: x\r\n\r\n')
     const id = echoOf(fresh).headers['x-request-id']
-    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/)
+    // A random prefix and a counter (Node engine), a UUID (HAProxy).
+    expect(id).toMatch(
+      NODE ? /^[0-9a-f]{8}-[0-9a-z]+$/ : /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    )
     expect(fresh).toContain(`x-request-id: ${id}`)
   })
 
@@ -157,7 +174,8 @@ describe('load balancer: HTTP conformance', () => {
     const before = received.length
     const { out, closed } = await rawClosed(lb.port, 'GET /e HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')
     expect(statusOf(out)).toBe(400)
-    expect(out).toContain('FLEET_E_LB_BAD_REQUEST')
+    // HAProxy's parser answers with its own page (2.6 cannot replace it).
+    if (NODE) expect(out).toContain('FLEET_E_LB_BAD_REQUEST')
     expect(closed).toBe(true)
     expect(received.length).toBe(before)
   })
@@ -211,12 +229,22 @@ describe('load balancer: HTTP conformance', () => {
   ]
   for (const [name, text] of smuggling) {
     it(`refuses a smuggling attempt: ${name}`, async () => {
+      const before = received.length
       const { out, closed } = await rawClosed(lb.port, text)
-      expect(statusOf(out)).toBe(400)
-      expect(out).toContain('FLEET_E_LB_BAD_REQUEST')
-      expect(out.match(/HTTP\/1\.1 /g)?.length).toBe(1)
-      expect(closed).toBe(true)
-      expect(received).not.toContain('GET /smuggled')
+      const answers = out.match(/HTTP\/1\.[01] \d{3}/g) ?? []
+      if (NODE) {
+        expect(statusOf(out)).toBe(400)
+        expect(out).toContain('FLEET_E_LB_BAD_REQUEST')
+        expect(answers.length).toBe(1)
+        expect(closed).toBe(true)
+        expect(received).not.toContain('GET /smuggled')
+        return
+      }
+      // HAProxy refuses the message, or repairs its framing (RFC 9112 6.3: Transfer-Encoding wins over
+      // Content-Length) and then sends on what it parsed itself. Either way the web server never parses a
+      // request the LB did not answer for: every request that reached it got exactly one answer.
+      expect(answers.length).toBeGreaterThan(0)
+      expect(received.length - before).toBe(answers.filter((a) => !a.endsWith(' 400')).length)
     })
   }
 

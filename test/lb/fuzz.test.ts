@@ -15,7 +15,7 @@ import { freePort } from '../../src/stack/ports.js'
 import { createShop } from '../shop/helpers.js'
 import type { TestApp } from '../support/app.js'
 import { alive } from '../support/processes.js'
-import { get, until } from './helpers.js'
+import { get, TEST_ENGINE, until } from './helpers.js'
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 const PROBES = Number(process.env.FUZZ_PROBES ?? 1_200)
@@ -302,7 +302,13 @@ beforeAll(async () => {
   relay = net.createServer((from) => {
     const to = net.connect({ port: shopPort, host: '127.0.0.1' })
     from.on('data', (d: Buffer) => {
-      if (d.includes(MARK)) smuggledSeen++
+      if (!d.includes(MARK)) return
+      // The Node engine closes a connection after a refused upgrade: any marked request is smuggled. HAProxy
+      // goes on parsing the pipelined request itself, which is no smuggling as long as its rules ran on it:
+      // its Via, and the client's forged X-Forwarded-Proto replaced. Raw bytes tunnelled past it have neither.
+      const text = d.toString('latin1')
+      if (TEST_ENGINE === 'node' || !/\r\nvia: 1\.1 /i.test(text) || /x-forwarded-proto: https/i.test(text))
+        smuggledSeen++
     })
     from.on('error', () => to.destroy())
     to.on('error', () => from.destroy())
@@ -328,6 +334,7 @@ beforeAll(async () => {
       env: {
         PATH: process.env.PATH,
         FLEET_LOG_LEVEL: 'warn',
+        FLEET_LB_ENGINE: TEST_ENGINE,
         FLEET_LB_CLIENT_REQUEST_TIMEOUT: '1s',
         FLEET_LB_CLIENT_BODY_TIMEOUT: '1s',
         FLEET_LB_CLIENT_HEADER_TIMEOUT: '1s',

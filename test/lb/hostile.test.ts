@@ -7,7 +7,12 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
-import { type Backend, echo, get, raw, startBackend, startLb, until } from './helpers.js'
+import { type Backend, echo, get, raw, startBackend, startLb, TEST_ENGINE, until } from './helpers.js'
+
+/** The Node engine's own parser and limits; on HAProxy some answers differ (docs/load-balancer.md, "Engines"). */
+const NODE = TEST_ENGINE === 'node'
+/** A limit only the Node engine has (docs/load-balancer.md lists them); not run on HAProxy. */
+const nodeOnly = NODE ? it : it.skip
 
 /** Opens a connection, sends `head`, then one byte of body every `everyMs`; resolves with what came back. */
 function trickle(port: number, head: string, everyMs: number, maxMs: number): Promise<string> {
@@ -91,54 +96,58 @@ describe('load balancer: hostile clients', () => {
     expect((await get(lb.port, '/alive')).status).toBe(200)
   }, 15_000)
 
-  it('caps the bodies streamed at once and the bytes held: 503 FLEET_E_LB_OVERLOADED', async () => {
-    const b = await startBackend('b')
-    backends.push(b)
-    lb = await startLb({
-      upstreams: [b.url],
-      requestBufferSize: 10,
-      maxStreamedBodies: 1,
-      clientBodyTimeoutMs: 3_000,
-    })
-    const first = trickle(
-      lb.port,
-      'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nyyyyyyyyyyyy',
-      100,
-      1_500,
-    )
-    await new Promise((r) => setTimeout(r, 300))
-    const second = await raw(
-      lb.port,
-      `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'z'.repeat(100)}`,
-    )
-    expect(second).toMatch(/^HTTP\/1\.1 503 /)
-    expect(second).toContain('FLEET_E_LB_OVERLOADED')
-    expect(second).toMatch(/retry-after: \d+/i)
-    await first
-    await lb.close()
+  nodeOnly(
+    'caps the bodies streamed at once and the bytes held: 503 FLEET_E_LB_OVERLOADED',
+    async () => {
+      const b = await startBackend('b')
+      backends.push(b)
+      lb = await startLb({
+        upstreams: [b.url],
+        requestBufferSize: 10,
+        maxStreamedBodies: 1,
+        clientBodyTimeoutMs: 3_000,
+      })
+      const first = trickle(
+        lb.port,
+        'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nyyyyyyyyyyyy',
+        100,
+        1_500,
+      )
+      await new Promise((r) => setTimeout(r, 300))
+      const second = await raw(
+        lb.port,
+        `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'z'.repeat(100)}`,
+      )
+      expect(second).toMatch(/^HTTP\/1\.1 503 /)
+      expect(second).toContain('FLEET_E_LB_OVERLOADED')
+      expect(second).toMatch(/retry-after: \d+/i)
+      await first
+      await lb.close()
 
-    lb = await startLb({ upstreams: [b.url], bufferMemory: 1_000, clientRequestTimeoutMs: 1_000 })
-    const hog = trickle(
-      lb.port,
-      `POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n${'h'.repeat(800)}`,
-      100,
-      800,
-    )
-    await new Promise((r) => setTimeout(r, 200))
-    const over = await raw(
-      lb.port,
-      `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
-    )
-    expect(over).toMatch(/^HTTP\/1\.1 503 /)
-    expect(over).toContain('FLEET_E_LB_OVERLOADED')
-    await hog
-    // The held bytes were given back: the same body fits now.
-    const fits = await raw(
-      lb.port,
-      `POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
-    )
-    expect(fits).toMatch(/^HTTP\/1\.1 200 /)
-  }, 15_000)
+      lb = await startLb({ upstreams: [b.url], bufferMemory: 1_000, clientRequestTimeoutMs: 1_000 })
+      const hog = trickle(
+        lb.port,
+        `POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n${'h'.repeat(800)}`,
+        100,
+        800,
+      )
+      await new Promise((r) => setTimeout(r, 200))
+      const over = await raw(
+        lb.port,
+        `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
+      )
+      expect(over).toMatch(/^HTTP\/1\.1 503 /)
+      expect(over).toContain('FLEET_E_LB_OVERLOADED')
+      await hog
+      // The held bytes were given back: the same body fits now.
+      const fits = await raw(
+        lb.port,
+        `POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
+      )
+      expect(fits).toMatch(/^HTTP\/1\.1 200 /)
+    },
+    15_000,
+  )
 
   it('answers 413 every time, also to a client that goes on sending its body', async () => {
     const b = await startBackend('b')
@@ -178,10 +187,16 @@ describe('load balancer: hostile clients', () => {
         'GET /smuggled HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\n\r\n',
       1_000,
     )
-    expect(out).toMatch(/^HTTP\/1\.1 200 /)
-    expect(out).toMatch(/connection: close/i)
     expect(out.match(/HTTP\/1\.1 /g)).toHaveLength(1)
-    expect(seen).toEqual(['/healthz2'])
+    if (NODE) {
+      expect(out).toMatch(/^HTTP\/1\.1 200 /)
+      expect(out).toMatch(/connection: close/i)
+      expect(seen).toEqual(['/healthz2'])
+    } else {
+      // HAProxy refuses a WebSocket upgrade without its handshake headers outright (400).
+      expect(out).toMatch(/^HTTP\/1\.1 400 /)
+    }
+    expect(seen).not.toContain('/smuggled')
   })
 
   it('answers CONNECT with 405 and a request without Host with 400, both in JSON', async () => {
@@ -193,8 +208,11 @@ describe('load balancer: hostile clients', () => {
     expect(connect).toContain('"code":"FLEET_E_LB_METHOD_NOT_ALLOWED"')
     const noHost = await raw(lb.port, 'GET / HTTP/1.1\r\n\r\n')
     expect(noHost).toMatch(/^HTTP\/1\.1 400 /)
-    expect(noHost).toContain('"code":"FLEET_E_LB_BAD_REQUEST"')
-    expect(noHost).toContain('Host header')
+    if (NODE) {
+      // HAProxy's parser answers with its own page (2.6 cannot replace it).
+      expect(noHost).toContain('"code":"FLEET_E_LB_BAD_REQUEST"')
+      expect(noHost).toContain('Host header')
+    }
     // HTTP/1.0 has no Host requirement.
     expect(await raw(lb.port, 'GET /old HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /)
     expect(b.hits).toBe(1)

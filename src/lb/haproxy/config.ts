@@ -158,9 +158,6 @@ export function haproxyConfig(
     // an upstream that closed or timed out before the first response byte.
     '  retry-on conn-failure empty-response response-timeout',
     '  http-reuse safe',
-    // The whole body (up to a buffer) before a server is picked: a slow client holds no server connection,
-    // and `timeout http-request` bounds headers and body together (408).
-    '  option http-buffer-request',
     ...errorLines(retryAfterS),
     ...PARSER_ERRORS.map((status) => `  errorfile ${status} ${paths.errorDir}/${status}.http`),
     '',
@@ -187,6 +184,10 @@ export function haproxyConfig(
   lines.push(
     `  acl body_too_large req.hdr_val(content-length) gt ${o.maxBodySize}`,
     `  http-request return status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close if body_too_large`,
+    // Then the body (up to a buffer) before a server is picked: a slow client holds no server connection,
+    // and a chunked body that fits the buffer is measured too.
+    `  http-request wait-for-body time ${o.clientRequestTimeoutMs}ms`,
+    `  http-request return status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close if { req.body_size gt ${o.maxBodySize} }`,
   )
   // X-Forwarded-*: kept (and appended to) from a trusted proxy only; from anyone else, what the LB saw.
   if (trusted.length > 0) lines.push(`  acl from_trusted src ${trusted.join(' ')}`)
@@ -194,9 +195,17 @@ export function haproxyConfig(
   lines.push(
     '  http-request del-header X-Forwarded-For unless from_trusted',
     '  http-request del-header Forwarded unless from_trusted',
-    '  http-request set-header X-Forwarded-Proto http unless from_trusted { req.hdr(x-forwarded-proto) -m found }',
+    '  http-request set-header X-Forwarded-Proto http unless from_trusted { req.hdr(x-forwarded-proto) -m reg ^https?$ }',
     '  http-request set-header X-Forwarded-Host %[req.hdr(host)] unless from_trusted { req.hdr(x-forwarded-host) -m found }',
     '  option forwardfor',
+    // Hop-by-hop headers stay on their hop (HAProxy 2.6 passes them; the ones named in Connection it cannot
+    // know in advance: those pass, docs/load-balancer.md).
+    '  http-request del-header Keep-Alive',
+    '  http-request del-header TE',
+    '  http-request del-header Proxy-Authorization',
+    '  http-request del-header Proxy-Connection',
+    '  http-response del-header Keep-Alive',
+    '  http-response del-header Proxy-Authenticate',
     `  http-request add-header Via "1.1 ${via}"`,
     `  http-response add-header Via "1.1 ${via}"`,
   )

@@ -58,7 +58,9 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   const discovery = createDiscovery(options, upstreams, { check: async () => {} }, logger)
   await discovery.start()
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-haproxy-'))
+  removeOrphanDirs()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX))
+  fs.writeFileSync(path.join(dir, 'owner'), String(process.pid))
   const configPath = path.join(dir, 'haproxy.cfg')
   const port = options.port === 0 ? await freeLoopbackPort(options.host) : options.port
   const paths = {
@@ -90,7 +92,7 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   try {
     await untilReady(api, exited, child, port, options.host)
   } catch (err) {
-    child.kill('SIGKILL')
+    killGroup(child)
     fs.rmSync(dir, { recursive: true, force: true })
     throw err
   }
@@ -109,7 +111,7 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
     options.adminPort,
   ).catch(async (err: Error) => {
     synced.stop()
-    child.kill('SIGKILL')
+    killGroup(child)
     await exited
     fs.rmSync(dir, { recursive: true, force: true })
     throw err
@@ -152,9 +154,10 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
         synced.stop()
         // Soft stop: HAProxy stops listening, finishes the requests in flight (hard-stop-after bounds it).
         child.kill('SIGUSR1')
-        const timer = setTimeout(() => child.kill('SIGKILL'), options.shutdownTimeoutMs + 2_000)
+        const timer = setTimeout(() => killGroup(child), options.shutdownTimeoutMs + 2_000)
         await exited
         clearTimeout(timer)
+        killGroup(child) // a worker still finishing after its master is gone
         await upstreams.close(true)
         const adminClosed = new Promise<void>((r) => admin.close(() => r()))
         admin.closeAllConnections()
@@ -164,6 +167,35 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
       })()
       return closed
     },
+  }
+}
+
+const DIR_PREFIX = 'fleet-haproxy-'
+
+/**
+ * Removes the folders of engines whose process is gone (killed before close() ran): each names its owner's
+ * pid; its HAProxy died with it (parent-death signal).
+ */
+function removeOrphanDirs(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue
+    const dir = path.join(os.tmpdir(), name)
+    try {
+      const owner = Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8'))
+      if (owner > 0 && alive(owner)) continue
+      fs.rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // no owner file yet (an engine starting this instant) or already gone
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
@@ -177,6 +209,15 @@ function serverOf(u: Upstream): HaproxyServer {
   }
 }
 
+/** Kills HAProxy's whole process group (master and workers); nothing when it is already gone. */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+
 /** HAProxy in master-worker mode, in the foreground, killed if this process dies (setpriv's parent-death signal). */
 function spawnHaproxy(
   program: string,
@@ -186,11 +227,11 @@ function spawnHaproxy(
 ): ChildProcess {
   const args = ['-W', '-db', '-S', masterSocket, '-f', configPath]
   const setpriv = fs.existsSync('/usr/bin/setpriv')
+  // Its own process group, so that close() can end a worker that outlives the master.
+  const how = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], detached: true }
   const child = setpriv
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', program, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    : spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', program, ...args], how)
+    : spawn(program, args, how)
   const lines: string[] = []
   const onData = (chunk: Buffer): void => {
     for (const line of chunk.toString('utf8').split('\n')) {
@@ -272,6 +313,11 @@ class Sync {
   #drained = new Set<string>()
   /** Servers leaving: since when (their sessions get until the shutdown timeout). */
   #leaving = new Map<string, number>()
+  /**
+   * Servers whose health was set full: HAProxy starts a server at the lowest "up" health, where one failed
+   * check takes it down; the Node engine takes FLEET_LB_HEALTH_FALL failures in a row, and so does this one.
+   */
+  #primed = new Set<string>()
   /** Last totals read, for the counters' increments. */
   #last = new Map<string, number>()
 
@@ -303,6 +349,7 @@ class Sync {
   /** A reload started a worker from the config: its servers are the config's, none drained. */
   reloaded(): void {
     this.#drained.clear()
+    this.#primed.clear()
   }
 
   /** One pass; asked during a pass, another follows it (a change must not wait for the next tick). */
@@ -336,6 +383,15 @@ class Sync {
         continue
       }
       this.#leaving.delete(name)
+      if (!this.#primed.has(name)) {
+        this.#primed.add(name)
+        // Trusted up as the Node engine trusts it (a static URL, a ready server), even if a first check
+        // already failed; this pass's reading is older than that.
+        if (u.healthy) {
+          await this.api.run(`set server web/${name} health up`)
+          continue
+        }
+      }
       if (u.draining && !this.#drained.has(name)) {
         await this.api.run(`set server web/${name} state drain`)
         this.#drained.add(name)
@@ -359,11 +415,14 @@ class Sync {
     if (u.draining) {
       await this.api.run(`set server web/${name} state drain`)
       this.#drained.add(name)
-    } else if (u.healthy) await this.api.run(`enable server web/${name}`)
-    else {
+    } else if (u.healthy) {
+      await this.api.run(`enable server web/${name}; set server web/${name} health up`)
+      this.#primed.add(name)
+    } else {
       // Not ready yet (registered as starting): down until its checks pass, as in the Node engine. Enabling
       // marks it up, so both go in one request, run back to back by HAProxy.
       await this.api.run(`enable server web/${name}; set server web/${name} health down`)
+      this.#primed.add(name)
     }
     this.logger.info({ upstream: u.origin, server: name }, 'haproxy: server added')
   }
@@ -381,6 +440,7 @@ class Sync {
     await this.api.run(`del server web/${name}`, 'Server deleted')
     this.#leaving.delete(name)
     this.#drained.delete(name)
+    this.#primed.delete(name)
     this.logger.info({ server: name }, 'haproxy: server removed')
   }
 
