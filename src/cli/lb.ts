@@ -60,8 +60,16 @@ export function registerLb(program: Command): void {
       adminExtension: dashboard.enabled ? await dashboardOf(dashboard, logger) : undefined,
     })
     process.stdout.write(
-      `fleet lb: listening on http://${options.host}:${lb.port} (admin :${lb.adminPort}, engine ${options.engine ?? 'node'})\n`,
+      `fleet lb: listening on ${options.tls ? 'https' : 'http'}://${options.host}:${lb.port} (admin :${lb.adminPort}, engine ${options.engine ?? 'node'}${options.tls ? ', HTTP/2 and HTTP/1.1' : ''})\n`,
     )
+    // A renewed certificate: SIGHUP reads it again (the log file, when there is one, is reopened too).
+    if (options.tls) {
+      process.on('SIGHUP', () => {
+        lb.reloadCertificate().catch((err: Error) =>
+          logger.error({ err: err.message }, 'TLS certificate reload failed; the old one stays'),
+        )
+      })
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         logger.info({ signal }, 'stopping the load balancer')

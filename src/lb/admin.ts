@@ -3,7 +3,7 @@
  * `GET /status` (JSON: upstreams with health, ejection, in-flight and counts; discovery; retries).
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import { FleetError, portTaken } from '../errors.js'
 import { isLoopback, isLoopbackHost } from '../net/loopback.js'
 import type { DiscoveryStatus } from './discovery.js'
@@ -111,6 +111,6 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
   return server
 }
 
-export function portOf(server: http.Server): number {
+export function portOf(server: NetServer): number {
   return (server.address() as AddressInfo).port
 }

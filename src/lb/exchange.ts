@@ -200,7 +200,9 @@ export class Exchange implements TryOwner {
     // An answer before the whole body (an upstream's early 413) keeps the connection: complete() drains the
     // rest of the body, as for the LB's own early answers. Closing at once would reset a client still sending.
     if (this.#ctx.closing) res.shouldKeepAlive = false
-    res.writeHead(statusCode, statusText, headers)
+    // HTTP/2 has no reason phrase (RFC 9113 8.3.2).
+    if (this.#req.httpVersionMajor === 2) res.writeHead(statusCode, headers)
+    else res.writeHead(statusCode, statusText, headers)
     return true
   }
 

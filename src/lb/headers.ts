@@ -94,6 +94,8 @@ export function upstreamRequestHead(
   httpVersion: string,
   via: string,
   trusted = false,
+  /** How the client reached the LB: `https` on its TLS port. */
+  scheme: 'http' | 'https' = 'http',
 ): UpstreamRequestHead {
   let host: string | undefined
   let contentLength: string | undefined
@@ -108,6 +110,7 @@ export function upstreamRequestHead(
   let proto: string | undefined
   let forwardedHost: string | undefined
   let forwarded: string | undefined
+  let authority: string | undefined
   // Lower-case names, computed once for both passes (reused array: this function never re-enters).
   const lower = LOWER_NAMES
   lower.length = 0
@@ -115,6 +118,10 @@ export function upstreamRequestHead(
     const name = raw[i].toLowerCase()
     lower.push(name)
     switch (name) {
+      // HTTP/2 pseudo-headers: the authority is the Host; the others are the request line, sent as such.
+      case ':authority':
+        authority ??= raw[i + 1]
+        break
       case 'transfer-encoding':
         chunked = true
         break
@@ -165,7 +172,8 @@ export function upstreamRequestHead(
   let lengthSent = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = lower[i >> 1]
-    if (HOP_BY_HOP.has(name) || REPLACED_UP.has(name) || drop?.has(name)) continue
+    if (HOP_BY_HOP.has(name) || REPLACED_UP.has(name) || drop?.has(name) || name.charCodeAt(0) === 58)
+      continue
     if (name === 'content-length') {
       // Duplicates with the same value were checked above; send one.
       if (lengthSent) continue
@@ -174,6 +182,10 @@ export function upstreamRequestHead(
     headers.push(raw[i], raw[i + 1])
   }
   requestId ??= newRequestId()
+  if (host === undefined && authority !== undefined) {
+    host = authority
+    headers.push('host', authority)
+  }
   const hostValue = host ?? ''
   const believed = trusted && xff !== undefined
   headers.push(
@@ -182,7 +194,7 @@ export function upstreamRequestHead(
     'x-forwarded-for',
     believed ? `${xff}, ${clientAddress}` : clientAddress,
     'x-forwarded-proto',
-    trusted && (proto === 'https' || proto === 'http') ? proto : 'http',
+    trusted && (proto === 'https' || proto === 'http') ? proto : scheme,
     'x-forwarded-host',
     trusted && forwardedHost ? forwardedHost : hostValue,
     'x-request-id',

@@ -9,6 +9,7 @@
  * await lb.close()
  */
 import type http from 'node:http'
+import type net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ConfigMissingError } from '../config/errors.js'
 import type { FleetError } from '../errors.js'
@@ -22,8 +23,10 @@ import { LbMetrics } from './metrics.js'
 import type { LoadBalancerOptions } from './options.js'
 import type { ProxyContext } from './proxy.js'
 import { createPublicServer } from './public-server.js'
+import { createRedirectServer } from './redirect.js'
 import { drainRequest, sendError } from './respond.js'
 import { RETRY_MIN_PER_SECOND, RetryBudget } from './retry-budget.js'
+import { createTlsFront } from './tls.js'
 import type { UpstreamSet } from './upstream-set.js'
 
 export { type LoadBalancerOptions, lbOptionsFromConfig } from './options.js'
@@ -34,6 +37,8 @@ export interface LoadBalancer {
   readonly adminPort: number
   /** The upstreams, their state and the balancer (for status views and tests). */
   readonly upstreams: UpstreamSet
+  /** Reads the TLS certificate and key again (a renewal); open connections keep theirs. */
+  reloadCertificate(): Promise<void>
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes the pools. */
   close(): Promise<void>
 }
@@ -69,9 +74,25 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
   const ctx = createProxyContext(options, { upstreams, metrics, logger, now, closing: () => closing })
   const tunnels = new Set<Duplex>()
   const server = createPublicServer(ctx, tunnels)
-  await listen(server, options.port, options.host).catch((err: unknown) => {
+  // With TLS, one listener takes the TLS connections and hands each to HTTP/1.1 (`server`) or HTTP/2.
+  const front = options.tls ? createTlsFront(ctx, server) : undefined
+  const listener: net.Server = front?.server ?? server
+  await listen(listener, options.port, options.host).catch((err: unknown) => {
     throw portTaken(err, options.port, 'FLEET_PORT', `the load balancer on ${options.host}`)
   })
+  const redirect =
+    front && options.redirectPort !== undefined ? createRedirectServer(portOf(listener)) : undefined
+  if (redirect) {
+    await listen(redirect, options.redirectPort as number, options.host).catch((err: unknown) => {
+      listener.close()
+      throw portTaken(
+        err,
+        options.redirectPort as number,
+        'FLEET_LB_REDIRECT_PORT',
+        `the HTTP redirect on ${options.host}`,
+      )
+    })
+  }
   const discovery = createDiscovery(options, upstreams, health, logger)
   const admin = await startAdminServer(
     statusSource(options, { upstreams, metrics, discovery, now, closing: () => closing }),
@@ -83,7 +104,7 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
   })
   await discovery.start()
   health.start()
-  const port = portOf(server)
+  const port = portOf(listener)
   const adminPort = portOf(admin)
   logger.info(
     { port, adminPort, strategy: options.strategy, upstreams: options.upstreams },
@@ -95,11 +116,22 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
     port,
     adminPort,
     upstreams,
+    async reloadCertificate() {
+      if (!front)
+        throw new ConfigMissingError('FLEET_LB_TLS_CERT', 'there is no certificate to reload: TLS is off')
+      front.reload()
+    },
     close() {
       closed ??= (async () => {
         closing = true
         discovery.stop()
-        await drainPublicServer(server, upstreams, tunnels, options.shutdownTimeoutMs)
+        if (front) listener.close()
+        redirect?.close()
+        redirect?.closeAllConnections()
+        await Promise.all([
+          drainPublicServer(server, upstreams, tunnels, options.shutdownTimeoutMs),
+          front?.closeSessions(options.shutdownTimeoutMs),
+        ])
         await health.stop()
         await upstreams.close(true)
         const adminClosed = new Promise<void>((r) => admin.close(() => r()))
@@ -167,7 +199,7 @@ async function drainPublicServer(
   await serverClosed
 }
 
-async function listen(server: http.Server, port: number, host: string): Promise<void> {
+async function listen(server: net.Server, port: number, host: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {

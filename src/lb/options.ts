@@ -3,7 +3,7 @@
  * the names: ms, bytes, percent), so `fleet lb`, `fleet up` and the tests build them the same way.
  */
 import { BlockList, isIPv6 } from 'node:net'
-import { ConfigError } from '../config/errors.js'
+import { ConfigError, ConfigMissingError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 
 export type StrategyName = 'p2c' | 'round-robin' | 'weighted'
@@ -60,6 +60,10 @@ export interface LoadBalancerOptions {
   clientRequestTimeoutMs: number
   /** Proxies whose X-Forwarded-* headers are kept (empty: none). */
   trustedProxies: BlockList | undefined
+  /** TLS on the public port (PEM file paths); HTTP/2 and HTTP/1.1 by ALPN. */
+  tls?: { certFile: string; keyFile: string }
+  /** With TLS: a plain-HTTP port that redirects to HTTPS (undefined: none). */
+  redirectPort?: number
   /** Paths the public port answers 404 for (normalized: lower case, no trailing slash). */
   internalPaths: string[]
   discoveryIntervalMs: number
@@ -111,12 +115,26 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     bufferMemory: config.lbBufferMemory,
     maxStreamedBodies: config.lbMaxStreamedBodies,
     clientRequestTimeoutMs: config.lbClientRequestTimeout,
+    tls: tlsOf(config.lbTlsCert, config.lbTlsKey),
+    redirectPort: config.lbRedirectPort,
     trustedProxies: trustedProxies(config.lbTrustedProxies),
     internalPaths: listOf(config.lbInternalPaths).map(normalizePath),
     discoveryIntervalMs: config.lbDiscoveryInterval,
     shutdownTimeoutMs: config.shutdownTimeout,
     instanceId: config.instanceId ?? 'fleet-lb',
   }
+}
+
+/** Both files or neither: one without the other is a configuration error. */
+function tlsOf(certFile: string | undefined, keyFile: string | undefined): LoadBalancerOptions['tls'] {
+  if (!certFile && !keyFile) return undefined
+  if (!certFile || !keyFile) {
+    throw new ConfigMissingError(
+      certFile ? 'FLEET_LB_TLS_KEY' : 'FLEET_LB_TLS_CERT',
+      'TLS on the public port needs both FLEET_LB_TLS_CERT (--tls-cert) and FLEET_LB_TLS_KEY (--tls-key)',
+    )
+  }
+  return { certFile, keyFile }
 }
 
 function listOf(value: string): string[] {

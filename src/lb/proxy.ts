@@ -135,7 +135,8 @@ export function proxyRequest(
   const trusted =
     ctx.options.trustedProxies?.check(address, req.socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
   try {
-    head = upstreamRequestHead(req.rawHeaders, address, `${req.httpVersion}`, ctx.via, trusted)
+    const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'
+    head = upstreamRequestHead(req.rawHeaders, address, `${req.httpVersion}`, ctx.via, trusted, scheme)
   } catch (err) {
     ctx.respondError(res, err as FleetError, undefined, true)
     return
@@ -150,6 +151,10 @@ export function proxyRequest(
     const err = new MalformedRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request')
     ctx.respondError(res, err, undefined, true)
     return
+  }
+  // HTTP/2 frames a body without Content-Length: one is coming unless the headers ended the stream.
+  if (req.httpVersionMajor === 2 && head.contentLength === undefined) {
+    head.chunked = !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders
   }
   const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
   const { maxBodySize, clientBodyTimeoutMs, requestBufferSize, clientRequestTimeoutMs } = ctx.options

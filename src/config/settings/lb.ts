@@ -246,6 +246,24 @@ export const lbSettings = {
     default: '30s',
     min: '100ms',
   }),
+  lbTlsCert: setting.string({
+    env: 'FLEET_LB_TLS_CERT',
+    doc: 'A PEM file with the certificate and its chain: the public port then speaks HTTPS, with HTTP/2 and HTTP/1.1 by ALPN. Renewed in place: `kill -HUP` the LB (or `fleet lb` reads it again on SIGHUP) and it serves the new one without dropping a connection.',
+    flag: 'tls-cert',
+    commands: ['up', 'lb'],
+  }),
+  lbTlsKey: setting.string({
+    env: 'FLEET_LB_TLS_KEY',
+    doc: 'The PEM file of the private key of FLEET_LB_TLS_CERT.',
+    flag: 'tls-key',
+    commands: ['up', 'lb'],
+  }),
+  lbRedirectPort: setting.port({
+    env: 'FLEET_LB_REDIRECT_PORT',
+    doc: 'With TLS on: a plain-HTTP port that answers every request with a 308 redirect to the same URL over HTTPS (unset: none).',
+    flag: 'redirect-port',
+    commands: ['up', 'lb'],
+  }),
   lbTrustedProxies: setting.string({
     env: 'FLEET_LB_TRUSTED_PROXIES',
     doc: 'Addresses or CIDR ranges (comma-separated) of proxies in front of the load balancer, e.g. a TLS terminator. Only from these are X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host kept; from anyone else they are replaced (the client address, http, the Host).',

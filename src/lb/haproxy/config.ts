@@ -27,6 +27,8 @@ export interface HaproxyPaths {
   errorDir: string
   /** Loopback port of the Prometheus exporter frontend. */
   exporterPort: number
+  /** With TLS: the PEM file HAProxy reads (the certificate, its chain, then the key). */
+  tlsPem?: string
 }
 
 /** The name HAProxy knows an upstream by: `u_<host>_<port>`, from its origin. */
@@ -115,6 +117,22 @@ function trustedRanges(o: LoadBalancerOptions): string[] {
   })
 }
 
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/** With TLS and a redirect port: a plain-HTTP frontend that answers 308 to the same URL over HTTPS. */
+function redirectFrontend(o: LoadBalancerOptions, paths: HaproxyPaths): string[] {
+  if (!paths.tlsPem || o.redirectPort === undefined) return []
+  const port = o.port === 443 ? '' : `:${o.port}`
+  return [
+    'frontend redirect',
+    `  bind ${hostPort(o.host, o.redirectPort)}`,
+    `  http-request redirect location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri] code 308`,
+    '',
+  ]
+}
+
 /** The whole configuration text. */
 export function haproxyConfig(
   options: LoadBalancerOptions,
@@ -162,7 +180,7 @@ export function haproxyConfig(
     ...PARSER_ERRORS.map((status) => `  errorfile ${status} ${paths.errorDir}/${status}.http`),
     '',
     'frontend public',
-    `  bind ${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`,
+    `  bind ${hostPort(o.host, o.port)}${paths.tlsPem ? ` ssl crt ${paths.tlsPem} alpn h2,http/1.1` : ''}`,
     `  maxconn ${o.maxConnections}`,
     // The request id: the client's when it is 1-200 visible characters, else a new one.
     '  acl rid_ok req.hdr(x-request-id) -m reg ^[!-~]{1,200}$',
@@ -195,7 +213,7 @@ export function haproxyConfig(
   lines.push(
     '  http-request del-header X-Forwarded-For unless from_trusted',
     '  http-request del-header Forwarded unless from_trusted',
-    '  http-request set-header X-Forwarded-Proto http unless from_trusted { req.hdr(x-forwarded-proto) -m reg ^https?$ }',
+    `  http-request set-header X-Forwarded-Proto ${paths.tlsPem ? 'https' : 'http'} unless from_trusted { req.hdr(x-forwarded-proto) -m reg ^https?$ }`,
     '  http-request set-header X-Forwarded-Host %[req.hdr(host)] unless from_trusted { req.hdr(x-forwarded-host) -m found }',
     '  option forwardfor',
     // Hop-by-hop headers stay on their hop (HAProxy 2.6 passes them; the ones named in Connection it cannot
@@ -222,6 +240,7 @@ export function haproxyConfig(
     '  http-request disable-l7-retry unless idempotent || { req.hdr(idempotency-key) -m found }',
     ...servers.map((s) => `  server ${s.name} ${s.host}:${s.port} ${serverKeywords(o, s.weight)}`),
     '',
+    ...redirectFrontend(o, paths),
     'frontend exporter',
     `  bind 127.0.0.1:${paths.exporterPort}`,
     '  http-request use-service prometheus-exporter if { path /metrics }',

@@ -13,12 +13,14 @@ import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { ConfigMissingError } from '../../config/errors.js'
 import { portTaken } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { portOf, startAdminServer } from '../admin.js'
 import { createDiscovery, createUpstreamSet, type StartOptions, statusSource } from '../control-plane.js'
 import type { LoadBalancer } from '../index.js'
 import { LbMetrics } from '../metrics.js'
+import { readTlsFiles } from '../tls-files.js'
 import type { Upstream } from '../upstream.js'
 import {
   type HaproxyServer,
@@ -67,7 +69,14 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
     adminSocket: path.join(dir, 'admin.sock'),
     errorDir: dir,
     exporterPort: await freeLoopbackPort(),
+    tlsPem: options.tls ? path.join(dir, 'tls.pem') : undefined,
   }
+  // HAProxy reads the certificate, its chain and the key from one file, kept in the engine's own folder.
+  const tlsPem = (): string => {
+    const { cert, key } = readTlsFiles(options.tls as { certFile: string; keyFile: string })
+    return `${cert.toString('utf8').trim()}\n${key.toString('utf8').trim()}\n`
+  }
+  if (paths.tlsPem) fs.writeFileSync(paths.tlsPem, tlsPem(), { mode: 0o600 })
   for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
   const engineOptions = { ...options, port }
   // Only servers that may take traffic: HAProxy starts a configured server as up, so a starting one is
@@ -127,6 +136,19 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
     port,
     adminPort,
     upstreams,
+    async reloadCertificate() {
+      if (!paths.tlsPem) {
+        throw new ConfigMissingError('FLEET_LB_TLS_CERT', 'there is no certificate to reload: TLS is off')
+      }
+      // HAProxy's runtime API swaps the certificate in one transaction: new handshakes use it, no reload.
+      const pem = tlsPem()
+      fs.writeFileSync(paths.tlsPem, pem, { mode: 0o600 })
+      const set = await api.send(`set ssl cert ${paths.tlsPem} <<\n${pem}\n`)
+      if (!/Transaction (created|updated)/i.test(set)) throw new Error(`haproxy: set ssl cert: ${set}`)
+      const commit = await api.send(`commit ssl cert ${paths.tlsPem}`)
+      if (!/Success/i.test(commit)) throw new Error(`haproxy: commit ssl cert: ${commit}`)
+      logger.info({ cert: options.tls?.certFile }, 'TLS certificate reloaded')
+    },
     async reload() {
       writeConfig()
       // The master CLI lists the current worker; a reload replaces it (the old one finishes its connections).
