@@ -2,7 +2,7 @@
  * `fleet up --lb-engine haproxy`, end to end: the whole stack with HAProxy carrying the traffic. Runs from the
  * sources, no build: `node src/cli.ts up` with tsx's loader in NODE_OPTIONS, so the children the supervisor
  * starts (`node src/cli.js web`, which tsx resolves to the .ts) run the sources too. Its own data folder and
- * free ports (quickStack). Checks the answers through the public port, the LB's /status (engine haproxy, the
+ * free ports (quickStack), 3 web servers and no worker. Checks the answers through the public port, the LB's /status (engine haproxy, the
  * web servers listed and healthy), a rolling restart under load that fails no request, and that the ordered
  * stop leaves no HAProxy process.
  */
@@ -77,7 +77,9 @@ async function lbStatus(): Promise<LbStatus> {
 }
 
 beforeAll(async () => {
-  ;({ dir, env } = await quickStack('haproxy-up'))
+  // Three web servers as `fleet up` runs by default (with two, the bug below does not show), no worker:
+  // nothing here needs one, and each process from the sources compiles its TypeScript as it loads.
+  ;({ dir, env } = await quickStack('haproxy-up', { FLEET_WORKERS: '0' }))
   // Every node process of the stack loads tsx: the supervisor, its children and its reaper.
   env.NODE_OPTIONS = `--import=${tsxLoader}`
   base = `http://127.0.0.1:${env.FLEET_PORT}`
@@ -114,8 +116,16 @@ afterAll(async () => {
 })
 
 describe('fleet up --lb-engine haproxy (system)', () => {
-  it('serves through HAProxy, lists the web servers healthy, restarts them under load failing nothing, and leaves no HAProxy when stopped', async () => {
-    const t0 = Date.now()
+  const t0 = Date.now()
+  let upExited: Promise<number | null>
+  let report: StatusReport
+  let webPorts: number[]
+  /** This LB's HAProxy processes and the fleet-haproxy-* folders they run from. */
+  let haproxies: { pid: number; cmd: string }[] = []
+  let folders = new Set<string>()
+  const product = () => `${base}/api/products/7`
+
+  it('starts with HAProxy carrying the traffic: GET / and a cached product page answer, /status lists the web servers healthy', async () => {
     up = spawn(process.execPath, ['src/cli.ts', 'up', '--lb-engine', 'haproxy'], {
       cwd: root,
       env,
@@ -123,10 +133,10 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     })
     for (const s of [up.stdout, up.stderr])
       s?.on('data', (c: Buffer) => (output = (output + c).slice(-20_000)))
-    const upExited = new Promise<number | null>((r) => up?.once('exit', (code) => r(code)))
+    upExited = new Promise<number | null>((r) => up?.once('exit', (code) => r(code)))
 
-    // 1. Up: every process ready, and an answer through the public port.
-    const report = await waitFor(
+    // Up: every process ready.
+    report = await waitFor(
       'every process ready',
       async () => {
         const s = await status()
@@ -139,25 +149,24 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     })
     console.log(`fleet up --lb-engine haproxy: every process ready after ${Date.now() - t0} ms`)
     expect(output).toContain('engine haproxy')
-    const webPorts = report.rows.filter((r) => r.role === 'web').map((r) => r.port)
+    webPorts = report.rows.filter((r) => r.role === 'web').map((r) => r.port as number)
     expect(webPorts).toHaveLength(3)
 
-    // 2. GET / and a product page (its cached answer, from any server) through the public port.
+    // GET / and a product page (its cached answer, from any server) through the public port.
     const home = await fetch(`${base}/`)
     expect(home.status).toBe(200)
     expect(home.headers.get('via')).toMatch(/lb-1/)
     await home.arrayBuffer()
-    const product = `${base}/api/products/7`
     const cacheStates = new Set<string>()
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(product)
+      const res = await fetch(product())
       expect(res.status).toBe(200)
       expect(((await res.json()) as { id: number }).id).toBe(7)
       cacheStates.add(res.headers.get('x-cache') ?? '')
     }
     expect(cacheStates).toContain('HIT')
 
-    // 3. The LB's /status: the HAProxy engine, the three web servers listed, healthy and eligible.
+    // The LB's /status: the HAProxy engine, the three web servers listed, healthy and eligible.
     const lb = await lbStatus()
     expect(lb.engine).toBe('haproxy')
     expect(lb.upstreams.map((u) => Number(new URL(u.url).port)).sort()).toEqual([...webPorts].sort())
@@ -165,31 +174,52 @@ describe('fleet up --lb-engine haproxy (system)', () => {
 
     // The HAProxy the LB runs: children of lb-1 whose command line names their fleet-haproxy-* folder.
     const lbPid = report.rows.find((r) => r.name === 'lb-1')?.pid as number
-    const haproxies = processTree(lbPid)
+    haproxies = processTree(lbPid)
       .slice(1)
       .map((pid) => ({ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') }))
       .filter((p) => p.cmd.includes('fleet-haproxy-'))
     expect(haproxies.length, 'lb-1 runs HAProxy').toBeGreaterThan(0)
     for (const p of haproxies) seen.add(p.pid)
-    const folders = new Set(haproxies.map((p) => /\/\S*fleet-haproxy-[^/\s]+/.exec(p.cmd)?.[0] as string))
+    folders = new Set(haproxies.map((p) => /\/\S*fleet-haproxy-[^/\s]+/.exec(p.cmd)?.[0] as string))
+  }, 60_000)
 
-    // 4. `fleet restart web` (through the control socket, as the CLI asks) under load: no request fails.
+  // Known bug of the HAProxy engine (issue 19): of the three servers the sync adds through the runtime API
+  // at start, the second one added is UP in HAProxy and in /status but `balance random(2)` never picks it
+  // (it gets traffic after `set server ... state maint` then `ready`, and after a rolling restart). When
+  // it is fixed this fails: make it an `it`.
+  it.fails('sends requests to every web server', async () => {
+    const servedBy = new Map<string, number>()
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${base}/`)
+      await res.arrayBuffer()
+      const by = res.headers.get('x-served-by') ?? ''
+      servedBy.set(by, (servedBy.get(by) ?? 0) + 1)
+    }
+    console.log(`60 GET / served by: ${JSON.stringify(Object.fromEntries(servedBy))}`)
+    expect([...servedBy.keys()].sort()).toEqual(['web-1', 'web-2', 'web-3'])
+  })
+
+  it('restarts the web servers one at a time (fleet restart web) under load, failing no request', async () => {
     const webPids = report.rows.filter((r) => r.role === 'web').map((r) => r.pid)
     let loading = true
     let ok = 0
     const failures: string[] = []
+    const servedBy = new Map<string, number>()
     const load = Array.from({ length: 6 }, async (_, n) => {
       while (loading) {
-        const res = await fetch(n % 2 === 0 ? `${base}/` : product).catch((err: Error) => err)
+        const res = await fetch(n % 2 === 0 ? `${base}/` : product()).catch((err: Error) => err)
         if (res instanceof Error)
           failures.push(`${res.message} ${(res.cause as Error | undefined)?.message ?? ''}`)
         else {
           await res.arrayBuffer()
+          const by = res.headers.get('x-served-by') ?? ''
+          servedBy.set(by, (servedBy.get(by) ?? 0) + 1)
           if (res.status === 200) ok++
-          else failures.push(`${res.status} ${res.headers.get('x-served-by') ?? ''}`)
+          else failures.push(`${res.status} ${by}`)
         }
       }
     })
+    // Through the control socket, as `fleet restart web` asks.
     const steps: string[] = []
     const t1 = Date.now()
     const last = await requestRestart(socket(), 'web', (p) => steps.push(p.message)).finally(() => {
@@ -197,7 +227,7 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     })
     await Promise.all(load)
     console.log(
-      `rolling restart under load in ${Date.now() - t1} ms: ${ok} requests, ${failures.length} failed\n${steps.join('\n')}`,
+      `rolling restart under load in ${Date.now() - t1} ms: ${ok} requests, ${failures.length} failed, served by ${JSON.stringify(Object.fromEntries(servedBy))}\n${steps.join('\n')}`,
     )
     expect(last.event, steps.join('\n')).toBe('done')
     expect(steps.join('\n')).toContain('restarted 3 processes of web')
@@ -212,11 +242,11 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     const lbAfter = await lbStatus()
     expect(lbAfter.upstreams).toHaveLength(3)
     for (const u of lbAfter.upstreams) expect(u).toMatchObject({ healthy: true, eligible: true })
+  }, 60_000)
 
-    // 5. The ordered stop: exit 0, and no HAProxy left: no process names this LB's fleet-haproxy-* folder
-    // (other tests' HAProxies, in folders of their own, may run beside it), and the folder is gone.
-    const pids = after.rows.map((r) => r.pid).filter((p): p is number => p !== undefined)
-    up.kill('SIGTERM')
+  it('stops in order (exit 0) and leaves no HAProxy process', async () => {
+    const pids = (await status()).rows.map((r) => r.pid).filter((p): p is number => p !== undefined)
+    up?.kill('SIGTERM')
     const code = await Promise.race([
       upExited,
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000)),
@@ -224,10 +254,13 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     expect(code, tail()).toBe(0)
     for (const pid of [...pids, ...haproxies.map((p) => p.pid)])
       expect(exited(pid), `pid ${pid} still runs${tail()}`).toBe(true)
+    // No process names this LB's fleet-haproxy-* folder (other tests' HAProxies, in folders of their own,
+    // may run beside it), and the folder is gone.
+    expect(folders.size).toBeGreaterThan(0)
     for (const folder of folders) {
       expect(processesNaming(folder), `HAProxy of ${folder} left`).toEqual([])
       expect(existsSync(folder), `${folder} left`).toBe(false)
     }
     console.log(`whole test: ${Date.now() - t0} ms`)
-  }, 90_000)
+  }, 45_000)
 })
