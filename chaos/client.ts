@@ -10,6 +10,8 @@ export type Kind = 'catalog' | 'session' | 'write' | 'upload' | 'job'
 
 export interface Sample {
   kind: Kind
+  /** The request, ids replaced: `PUT /api/cart/items/:id` (for the report's failed requests). */
+  route: string
   start: number
   ms: number
   status: number
@@ -65,7 +67,14 @@ export class Client {
       }
     }
     if (kind)
-      this.samples.push({ kind, start, ms: Date.now() - start, status: answer.status, code: answer.code })
+      this.samples.push({
+        kind,
+        route: `${method} ${url.replace(/\?.*$/, '').replace(/\/\d+(?=\/|$)/g, '/:id')}`,
+        start,
+        ms: Date.now() - start,
+        status: answer.status,
+        code: answer.code,
+      })
     return answer
   }
 

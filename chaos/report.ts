@@ -1,6 +1,7 @@
 /**
  * The report of a run: per phase (the baseline, then each fault) what users saw, the run's targets and
- * which were missed, printed and written to chaos/last-run.md.
+ * which were missed, printed and written to chaos/last-run.md; then the failed requests of each phase by
+ * route and answer. The header names the load balancer's engine (CHAOS_LB_ENGINE).
  *
  * Targets: no failed catalog read in any phase but the kill of `fleet up`; every phase whole again within
  * 60 s; no acknowledged write or accepted job lost; no effect applied twice; every completed chaos job left
@@ -13,7 +14,7 @@ import type { JobOutcome, LostWrite } from './checks.js'
 import { failed, type Sample } from './client.js'
 import type { Fault, FaultResult, Measures } from './faults/index.js'
 import { log, t0 } from './log.js'
-import { HOLD_MS } from './options.js'
+import { HOLD_MS, LB_ENGINE } from './options.js'
 import { root } from './stack.js'
 import type { AcceptedJob, Writer } from './traffic.js'
 
@@ -85,6 +86,27 @@ function rowOf({ fault, start, end, result }: Phase, facts: RunFacts): Row {
   }
 }
 
+/**
+ * The failed requests of each phase that had some, grouped by route and answer, most first:
+ * `- SIGKILL web-1: PUT /api/cart/items/:id -> 502 FLEET_E_LB_BAD_GATEWAY x1`.
+ */
+function failures(phases: Phase[], samples: readonly Sample[]): string[] {
+  const lines: string[] = []
+  for (const { fault, start, end } of phases) {
+    const groups = new Map<string, number>()
+    for (const s of samples)
+      if (s.start >= start && s.start < end && failed(s)) {
+        const key = `${s.route} -> ${s.status || 'no answer'} ${s.code}`
+        groups.set(key, (groups.get(key) ?? 0) + 1)
+      }
+    const sorted = [...groups].sort((a, b) => b[1] - a[1])
+    const shown = sorted.slice(0, 8).map(([k, n]) => `${k} x${n}`)
+    if (sorted.length > 8) shown.push(`${sorted.length - 8} more kinds`)
+    if (shown.length) lines.push(`- ${fault.name}: ${shown.join('; ')}`)
+  }
+  return lines
+}
+
 function table(rows: Row[]): string {
   const head =
     '| fault | requests | failed catalog reads | failed logged-in reads | failed writes | error codes | longest catalog read | longest answer | failing for | whole again in | acked writes lost | jobs lost | jobs run again | effects twice | notes |'
@@ -137,17 +159,25 @@ export async function report(facts: RunFacts): Promise<number> {
     `a dead worker's job running again: ${deathToRerun.length ? deathToRerun.map((ms) => `${ms} ms`).join(', ') : 'not measured'}; processes left after SIGKILL of fleet up: ${leftAfterKill < 0 ? 'not measured' : leftAfterKill}`,
     misses.length ? `TARGETS MISSED:\n- ${misses.join('\n- ')}` : 'every target met',
   ]
+  const header = `load balancer engine: ${LB_ENGINE}`
+  const failedRequests = failures(facts.phases, facts.samples)
+  const failedPart = failedRequests.length
+    ? ['Failed requests by fault (route, then the answer: status and error code):', '', ...failedRequests]
+    : ['No request failed.']
+  const command = LB_ENGINE === 'node' ? 'npm run chaos' : `CHAOS_LB_ENGINE=${LB_ENGINE} npm run chaos`
   const markdown = [
-    `# Chaos run, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `# Chaos run, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${header}`,
     '',
-    `\`npm run chaos\`: 3 web servers, 2 workers, load through the LB (4 anonymous catalog readers, 1 logged-in reader, 3 writers, 1 image uploader, 1 job submitter); faults held ${HOLD_MS / 1000} s; ${os.cpus().length} cores.`,
+    `\`${command}\`: 3 web servers, 2 workers, the load balancer's ${LB_ENGINE} engine, load through the LB (4 anonymous catalog readers, 1 logged-in reader, 3 writers, 1 image uploader, 1 job submitter); faults held ${HOLD_MS / 1000} s; ${os.cpus().length} cores.`,
     '',
     table(rows),
     '',
     ...summary.map((l) => `${l}  `),
     '',
+    ...failedPart,
+    '',
   ].join('\n')
-  console.log(`\n${table(rows)}\n\n${summary.join('\n')}`)
+  console.log(`\n${header}\n\n${table(rows)}\n\n${summary.join('\n')}\n\n${failedPart.join('\n')}`)
   await fs.writeFile(path.join(root, 'chaos', 'last-run.md'), markdown)
   log('written to chaos/last-run.md')
   return misses.length ? 1 : 0

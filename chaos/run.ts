@@ -14,7 +14,8 @@
  * chaos/last-run.md; the exit code is 1 when a target is missed (see the targets in report.ts).
  *
  * Bounded: each fault waits at most 60 s for the stack to be whole again; the run takes about 3 minutes.
- * Env: CHAOS_HOLD (10s), CHAOS_ONLY (comma-separated fault names), CHAOS_KEEP=1 (keep the data folder).
+ * Env: CHAOS_HOLD (10s), CHAOS_ONLY (comma-separated fault names), CHAOS_KEEP=1 (keep the data folder),
+ * CHAOS_LB_ENGINE (the load balancer's engine: node, the default, or haproxy; in the report's header).
  * It runs dist/: `npm run chaos` builds first.
  *
  * The parts: stack.ts (`fleet up` and `fleet status`), client.ts and traffic.ts (the load), faults/ (one
@@ -28,7 +29,7 @@ import { jobOutcomes, lostWrites } from './checks.js'
 import { Client, failed } from './client.js'
 import { baseline, FAULTS, type FaultContext, type Measures } from './faults/index.js'
 import { log } from './log.js'
-import { HOT_PRODUCTS, KEEP } from './options.js'
+import { HOT_PRODUCTS, KEEP, LB_ENGINE } from './options.js'
 import { type Phase, report } from './report.js'
 import { Stack } from './stack.js'
 import { Traffic } from './traffic.js'
@@ -63,7 +64,7 @@ async function main(): Promise<number> {
 
 async function chaos(stack: Stack, client: Client, traffic: Traffic, db: pg.Pool): Promise<number> {
   log(
-    `fleet up --app chaos/app.ts in ${stack.dir} (3 web servers, 2 workers), load balancer on ${stack.base}`,
+    `fleet up --app chaos/app.ts in ${stack.dir} (3 web servers, 2 workers), load balancer (engine ${LB_ENGINE}) on ${stack.base}`,
   )
   const up = stack.start()
   const ready = await until(
@@ -73,6 +74,10 @@ async function chaos(stack: Stack, client: Client, traffic: Traffic, db: pg.Pool
     250,
   )
   if (!ready) throw new Error(`the stack did not start within 120 s\n${up.output()}`)
+  // The table is the engine's only if the LB runs it (FLEET_LB_ENGINE reached it).
+  const engine = await stack.lbEngine()
+  if (engine !== LB_ENGINE)
+    throw new Error(`the load balancer runs engine ${engine}, not ${LB_ENGINE} (CHAOS_LB_ENGINE)`)
 
   // Users, sessions, a warm cache.
   await traffic.prepare()

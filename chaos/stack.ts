@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { scratchUpEnv } from '../src/stack/scratch.js'
 import type { StatusReport } from '../src/stack/status.js'
-import { ADMIN } from './options.js'
+import { ADMIN, LB_ENGINE } from './options.js'
 import { sleep } from './wait.js'
 
 const run = promisify(execFile)
@@ -43,7 +43,7 @@ export class Stack {
     this.base = `http://127.0.0.1:${env.FLEET_PORT}`
   }
 
-  /** The settings of a stack in `dir`: free ports, 3 web servers, 2 workers, a seeded shop. */
+  /** The settings of a stack in `dir`: free ports, 3 web servers, 2 workers, a seeded shop, the LB's engine. */
   static async create(dir: string): Promise<Stack> {
     const env = await scratchUpEnv(dir, {
       FLEET_APP: appPath,
@@ -54,6 +54,7 @@ export class Stack {
       FLEET_ADMIN_EMAIL: ADMIN.email,
       FLEET_ADMIN_PASSWORD: ADMIN.password,
       FLEET_SHUTDOWN_TIMEOUT: '5s',
+      FLEET_LB_ENGINE: LB_ENGINE,
     })
     return new Stack(dir, env)
   }
@@ -72,6 +73,12 @@ export class Stack {
   async fleet(args: string[], timeoutMs: number): Promise<string> {
     const { stdout } = await run(process.execPath, [cli, ...args], { env: this.env, timeout: timeoutMs })
     return stdout
+  }
+
+  /** The engine the load balancer says it runs (its admin /status), or undefined when it does not answer. */
+  async lbEngine(): Promise<string | undefined> {
+    const res = await fetch(`http://127.0.0.1:${this.env.FLEET_LB_ADMIN_PORT}/status`).catch(() => undefined)
+    return ((await res?.json().catch(() => undefined)) as { engine?: string } | undefined)?.engine
   }
 
   async status(): Promise<StatusReport> {
