@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
 import { ADMIN, createShop } from '../shop/helpers.js'
 import type { TestApp } from '../support/app.js'
-import { type Backend, get, startBackend, startLb } from './helpers.js'
+import { type Backend, get, startBackend, startLb, TEST_ENGINE, until } from './helpers.js'
 
 const MB = 1024 * 1024
 
@@ -236,10 +236,16 @@ describe('load balancer in front of the shop: bodies over the limit', () => {
     expect(outcomes.filter((o) => o.close).map((o) => o.what)).toEqual([])
     expect(upstream?.failures).toBe(0)
     expect(upstream?.ejections).toBe(0)
-    // The LB counted no bad gateway, and the shop still answers through it.
-    const metrics = (await get(lb.adminPort, '/metrics')).body
-    expect(metrics).not.toContain('FLEET_E_LB_BAD_GATEWAY')
-    expect(metrics).toMatch(/fleet_lb_requests_total\{code="413"\} 16/)
+    // The LB counted no bad gateway, and the shop still answers through it. The Node engine counts by
+    // status; the HAProxy engine by class, read from HAProxy every 200 ms.
+    const counted = async (): Promise<string> => (await get(lb.adminPort, '/metrics')).body
+    if (TEST_ENGINE === 'node') expect(await counted()).toMatch(/fleet_lb_requests_total\{code="413"\} 16/)
+    else {
+      const fourxx = async () =>
+        Number(/fleet_lb_requests_total\{code="4xx"\} (\d+)/.exec(await counted())?.[1])
+      await until(async () => (await fourxx()) >= 16, 3000, '16 answers of class 4xx counted')
+    }
+    expect(await counted()).not.toContain('FLEET_E_LB_BAD_GATEWAY')
     expect((await get(lb.port, '/api/categories')).status).toBe(200)
   }, 120_000)
 })
@@ -253,48 +259,56 @@ describe('load balancer: an upstream that answers before reading the body, and c
     await backend?.close()
   })
 
-  it('relays the early answer every time (never 502), counts no failure, and a reset with no answer is still 502', async () => {
-    let mode: 'answer' | 'reset' = 'answer'
-    backend = await startBackend('early', (req, res) => {
-      if (mode === 'reset') {
-        req.socket.destroy()
-        return
-      }
-      // Not a byte of the body read: Node closes the socket with it unread, and the kernel sends a reset.
-      const body = JSON.stringify({ error: { code: 'FLEET_E_HTTP_BODY_TOO_LARGE', message: 'too large' } })
-      res.writeHead(413, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        connection: 'close',
+  // An upstream that resets right after its early answer: the Node engine reads the answer before the reset
+  // (src/lb/connector.ts); through HAProxy about half of them are lost (docs/load-balancer.md). Fleet's own
+  // web server drains instead of resetting, so in front of it both engines relay 16 of 16 (the test above).
+  const nodeOnly = TEST_ENGINE === 'node' ? it : it.skip
+  nodeOnly(
+    'relays the early answer every time (never 502), counts no failure, and a reset with no answer is still 502',
+    async () => {
+      let mode: 'answer' | 'reset' = 'answer'
+      backend = await startBackend('early', (req, res) => {
+        if (mode === 'reset') {
+          req.socket.destroy()
+          return
+        }
+        // Not a byte of the body read: Node closes the socket with it unread, and the kernel sends a reset.
+        const body = JSON.stringify({ error: { code: 'FLEET_E_HTTP_BODY_TOO_LARGE', message: 'too large' } })
+        res.writeHead(413, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+        })
+        res.end(body)
       })
-      res.end(body)
-    })
-    lb = await startLb({ upstreams: [backend.url], retries: 0 })
-    const outcomes: Outcome[] = []
-    for (let i = 0; i < 16; i++)
-      outcomes.push(
-        await upload(lb.port, {
-          method: 'POST',
-          path: '/up',
-          contentType: 'application/json',
-          bytes: 5 * MB,
-          chunked: i % 2 === 1,
-          expect100: i % 4 >= 2,
-        }),
-      )
-    expect(outcomes.filter((o) => o.status !== 413 || o.broken)).toEqual([])
-    const [upstream] = lb.upstreams.all()
-    expect(upstream?.failures).toBe(0)
-    mode = 'reset'
-    const reset = await upload(lb.port, {
-      method: 'POST',
-      path: '/up',
-      contentType: 'application/json',
-      bytes: 5 * MB,
-      chunked: false,
-      expect100: false,
-    })
-    expect(reset.status).toBe(502)
-    expect(reset.code).toBe('FLEET_E_LB_BAD_GATEWAY')
-  }, 60_000)
+      lb = await startLb({ upstreams: [backend.url], retries: 0 })
+      const outcomes: Outcome[] = []
+      for (let i = 0; i < 16; i++)
+        outcomes.push(
+          await upload(lb.port, {
+            method: 'POST',
+            path: '/up',
+            contentType: 'application/json',
+            bytes: 5 * MB,
+            chunked: i % 2 === 1,
+            expect100: i % 4 >= 2,
+          }),
+        )
+      expect(outcomes.filter((o) => o.status !== 413 || o.broken)).toEqual([])
+      const [upstream] = lb.upstreams.all()
+      expect(upstream?.failures).toBe(0)
+      mode = 'reset'
+      const reset = await upload(lb.port, {
+        method: 'POST',
+        path: '/up',
+        contentType: 'application/json',
+        bytes: 5 * MB,
+        chunked: false,
+        expect100: false,
+      })
+      expect(reset.status).toBe(502)
+      expect(reset.code).toBe('FLEET_E_LB_BAD_GATEWAY')
+    },
+    60_000,
+  )
 })
