@@ -147,8 +147,9 @@ export async function report(facts: RunFacts): Promise<number> {
     )
   if (twice.length > 0) misses.push(`${twice.length} jobs applied their effects twice (target 0)`)
   if (noEffect.length > 0) misses.push(`${noEffect.length} completed chaos jobs left no effect row`)
+  const rerun = (ms: number) => (Number.isFinite(ms) ? `${ms} ms` : 'not within 30 s')
   for (const ms of measures.deathToRerun)
-    if (ms > 5_000) misses.push(`a dead worker's job ran again after ${ms} ms (target <= 5 s)`)
+    if (ms > 5_000) misses.push(`a dead worker's job ran again after ${rerun(ms)} (target <= 5 s)`)
   if (measures.leftAfterKill > 0)
     misses.push(`${measures.leftAfterKill} processes left after SIGKILL of fleet up (target 0)`)
 
@@ -156,7 +157,7 @@ export async function report(facts: RunFacts): Promise<number> {
   const summary = [
     `${facts.samples.length} requests in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${jobs.length} jobs accepted (${chaosJobs.length} chaos.work, ${jobs.length - chaosJobs.length} thumbnails), ${jobsLost.length} not completed, ${jobs.filter((j) => (outcomes.get(j.id)?.attempts ?? 0) > 1).length} ran more than once (attempts > 1), ${twice.length} applied twice`,
     `acknowledged writes checked at the end: ${writers.reduce((n, w) => n + w.reviews.length + [...w.cart.values()].filter((e) => e.acked > 0).length, 0)} (reviews and last cart quantities), ${totalLost} lost; sessions of ${writers.length} writers: ${lost.some((l) => l.what.startsWith('the session')) ? 'LOST' : 'kept'}`,
-    `a dead worker's job running again: ${deathToRerun.length ? deathToRerun.map((ms) => `${ms} ms`).join(', ') : 'not measured'}; processes left after SIGKILL of fleet up: ${leftAfterKill < 0 ? 'not measured' : leftAfterKill}`,
+    `a dead worker's job running again: ${deathToRerun.length ? deathToRerun.map(rerun).join(', ') : 'not measured'}; processes left after SIGKILL of fleet up: ${leftAfterKill < 0 ? 'not measured' : leftAfterKill}`,
     misses.length ? `TARGETS MISSED:\n- ${misses.join('\n- ')}` : 'every target met',
   ]
   const header = `load balancer engine: ${LB_ENGINE}`

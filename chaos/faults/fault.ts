@@ -17,7 +17,7 @@ export interface FaultResult {
 
 /** Figures a fault measures for the run's targets, beyond its own phase. */
 export interface Measures {
-  /** Per SIGKILLed worker: ms from its death to its job running again. */
+  /** Per SIGKILLed worker: ms from its death to its job running again (Infinity: not within 30 s). */
   deathToRerun: number[]
   /** Processes left after `fleet up` was SIGKILLed (-1: not measured). */
   leftAfterKill: number
