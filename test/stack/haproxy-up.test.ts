@@ -183,11 +183,10 @@ describe('fleet up --lb-engine haproxy (system)', () => {
     folders = new Set(haproxies.map((p) => /\/\S*fleet-haproxy-[^/\s]+/.exec(p.cmd)?.[0] as string))
   }, 60_000)
 
-  // Known bug of the HAProxy engine (issue 19): of the three servers the sync adds through the runtime API
-  // at start, the second one added is UP in HAProxy and in /status but `balance random(2)` never picks it
-  // (it gets traffic after `set server ... state maint` then `ready`, and after a rolling restart). When
-  // it is fixed this fails: make it an `it`.
-  it.fails('sends requests to every web server', async () => {
+  // Every web server the sync added through the runtime API takes traffic. (With `balance random(2)`, the
+  // engine's first choice for p2c, HAProxy 2.6 never picked the second server added at start; it uses
+  // leastconn now.)
+  it('sends requests to every web server', async () => {
     const servedBy = new Map<string, number>()
     for (let i = 0; i < 60; i++) {
       const res = await fetch(`${base}/`)

@@ -144,7 +144,7 @@ export function haproxyConfig(
   const via = o.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')
   const trusted = trustedRanges(o)
   const internal = internalRegex(o.internalPaths)
-  const balance = o.strategy === 'p2c' ? 'random(2)' : 'roundrobin'
+  const balance = o.strategy === 'p2c' ? 'leastconn' : 'roundrobin'
   const lines = [
     '# Written by Fleet (src/lb/haproxy/config.ts) for `fleet lb --engine haproxy`; do not edit: it is',
     '# rewritten on every start and reload, and servers change through the runtime API.',
