@@ -6,6 +6,8 @@
  *               scratch data folder on the bench's stores; the supervisor's CPU counts (it reads what its
  *               children write);
  *  nginx-fleet  nginx (1 worker, upstream keepalive) -> the same two Fleet web servers;
+ *  fleet-haproxy `fleet lb --engine haproxy` (Fleet's control plane driving HAProxy) -> the same two Fleet web
+ *               servers (issue 19: >= 0.9x nginx-fleet's req/s);
  *  peer         nginx -> two processes of bench/lib/peer.ts (Fastify, ioredis GET; on a miss the shop's SQL,
  *               SET EX 60; no logger, no sessions; keys under `peer:` in the same cache Redis);
  *  peer-nocache nginx -> two peers without their cache (every request runs the SQL): the uncached page;
@@ -56,6 +58,7 @@ import {
   runMix,
   runWrk,
   type Stores,
+  startEngineLb,
   startFleetUp,
   startNginx,
   startPeers,
@@ -230,6 +233,10 @@ function report(
   )
   const r4 = redisPer('nginx-fleet')
   target('Redis commands sent per cached page (Fleet)', r4, Math.round(r4 * 100) <= 100, '1')
+  const r6 = med('fleet-haproxy', (r) => r.rps) / med('nginx-fleet', (r) => r.rps)
+  target('HAProxy engine -> Fleet web req/s / nginx -> the same', r6, r6 >= 0.9, '>= 0.9x')
+  const r7 = med('fleet', (r) => r.rps) / med('nginx-fleet', (r) => r.rps)
+  log(`  ${'  (Node engine, through fleet up: '.padEnd(52)} ${f(r7, 2).padStart(6)}x nginx -> the same)`)
   const r5 = med('fleet', (r) => r.p99) / peer((r) => r.p99)
   target("p99 through Fleet's LB / the peer's p99", r5, r5 <= 2, '<= 2x')
   log(
@@ -305,6 +312,12 @@ async function main(): Promise<number> {
       { port: ports.peerU, upstreams: nocachePeers.map((p) => p.port) },
       { port: ports.fleetU, upstreams: nocacheWebs.map((w) => w.port) },
     ])
+    // Fleet's LB with the HAProxy engine, standalone, in front of the same two web servers as nginx.
+    const engineLb = await startEngineLb(
+      procs,
+      'haproxy',
+      up.webs.map((w) => w.port),
+    )
     const own = (pid: number) => () => [pid]
     const webPids = new Set([up.lb, ...up.webs.map((w) => w.pid)])
     const supervisor = {
@@ -334,6 +347,21 @@ async function main(): Promise<number> {
         port: ports.fleet,
         write: { ...fleetWrite },
         groups: [front, ...apps(up.webs), supervisor, ...stores3(true)],
+      },
+      {
+        key: 'fleet-haproxy',
+        label: "Fleet's LB, HAProxy engine (fleet lb --engine haproxy) -> the same 2 Fleet web",
+        port: engineLb.port,
+        write: { ...fleetWrite },
+        groups: [
+          {
+            label: "Fleet's LB, HAProxy engine (Node control plane + HAProxy)",
+            pids: () => treeOf(engineLb.pid),
+          },
+          ...apps(up.webs),
+          supervisor,
+          ...stores3(true),
+        ],
       },
       {
         key: 'peer',

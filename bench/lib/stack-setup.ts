@@ -268,6 +268,20 @@ export async function startUncachedFleetWebs(procs: Procs, s: Stores): Promise<S
   return out
 }
 
+/** `fleet lb --engine <engine>` in front of fixed web servers; resolves once its admin port answers. */
+export async function startEngineLb(
+  procs: Procs,
+  engine: 'node' | 'haproxy',
+  upstreams: number[],
+): Promise<{ pid: number; port: number }> {
+  const [port, admin] = [await freePort(), await freePort()]
+  const args = [cli, 'lb', '--engine', engine, '--port', String(port), '--admin-port', String(admin)]
+  for (const u of upstreams) args.push('--upstream', `http://127.0.0.1:${u}`)
+  const child = procs.start(`lb-${engine}`, process.execPath, args, { PATH: process.env.PATH ?? '' })
+  await waitOk(`http://127.0.0.1:${admin}/status`, procs)
+  return { pid: child.pid as number, port }
+}
+
 /** Two processes of bench/lib/peer.ts, cached (prefix `peer:`) or not. */
 export async function startPeers(procs: Procs, s: Stores, cached: boolean): Promise<Server[]> {
   const out: Server[] = []
