@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 
 /** The Debian/Ubuntu package of a command, where its name differs from the command's. */
-const PACKAGES: Record<string, string> = { pgrep: 'procps', taskset: 'util-linux' }
+const PACKAGES: Record<string, string> = { pgrep: 'procps', taskset: 'util-linux', h2load: 'nghttp2-client' }
 
 /** Tells invoke-rc.d / deb-systemd-invoke not to start services (nginx, haproxy) that packages install. */
 const POLICY_RC_D = '/usr/sbin/policy-rc.d'
