@@ -201,7 +201,7 @@ export class Exchange implements TryOwner {
     // rest of the body, as for the LB's own early answers. Closing at once would reset a client still sending.
     if (this.#ctx.closing) res.shouldKeepAlive = false
     // HTTP/2 has no reason phrase (RFC 9113 8.3.2).
-    if (this.#req.httpVersionMajor === 2) res.writeHead(statusCode, headers)
+    if ('stream' in this.#req) res.writeHead(statusCode, headers)
     else res.writeHead(statusCode, statusText, headers)
     return true
   }

@@ -153,9 +153,9 @@ export function proxyRequest(
     return
   }
   // HTTP/2 frames a body without Content-Length: one is coming unless the headers ended the stream.
-  if (req.httpVersionMajor === 2 && head.contentLength === undefined) {
-    head.chunked = !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders
-  }
+  // (An HTTP/1 request line may claim version 2.0: only a request of the HTTP/2 server has a stream.)
+  const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream
+  if (stream && head.contentLength === undefined) head.chunked = !stream.endAfterHeaders
   const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
   const { maxBodySize, clientBodyTimeoutMs, requestBufferSize, clientRequestTimeoutMs } = ctx.options
   if (length > maxBodySize) {

@@ -32,7 +32,7 @@ export function sendError(
   if (requestId) headers['x-request-id'] = requestId
   if (options.retryAfterS !== undefined) headers['retry-after'] = options.retryAfterS
   // HTTP/2 has no Connection header (RFC 9113 8.2.2); a stream ends on its own.
-  if (options.close && (res.req?.httpVersionMajor ?? 1) < 2) {
+  if (options.close && !(res.req && 'stream' in res.req)) {
     headers.connection = 'close'
     res.shouldKeepAlive = false
   }

@@ -336,6 +336,17 @@ describe('load balancer: HTTP conformance', () => {
     expect([0, 400, 405]).toContain(statusOf(c))
   })
 
+  it('survives an HTTP/1 request line that claims version 2.0 (a body or none), and serves on', async () => {
+    for (const text of [
+      'GET /e HTTP/2.0\r\nHost: x\r\n\r\n',
+      'POST /e HTTP/2.0\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi',
+    ]) {
+      const { out } = await rawClosed(lb.port, text)
+      expect(statusOf(out)).toBeGreaterThanOrEqual(200)
+    }
+    expect(statusOf(await raw(lb.port, 'GET /e HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe(200)
+  })
+
   it('keeps an HTTP/1.0 client working (no chunked response to it)', async () => {
     const { out, closed } = await rawClosed(lb.port, 'GET /e HTTP/1.0\r\nHost: x\r\n\r\n')
     expect(statusOf(out)).toBe(200)
