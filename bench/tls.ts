@@ -190,6 +190,8 @@ async function main(): Promise<void> {
   const names = Object.keys(ports)
   for (const port of [b1, b2]) await waitForPort(port, '127.0.0.1', 60_000)
   for (const name of names) await listening(name, procs[name], ports[name])
+  // Fleet's admin port opens after its public one: wait for it too before asking /status.
+  for (const admin of [pAdmin, pAdminHa]) await waitForPort(admin, '127.0.0.1', 60_000)
   const engine = async (admin: number) =>
     ((await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as { engine?: string }).engine
   for (const [admin, want] of [
