@@ -5,7 +5,7 @@
  * given processes (own, not their children's), of the whole machine and of wrk, Redis command counts, and a
  * wrk run (pinned to LOAD_CPU) that counts its requests and its errors; and the 90/10 read/write mix driver.
  */
-import { type ChildProcess, execFile, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -362,24 +362,47 @@ function reapedChildrenCpu(): number {
   return (Number(f[13]) + Number(f[14])) / CLK_TCK
 }
 
-/** Calls of each command the Redis at `redis` has run so far (INFO commandstats), without INFO itself. */
 /**
  * Commands the clients of `redis` send per request of a short wrk run on `port` (4 connections, 1 s), as
  * MONITOR sees them: round trips, a script counting once (the calls a script makes inside show as `lua` and
- * are left out). MONITOR slows Redis, so this runs apart from the timed rounds.
+ * are left out). MONITOR slows Redis, so this runs apart from the timed rounds. It reads MONITOR through
+ * `redis-cli` (installed with redis-server): ioredis's own monitor() mixed a MONITOR line up with a queued
+ * reply on a fresh clone in CI ("Command queue state error", an unhandled error that killed the bench).
  */
 export async function roundTrips(redis: Redis, port: number, script: string): Promise<number> {
-  const monitor = await redis.monitor() // a connection of its own
+  const { host = '127.0.0.1', port: redisPort = 6379, password } = redis.options
+  const args = [
+    '-h',
+    host,
+    '-p',
+    String(redisPort),
+    ...(password ? ['--no-auth-warning', '-a', password] : []),
+    'monitor',
+  ]
+  const cli = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let sent = 0
-  monitor.on('monitor', (_time: string, _args: string[], source: string, database: string) => {
-    if (source !== 'lua' && `${database}` !== 'lua') sent++
+  let started: () => void = () => {}
+  const ok = new Promise<void>((resolve, reject) => {
+    started = resolve
+    cli.once('error', reject)
+    cli.once('exit', (code) => reject(new Error(`redis-cli monitor exited (${code}) before it started`)))
+  })
+  let rest = ''
+  cli.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n')
+    rest = lines.pop() ?? ''
+    for (const line of lines) {
+      if (line.trim() === 'OK') started()
+      else if (/^\d+\.\d+ \[\d+ /.test(line) && !/^\S+ \[\d+ lua\]/.test(line)) sent++
+    }
   })
   try {
+    await ok
     const w = await runWrk(port, 1, 4, script)
     await new Promise((r) => setTimeout(r, 200))
     return sent / w.requests
   } finally {
-    monitor.disconnect()
+    cli.kill()
   }
 }
 
