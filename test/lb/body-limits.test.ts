@@ -14,7 +14,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
 import { ADMIN, createShop } from '../shop/helpers.js'
 import type { TestApp } from '../support/app.js'
-import { type Backend, get, startBackend, startLb, TEST_ENGINE, until } from './helpers.js'
+import {
+  type Backend,
+  get,
+  raw,
+  startBackend,
+  startLb,
+  statusOf,
+  TEST_ENGINE,
+  testOptions,
+  until,
+} from './helpers.js'
 
 const MB = 1024 * 1024
 
@@ -248,6 +258,19 @@ describe('load balancer in front of the shop: bodies over the limit', () => {
     expect(await counted()).not.toContain('FLEET_E_LB_BAD_GATEWAY')
     expect((await get(lb.port, '/api/categories')).status).toBe(200)
   }, 120_000)
+
+  it("answers the LB's own 413 to a Content-Length past 32 bits under the default 2gb limit", async () => {
+    // HAProxy's integer header fetch is 32 bits: 3000000000 read as negative, 4294967297 as 1.
+    expect(testOptions().maxBodySize).toBe(2 * 1024 * MB)
+    for (const length of ['2147483649', '3000000000', '4294967297', '00005000000000', '99999999999999']) {
+      const out = await raw(
+        lb.port,
+        `POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n{}`,
+      )
+      expect(statusOf(out), `Content-Length: ${length}`).toBe(413)
+      expect(out).toContain('FLEET_E_LB_BODY_TOO_LARGE')
+    }
+  })
 })
 
 describe('load balancer: an upstream that answers before reading the body, and closes', () => {

@@ -117,6 +117,25 @@ function trustedRanges(o: LoadBalancerOptions): string[] {
   })
 }
 
+/**
+ * The 413 for an announced body over `limit`. HAProxy's integer header fetch (`req.hdr_val`) is 32 bits
+ * and wraps: `Content-Length: 3000000000` reads as -1294967296 and would pass the 2gb default. So the
+ * header is compared as a string: without leading zeros, longer than the limit's digits, or as long and
+ * after it in order (equal-length digit strings order as numbers). HAProxy has already refused a
+ * Content-Length that is not digits, or two that differ.
+ */
+function contentLengthLimit(limit: number, tooLarge: string): string[] {
+  const digits = String(limit)
+  return [
+    '  http-request set-var(txn.cl) req.hdr(content-length),regsub(^0+,) if { req.hdr(content-length) -m found }',
+    `  http-request set-var(txn.cl_limit) str(${digits}) if { var(txn.cl) -m found }`,
+    `  acl cl_longer var(txn.cl),length gt ${digits.length}`,
+    `  acl cl_as_long var(txn.cl),length eq ${digits.length}`,
+    '  acl cl_after var(txn.cl),strcmp(txn.cl_limit) gt 0',
+    `  http-request return ${tooLarge} if cl_longer || cl_as_long cl_after`,
+  ]
+}
+
 function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
@@ -144,6 +163,9 @@ export function haproxyConfig(
   const via = o.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')
   const trusted = trustedRanges(o)
   const internal = internalRegex(o.internalPaths)
+  // Header blocks up to maxHeaderSize must fit a buffer beside the space kept for rewrites.
+  const bufsize = Math.max(16_384, o.maxHeaderSize + 2048)
+  const tooLarge = `status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close`
   const balance = o.strategy === 'p2c' ? 'leastconn' : 'roundrobin'
   const lines = [
     '# Written by Fleet (src/lb/haproxy/config.ts) for `fleet lb --engine haproxy`; do not edit: it is',
@@ -153,8 +175,7 @@ export function haproxyConfig(
     '  stats timeout 10s',
     // No global maxconn: HAProxy derives it from the open-files limit; the frontend's is FLEET_LB_MAX_CONNECTIONS.
     `  hard-stop-after ${Math.max(1000, o.shutdownTimeoutMs)}ms`,
-    // Header blocks up to maxHeaderSize must fit a buffer beside the space kept for rewrites.
-    `  tune.bufsize ${Math.max(16_384, o.maxHeaderSize + 2048)}`,
+    `  tune.bufsize ${bufsize}`,
     '  tune.maxrewrite 1024',
     '  log stdout format raw local0 notice',
     '',
@@ -200,13 +221,14 @@ export function haproxyConfig(
     )
   }
   lines.push(
-    `  acl body_too_large req.hdr_val(content-length) gt ${o.maxBodySize}`,
-    `  http-request return status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close if body_too_large`,
+    ...contentLengthLimit(o.maxBodySize, tooLarge),
     // Then the body (up to a buffer) before a server is picked: a slow client holds no server connection,
-    // and a chunked body that fits the buffer is measured too.
+    // and a chunked body that fits the buffer is measured too (when the limit is below a buffer: a bigger
+    // limit can never be passed by what waits there, and larger chunked bodies are HAProxy's to stream).
     `  http-request wait-for-body time ${o.clientRequestTimeoutMs}ms`,
-    `  http-request return status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close if { req.body_size gt ${o.maxBodySize} }`,
   )
+  if (o.maxBodySize < bufsize)
+    lines.push(`  http-request return ${tooLarge} if { req.body_size gt ${o.maxBodySize} }`)
   // X-Forwarded-*: kept (and appended to) from a trusted proxy only; from anyone else, what the LB saw.
   if (trusted.length > 0) lines.push(`  acl from_trusted src ${trusted.join(' ')}`)
   else lines.push('  acl from_trusted always_false')
