@@ -405,14 +405,13 @@ class Sync {
         continue
       }
       this.#leaving.delete(name)
+      // Trusted up as the Node engine trusts it (a static URL, a ready server), even if a first check
+      // already failed; this pass's reading is older than that, so it is not mirrored this time. A drain
+      // still applies at once: the server may have begun draining since the config was written.
+      const priming = !this.#primed.has(name) && u.healthy
       if (!this.#primed.has(name)) {
         this.#primed.add(name)
-        // Trusted up as the Node engine trusts it (a static URL, a ready server), even if a first check
-        // already failed; this pass's reading is older than that.
-        if (u.healthy) {
-          await this.api.run(`set server web/${name} health up`)
-          continue
-        }
+        if (priming) await this.api.run(`set server web/${name} health up`)
       }
       if (u.draining && !this.#drained.has(name)) {
         await this.api.run(`set server web/${name} state drain`)
@@ -421,7 +420,7 @@ class Sync {
         await this.api.run(`set server web/${name} state ready`)
         this.#drained.delete(name)
       }
-      this.#mirror(u, row)
+      if (!priming) this.#mirror(u, row)
     }
     for (const [name, row] of servers) if (!wanted.has(name)) await this.#remove(name, row)
     this.#count(rows)
