@@ -11,7 +11,8 @@ import type { Migration } from '../db/migrate.js'
 import { portTaken } from '../errors.js'
 import type { ProcessDeps } from '../process/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../process/open.js'
-import { listenerUrl, registerProcess } from '../registry/registration.js'
+import { advertisedUrl, logAdvertised } from '../registry/advertise.js'
+import { registerProcess } from '../registry/registration.js'
 import { CpuPool } from './cpu-pool.js'
 import type { AnyJobType } from './define.js'
 import { JobRunner } from './runner.js'
@@ -40,6 +41,14 @@ export async function startWorker(
   types: readonly AnyJobType[],
   options: WorkerOptions = {},
 ): Promise<RunningWorker> {
+  const address = (port: number) =>
+    advertisedUrl({
+      host: config.workerHost,
+      port,
+      advertiseUrl: config.workerAdvertiseUrl,
+      settings: { host: 'FLEET_WORKER_HOST', advertise: 'FLEET_WORKER_ADVERTISE_URL' },
+    })
+  await address(config.workerPort) // an address nobody else reaches is refused before anything opens
   const deps = openDeps(config, 'worker')
   const { logger } = deps
   await prepareDeps(deps, options.migrations)
@@ -95,7 +104,9 @@ export async function startWorker(
     server.listen(config.workerPort, config.workerHost, () => resolve())
   })
   const { port } = server.address() as AddressInfo
-  const url = listenerUrl(config.workerHost, port)
+  const advertised = await address(port)
+  logAdvertised(logger, advertised, 'FLEET_WORKER_ADVERTISE_URL')
+  const { url } = advertised
   const registration = registerProcess(deps, 'worker', url, 'starting')
   await registration.start()
   await runner.start()

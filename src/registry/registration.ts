@@ -73,11 +73,6 @@ export class Registration {
   }
 }
 
-/** The URL other machines reach a listener at: the host's name when it listens on every interface. */
-export function listenerUrl(host: string, port: number): string {
-  return `http://${host === '0.0.0.0' ? os.hostname() : host}:${port}`
-}
-
 /**
  * The registration of this process under `role`, renewed with the registry settings of `config`.
  * @example const reg = registerProcess(deps, 'web', url, 'ready'); await reg.start()

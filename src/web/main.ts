@@ -9,7 +9,8 @@ import type { Migration } from '../db/migrate.js'
 import { portTaken } from '../errors.js'
 import type { ProcessDeps } from '../process/deps.js'
 import { closeDeps, openDeps, prepareDeps } from '../process/open.js'
-import { listenerUrl, registerProcess } from '../registry/registration.js'
+import { advertisedUrl, logAdvertised } from '../registry/advertise.js'
+import { registerProcess } from '../registry/registration.js'
 import type { Readiness } from './health.js'
 import { type BuildOptions, buildServer, type Routes } from './server.js'
 
@@ -38,6 +39,14 @@ export async function startWebServer(
   config: Config,
   options: WebServerOptions = {},
 ): Promise<RunningWebServer> {
+  const address = (port: number) =>
+    advertisedUrl({
+      host: config.webHost,
+      port,
+      advertiseUrl: config.webAdvertiseUrl,
+      settings: { host: 'FLEET_WEB_HOST', advertise: 'FLEET_WEB_ADVERTISE_URL' },
+    })
+  await address(config.webPort) // an address nobody else reaches is refused before anything opens
   const deps = openDeps(config, 'web')
   const { logger } = deps
   await prepareDeps(deps, options.migrations)
@@ -48,7 +57,9 @@ export async function startWebServer(
     throw portTaken(err, config.webPort, 'FLEET_WEB_PORT', `the web server on ${config.webHost}`)
   })
   const { port } = app.server.address() as { port: number }
-  const url = config.webAdvertiseUrl ?? listenerUrl(config.webHost, port)
+  const advertised = await address(port)
+  logAdvertised(logger, advertised, 'FLEET_WEB_ADVERTISE_URL')
+  const { url } = advertised
   const registration = registerProcess(deps, 'web', url, 'ready')
   await registration.start()
   logger.info({ url }, 'web server ready')

@@ -21,10 +21,15 @@ export const jobsSettings = {
   }),
   workerHost: setting.string({
     env: 'FLEET_WORKER_HOST',
-    doc: 'Address the worker health and metrics server listens on.',
+    doc: 'Address the worker health and metrics server listens on (0.0.0.0 for every interface: other machines then reach it at the address it advertises, FLEET_WORKER_ADVERTISE_URL).',
     default: '127.0.0.1',
     flag: 'host',
     commands: ['worker'],
+  }),
+  workerAdvertiseUrl: setting.url({
+    env: 'FLEET_WORKER_ADVERTISE_URL',
+    doc: "URL of a worker's /healthz, /readyz and /metrics as published in the registry (the dashboard, Prometheus through /dashboard/targets and `fleet status` reach it there). Unset: http://<FLEET_WORKER_HOST>:<port>, and for 0.0.0.0 or :: the first non-loopback IPv4 address of the machine, as FLEET_WEB_ADVERTISE_URL; refused the same way (FLEET_E_REGISTRY_ADVERTISE_ADDRESS).",
+    protocols: ['http:'],
   }),
   workerThreads: setting.int({
     env: 'FLEET_WORKER_THREADS',

@@ -4,7 +4,7 @@ import { setting } from '../define.js'
 export const webSettings = {
   webHost: setting.string({
     env: 'FLEET_WEB_HOST',
-    doc: 'Address a web server listens on.',
+    doc: 'Address a web server listens on (0.0.0.0 or :: for every interface: the load balancer then reaches it at the address it advertises, FLEET_WEB_ADVERTISE_URL).',
     default: '127.0.0.1',
     flag: 'host',
     commands: ['web'],
@@ -18,7 +18,7 @@ export const webSettings = {
   }),
   webAdvertiseUrl: setting.url({
     env: 'FLEET_WEB_ADVERTISE_URL',
-    doc: 'URL the load balancer uses to reach this web server. Unset: http://<host>:<port>.',
+    doc: 'URL the load balancer (on this or another machine) uses to reach this web server, published in the registry. Unset: http://<FLEET_WEB_HOST>:<port>; when FLEET_WEB_HOST is 0.0.0.0 or ::, the first non-loopback IPv4 address of the machine (os.networkInterfaces() order, IPv6 when there is none; the choice is logged), and with none the server refuses to start (FLEET_E_REGISTRY_ADVERTISE_ADDRESS). A URL that points at loopback (127.x, ::1, localhost, or a name that resolves only to loopback) is refused the same way unless FLEET_WEB_HOST is loopback too.',
     protocols: ['http:'],
   }),
   bodyLimit: setting.bytes({
