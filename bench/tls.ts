@@ -39,7 +39,6 @@ import {
   type H2Result,
   h2Streams,
   handshakes,
-  haproxyTls,
   makeCertificate,
   medianOf,
   type Negotiated,
@@ -180,7 +179,7 @@ async function main(): Promise<void> {
     })
   }
   const procs: Record<string, ChildProcess> = {
-    haproxy: haproxyTls(bench, pHa, [b1, b2], cert.pem),
+    haproxy: bench.haproxy(pHa, [b1, b2], [], { pem: cert.pem }),
     nginx: bench.pinned(PROXY_CPU, 'nginx', ['-p', ngDir, '-c', path.join(ngDir, 'nginx.conf')]),
     fleet: fleetLb(pFleet, pAdmin, { FLEET_LB_ENGINE: 'node' }),
     // The Node control plane and its HAProxy child: CPU summed over the process tree.

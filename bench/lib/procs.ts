@@ -92,15 +92,24 @@ export class Bench {
     return this.pinned(LOAD_CPU, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')])
   }
 
-  /** HAProxy (1 thread, on PROXY_CPU) on `port`, round robin over `backends`; `defaults` adds lines there. */
-  haproxy(port: number, backends: readonly number[], defaults: readonly string[] = []): ChildProcess {
-    const file = path.join(this.work, 'haproxy.cfg')
+  /**
+   * HAProxy (1 thread, on PROXY_CPU) on `port`, round robin over `backends`; `defaults` adds lines there,
+   * `tls` terminates TLS on the bind line (`ssl crt <pem> alpn h2,http/1.1`).
+   */
+  haproxy(
+    port: number,
+    backends: readonly number[],
+    defaults: readonly string[] = [],
+    tls?: { pem: string },
+  ): ChildProcess {
+    const file = path.join(this.work, tls ? 'haproxy-tls.cfg' : 'haproxy.cfg')
     fs.writeFileSync(
       file,
       [
         'global',
         '  nbthread 1',
         '  maxconn 9000',
+        ...(tls ? ['  tune.ssl.default-dh-param 2048'] : []),
         'defaults',
         '  mode http',
         '  timeout connect 2s',
@@ -111,7 +120,7 @@ export class Bench {
         '  http-reuse always',
         ...defaults.map((l) => `  ${l}`),
         'frontend fe',
-        `  bind 127.0.0.1:${port}`,
+        `  bind 127.0.0.1:${port}${tls ? ` ssl crt ${tls.pem} alpn h2,http/1.1` : ''}`,
         '  default_backend be',
         'backend be',
         '  balance roundrobin',

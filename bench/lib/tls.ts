@@ -4,13 +4,13 @@
  * each run's answers checked, and probes of a TLS port (ALPN, the answer, session resumption) with Node's
  * clients.
  */
-import { type ChildProcess, execFile, execFileSync, spawnSync } from 'node:child_process'
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http2 from 'node:http2'
 import https from 'node:https'
 import path from 'node:path'
 import tls from 'node:tls'
-import { type Bench, cpuSeconds, LOAD_CPU, median, PROXY_CPU, parseMs } from './procs.js'
+import { cpuSeconds, LOAD_CPU, median, parseMs } from './procs.js'
 import { fail } from './smoke.js'
 
 export interface Certificate {
@@ -54,44 +54,6 @@ export function makeCertificate(dir: string, kind: 'ec' | 'rsa'): Certificate {
   )
   fs.writeFileSync(pem, fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'))
   return { cert, key, pem, label: kind === 'rsa' ? 'RSA 2048' : 'ECDSA P-256' }
-}
-
-/**
- * HAProxy (1 thread, on PROXY_CPU) terminating TLS on `port` (`ssl crt <pem> alpn h2,http/1.1`), round robin
- * over `backends` in plain HTTP/1.1: Bench.haproxy's settings with TLS on the bind line.
- */
-export function haproxyTls(
-  bench: Bench,
-  port: number,
-  backends: readonly number[],
-  pem: string,
-): ChildProcess {
-  const file = path.join(bench.work, 'haproxy-tls.cfg')
-  fs.writeFileSync(
-    file,
-    [
-      'global',
-      '  nbthread 1',
-      '  maxconn 9000',
-      '  tune.ssl.default-dh-param 2048',
-      'defaults',
-      '  mode http',
-      '  timeout connect 2s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  timeout http-keep-alive 60s',
-      '  option http-keep-alive',
-      '  http-reuse always',
-      'frontend fe',
-      `  bind 127.0.0.1:${port} ssl crt ${pem} alpn h2,http/1.1`,
-      '  default_backend be',
-      'backend be',
-      '  balance roundrobin',
-      ...backends.map((b, i) => `  server b${i + 1} 127.0.0.1:${b}`),
-      '',
-    ].join('\n'),
-  )
-  return bench.pinned(PROXY_CPU, 'haproxy', ['-db', '-f', file])
 }
 
 /** The `listen` line and directives that turn on TLS and HTTP/2 in this nginx (`http2 on` from 1.25.1). */

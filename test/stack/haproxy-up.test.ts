@@ -8,14 +8,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import fs from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requestRestart, requestStatus } from '../../src/stack/control.js'
 import type { StatusReport } from '../../src/stack/status.js'
-import { alive, processTree } from '../support/processes.js'
+import { exited, killMarkedAndRemove, processTree } from '../support/processes.js'
 import { quickStack } from '../support/stack.js'
 import { waitFor } from '../support/wait.js'
 
@@ -37,17 +36,6 @@ interface LbStatus {
 
 const socket = () => path.join(env.FLEET_DATA_DIR as string, 'fleet.sock')
 const tail = () => `\n--- fleet up said:\n${output.slice(-3000)}`
-
-/** True once `pid` has exited (gone, or a zombie not yet reaped). */
-function exited(pid: number): boolean {
-  if (!alive(pid)) return true
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
-  } catch {
-    return true
-  }
-}
 
 /** Live (not zombie) processes whose command line contains `needle`. */
 function processesNaming(needle: string): { pid: number; cmd: string }[] {
@@ -98,21 +86,7 @@ afterAll(async () => {
     `:${env.FLEET_CACHE_REDIS_PORT}`,
     'fleet-haproxy-',
   ]
-  const killed: number[] = []
-  for (const pid of seen) {
-    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-    if (marks.some((m) => cmd.includes(m))) {
-      process.kill(pid, 'SIGKILL')
-      killed.push(pid)
-    }
-  }
-  await waitFor(
-    'the killed processes to exit',
-    async () => (killed.every(exited) ? true : undefined),
-    10_000,
-    20,
-  ).catch(() => {})
-  await fs.rm(dir, { recursive: true, force: true })
+  await killMarkedAndRemove(seen, marks, dir)
 })
 
 describe('fleet up --lb-engine haproxy (system)', () => {

@@ -5,16 +5,14 @@
  * back a killed web server and a killed PostgreSQL, a clean ordered stop, and that a second `fleet up` finds the data of the first.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import fs from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { StatusReport } from '../../src/stack/status.js'
-import { alive } from '../support/processes.js'
+import { alive, killMarkedAndRemove } from '../support/processes.js'
 import { quickStack } from '../support/stack.js'
-import { waitFor } from '../support/wait.js'
 
 const run = promisify(execFile)
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -102,17 +100,6 @@ async function killAndWaitBack(report: StatusReport, name: string, ms: number, u
   )
 }
 
-/** True once `pid` has exited (gone, or a zombie not yet reaped). */
-function exited(pid: number): boolean {
-  if (!alive(pid)) return true
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
-  } catch {
-    return true
-  }
-}
-
 function cookieOf(res: Response): string {
   const set = res.headers.getSetCookie()
   expect(set.length).toBeGreaterThan(0)
@@ -129,22 +116,7 @@ afterAll(async () => {
     if (up.proc.exitCode === null && up.proc.signalCode === null) up.proc.kill('SIGKILL')
   // Only processes of this test: a pid seen earlier may belong to another program by now.
   const marks = [dir, cli, `:${env.FLEET_REDIS_PORT}`, `:${env.FLEET_CACHE_REDIS_PORT}`]
-  const killed: number[] = []
-  for (const pid of seenPids) {
-    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-    if (marks.some((m) => cmd.includes(m))) {
-      process.kill(pid, 'SIGKILL')
-      killed.push(pid)
-    }
-  }
-  // The data folder goes once nothing killed still writes to it (a zombie writes nothing: it counts as gone).
-  await waitFor(
-    'the killed processes to exit',
-    async () => (killed.every(exited) ? true : undefined),
-    10_000,
-    20,
-  ).catch(() => {})
-  await fs.rm(dir, { recursive: true, force: true })
+  await killMarkedAndRemove(seenPids, marks, dir)
 })
 
 describe('fleet up (system)', () => {

@@ -1,4 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import { waitFor } from './wait.js'
 
 /** True while process `pid` exists (signal 0 probes without touching it). */
 export function alive(pid: number): boolean {
@@ -41,4 +43,42 @@ export function signalTree(pid: number, signal: NodeJS.Signals): void {
       // gone already
     }
   }
+}
+
+/** True once `pid` has exited (gone, or a zombie not yet reaped). */
+export function exited(pid: number): boolean {
+  if (!alive(pid)) return true
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return true
+  }
+}
+
+/**
+ * A stack test's last cleanup: SIGKILLs each of `pids` whose command line holds one of `marks` (only this
+ * test's processes: a pid seen earlier may belong to another program by now), waits up to 10 s for them to
+ * exit (a zombie counts as gone: it writes nothing), then removes the data folder `dir`.
+ */
+export async function killMarkedAndRemove(
+  pids: Iterable<number>,
+  marks: string[],
+  dir: string,
+): Promise<void> {
+  const killed: number[] = []
+  for (const pid of pids) {
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (marks.some((m) => cmd.includes(m))) {
+      process.kill(pid, 'SIGKILL')
+      killed.push(pid)
+    }
+  }
+  await waitFor(
+    'the killed processes to exit',
+    async () => (killed.every(exited) ? true : undefined),
+    10_000,
+    20,
+  ).catch(() => {})
+  await fs.rm(dir, { recursive: true, force: true })
 }
