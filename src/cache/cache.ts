@@ -113,11 +113,16 @@ export interface CacheStats {
   breaker: string
   dirty: boolean
   listening: boolean
+  /** `<run_id>/<master_replid>` of the cache Redis as last checked (docs/cache.md, "Failover"). */
+  history: string | undefined
   /** Counters kept in the cache Redis by the scripts, across every process. */
   redis: Record<string, number>
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([])
+
+/** How often each process checks the cache Redis's replication history in the background (history.ts). */
+const HISTORY_CHECK_MS = 1_000
 
 function checkTags(tags: readonly string[]): void {
   for (const t of tags) if (!/^\S{1,200}$/.test(t)) throw new InvalidTagError(t)
@@ -162,6 +167,11 @@ export class Cache {
       tokenTtlMs: c.cacheTokenTtl,
       lockTtlMs: c.cacheLockTtl,
       breaker,
+      onNewHistory: (history) =>
+        deps.logger?.warn(
+          { history },
+          'cache Redis on a new replication history (failover or restart): epoch replaced, every older entry is a miss',
+        ),
     })
     this.#filler = new Filler(this.#store, this.metrics, deps.logger, this.#now)
     this.#catalog = new Catalog(deps.db.pool, c.dbSchema)
@@ -184,6 +194,7 @@ export class Cache {
   async start(): Promise<void> {
     this.#statsTimer = setInterval(() => void this.#store.flushCounts(), 5_000)
     this.#statsTimer.unref()
+    this.#store.watchHistory(HISTORY_CHECK_MS)
     if (this.#d.config.cacheInstallTriggers) await this.#catalog.installTriggers()
     await this.#catalog.refresh()
     this.#catalogAt = this.#now()
@@ -532,6 +543,7 @@ export class Cache {
       breaker: this.#breaker.state,
       dirty: this.#store.dirty,
       listening: this.#listener?.listening ?? false,
+      history: this.#store.history,
       redis,
     }
   }

@@ -13,6 +13,11 @@
  * string; a missing token never equals anything, so a lost or evicted token turns its entries into misses.
  * A response entry also has e = its ETag and h = its head, so a matching If-None-Match is answered without
  * sending the body.
+ *
+ * Each script opens with a `#!lua` shebang (Redis 7.0) and without the `no-writes` flag, so that a replica
+ * refuses it (READONLY) before it runs: a connection that finds itself on a demoted primary, whose data now
+ * comes from another history, reads nothing there (docs/cache.md, "Failover"). `allow-oom` on those that only
+ * delete or replace (read, bump, release) keeps them running when Redis is at its memory cap.
  */
 import { LuaScript } from '../redis/script.js'
 
@@ -38,7 +43,7 @@ end
  * inside its grace period (valid, may be served stale), {4, head} fresh and its ETag named by ARGV[2] (the
  * body is not sent), {2, payload, tags, tokens} fresh with ARGV[3].
  */
-export const READ = `
+export const READ = `#!lua flags=allow-oom
 local e = redis.call('HMGET', KEYS[1], 'd', 'f', 'k', 'g', 'e')
 if not e[1] then return 0 end
 local valid = e[3] and e[3] ~= ''
@@ -69,7 +74,7 @@ return e[1]
  * Returns {state, token of KEYS[3], token of KEYS[4], ...}: state 1 locked, 0 lock held elsewhere,
  * 2 not locked because the entry exists now (read it again)
  */
-export const BEGIN = `
+export const BEGIN = `#!lua
 local out = {0}
 for i = 3, #KEYS do
   local v = redis.call('GET', KEYS[i])
@@ -96,7 +101,7 @@ return out
  * found while it is assembled). KEYS token keys; ARGV[1] new-token seed, ARGV[2] token ttl (ms).
  * Returns the tokens in KEYS order.
  */
-export const TOKENS = `
+export const TOKENS = `#!lua
 local out = {}
 for i = 1, #KEYS do
   local v = redis.call('GET', KEYS[i])
@@ -118,7 +123,8 @@ return out
  * ARGV[7] ETag ('' = none), ARGV[8] head of a response entry ('' = none)
  * Returns 1 stored, 0 refused (a tag was invalidated or lost since the load began).
  */
-export const FILL = `${SPLIT}
+export const FILL = `#!lua
+${SPLIT}
 local tokens = split(ARGV[6])
 local ok = #tokens == #KEYS - 3
 if ok and #KEYS > 3 then
@@ -151,7 +157,7 @@ return stored
  * ARGV[1] new token (unique per call), ARGV[2] token ttl (ms)
  * Returns the number of tokens replaced.
  */
-export const BUMP = `
+export const BUMP = `#!lua flags=allow-oom
 local n = 0
 for i = 1, #KEYS - 1 do
   if redis.call('SET', KEYS[i], ARGV[1], 'XX', 'PX', ARGV[2]) then n = n + 1 end
@@ -164,9 +170,39 @@ return n
  * release-1: drops the fill lock when the caller still owns it.
  * KEYS[1] lock key; ARGV[1] owner. Returns 1 released, 0 not the owner (or already gone).
  */
-export const RELEASE = `
+export const RELEASE = `#!lua flags=allow-oom
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`
+
+/**
+ * history-2: makes every entry cached under another replication history a miss, atomically with reading which
+ * history this server is on. The server's identity is its run_id (new at every start: a restarted Redis may
+ * have reloaded an AOF that lacks its last token bumps, or nothing) and its master_replid (new when a replica is
+ * promoted: it may have missed the last bumps of the old primary). When the identity differs from the one
+ * recorded with the epoch, the epoch token is replaced and the identity recorded, in this one script, so the
+ * first process to reach a new history replaces the epoch and the others find it done.
+ * KEYS[1] history key (the identity the epoch was made under), KEYS[2] epoch token key
+ * ARGV[1] new epoch token (unique per call), ARGV[2] token ttl (ms)
+ * Returns {state, identity}: state 0 same history, 1 new history (epoch replaced), 2 the server gives no identity
+ * (epoch replaced every time). An error reply when the server is not a primary (a writable replica).
+ */
+export const HISTORY = `#!lua
+local info = redis.call('INFO', 'server', 'replication')
+if string.match(info, 'role:(%a+)') ~= 'master' then
+  return redis.error_reply('FLEETNOTPRIMARY the cache Redis is not a primary')
+end
+local run = string.match(info, 'run_id:(%x+)')
+local repl = string.match(info, 'master_replid:(%x+)')
+if not run or not repl then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {2, ''}
+end
+local id = run .. '/' .. repl
+if redis.call('GET', KEYS[1]) == id then return {0, id} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], id)
+return {1, id}
 `
 
 /** Their replies come back as Buffers (`runBuffer`): payloads are msgpack, not text. */
@@ -177,4 +213,5 @@ export const scripts = {
   fill: new LuaScript(FILL),
   bump: new LuaScript(BUMP),
   release: new LuaScript(RELEASE),
+  history: new LuaScript(HISTORY),
 }

@@ -5,14 +5,16 @@
  *
  * "Dirty": when an invalidation may have been lost (a bump failed, or the LISTEN connection was down), the
  * next call first replaces the epoch token `*` that every entry depends on, so no entry written before the
- * loss can be served. After the connection dropped, the next call first asks Redis for its run_id: a Redis
- * that restarted (a new run_id; it may have reloaded an AOF older than its last writes) or that cannot say
- * makes the store dirty; the same Redis behind a dropped connection keeps what it held, and the cache with it.
+ * loss can be served. Before the first call, and after the connection dropped or a call failed, the next call
+ * first checks which replication history the server is on (history.ts): a restarted Redis or a promoted
+ * replica gets a new epoch, once for all processes; the same Redis behind a dropped connection keeps what it
+ * held, and the cache with it. A reply that arrives after the connection closed is dropped (CacheBypass).
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Breaker } from './breaker.js'
 import type { Encoded } from './fill.js'
+import { HistoryGuard } from './history.js'
 import { scripts } from './scripts.js'
 
 /** Internal signal: the cache Redis cannot be used right now; serve from PostgreSQL. */
@@ -35,6 +37,8 @@ export interface StoreOptions {
   lockTtlMs: number
   breaker: Breaker
   onError?: (err: unknown) => void
+  /** This process found the cache Redis on a new replication history and replaced the epoch. */
+  onNewHistory?: (identity: string) => void
 }
 
 function unique(): string {
@@ -48,14 +52,8 @@ export class CacheStore {
   #dirty = false
   /** Reads by outcome since the last flush: absent, invalid, fresh, stale (the read script's codes). */
   #counts = [0, 0, 0, 0]
-  /** The run_id of the Redis last talked to ('' when it gives none); undefined until known. */
-  #runId: string | undefined
-  /** Connection closes so far, and as of the last server check (a check that overlapped one does not count). */
-  #closes = 0
-  #checkedCloses = -1
-  #checking: Promise<void> | undefined
+  readonly #history: HistoryGuard
   readonly #onClose = (): void => {
-    this.#closes++
     this.#o.breaker.open()
   }
 
@@ -63,6 +61,12 @@ export class CacheStore {
     this.#redis = redis
     this.#o = options
     this.#base = `${options.prefix}{cache}:`
+    this.#history = new HistoryGuard(redis, {
+      historyKey: `${this.#base}h`,
+      epochKey: this.tokenKey(EPOCH_TAG),
+      tokenTtlMs: options.tokenTtlMs,
+      onNewHistory: options.onNewHistory,
+    })
     redis.on('close', this.#onClose)
   }
 
@@ -101,39 +105,37 @@ export class CacheStore {
   async #run<T>(fn: () => Promise<T>): Promise<T> {
     const breaker = this.#o.breaker
     if (!breaker.allow()) throw new CacheBypass('cache breaker open')
+    const history = this.#history
     try {
-      if (this.#checkedCloses !== this.#closes) {
-        this.#checking ??= this.#checkServer().finally(() => {
-          this.#checking = undefined
-        })
-        await this.#checking
+      // Each await may span a reconnect: loop until nothing is due, then send in the same tick.
+      for (;;) {
+        if (history.due) await history.check()
+        else if (this.#dirty) {
+          await this.#bumpRaw([EPOCH_TAG])
+          this.#dirty = false
+        } else break
       }
-      if (this.#dirty) {
-        await this.#bumpRaw([EPOCH_TAG])
-        this.#dirty = false
-      }
+      const closes = history.closes
       const r = await fn()
+      if (history.closes !== closes) throw new Error('the cache Redis connection closed before the reply')
       breaker.success()
       return r
     } catch (err) {
+      history.suspect()
       breaker.failure()
       this.#o.onError?.(err)
       throw new CacheBypass('cache Redis failed', { cause: err })
     }
   }
 
-  /**
-   * Compares Redis's run_id (new at every server start) with the one seen before: a restarted server, or one
-   * that gives no run_id after a reconnect, makes the store dirty. Rejects when Redis cannot be reached (the
-   * check is then made again by the next call).
-   */
-  async #checkServer(): Promise<void> {
-    const closes = this.#closes
-    const info = await this.#redis.info('server')
-    const runId = /^run_id:(\w+)/m.exec(info)?.[1] ?? ''
-    if (this.#runId !== undefined && (runId === '' || runId !== this.#runId)) this.#dirty = true
-    this.#runId = runId
-    this.#checkedCloses = closes
+  /** Checks the server's replication history every `everyMs` in the background (see history.ts). */
+  watchHistory(everyMs: number): void {
+    this.#history.watch(everyMs)
+  }
+
+  /** `<run_id>/<master_replid>` of the cache Redis as last checked ('' when it gives none). */
+  get history(): string | undefined {
+    return this.#history.identity
   }
 
   /**
@@ -274,6 +276,7 @@ export class CacheStore {
   }
 
   close(): void {
+    this.#history.close()
     this.#redis.off('close', this.#onClose)
   }
 }

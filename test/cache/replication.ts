@@ -1,0 +1,155 @@
+/**
+ * Real redis-server processes for the failover tests: a primary and replicas this test starts on free
+ * loopback ports in its own folder, and an address that moves from one server to another (what a virtual IP,
+ * a DNS name or a TCP load balancer in front of Redis does at a failover). No Redis is mocked: the address is
+ * a plain TCP forwarder, and every byte comes from the server it points at.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { Redis } from 'ioredis'
+import { READ } from '../../src/cache/scripts.js'
+import { LuaScript } from '../../src/redis/script.js'
+import { freePort } from '../../src/stack/ports.js'
+import { exited } from '../support/processes.js'
+import { waitFor } from '../support/wait.js'
+
+export interface RedisProcess {
+  readonly port: number
+  readonly url: string
+  readonly pid: number
+  /** A plain connection to this server (not through the moving address): the test's own. */
+  readonly admin: Redis
+  /** SIGKILL (a host's power cut), and waits for the exit. */
+  kill(): Promise<void>
+}
+
+/**
+ * Starts a cache-like redis-server (LRU, no persistence: a restart comes back empty) in `dir/<name>`, on
+ * `port` (a free one when not given); `replicaOf` makes it a replica of that port.
+ */
+export async function startRedis(
+  dir: string,
+  name: string,
+  options: { port?: number; replicaOf?: number } = {},
+): Promise<RedisProcess> {
+  const port = options.port ?? (await freePort())
+  const data = path.join(dir, name)
+  await fs.mkdir(data, { recursive: true })
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    data,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxmemory',
+    String(64 * 1024 * 1024),
+    '--maxmemory-policy',
+    'allkeys-lru',
+    '--repl-diskless-sync-delay',
+    '0',
+    ...(options.replicaOf ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
+  ]
+  const child: ChildProcess = spawn('/usr/bin/redis-server', args, { stdio: 'ignore' })
+  const pid = child.pid as number
+  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 })
+  admin.on('error', () => {})
+  await waitFor('redis-server to answer', async () => ((await admin.ping()) === 'PONG' ? true : undefined))
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid,
+    admin,
+    async kill() {
+      admin.disconnect()
+      if (!exited(pid)) process.kill(pid, 'SIGKILL')
+      await waitFor('redis-server to exit', async () => (exited(pid) ? true : undefined), 10_000)
+    },
+  }
+}
+
+/** One field of INFO replication. */
+export async function replicationField(redis: Redis, field: string): Promise<string | undefined> {
+  const info = await redis.info('replication')
+  return new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(info)?.[1]?.trim()
+}
+
+/** Waits until `replica` is linked to its primary and has everything the primary acknowledged so far. */
+export async function waitInSync(primary: Redis, replica: Redis): Promise<void> {
+  await waitFor('the replica to be in sync', async () => {
+    if ((await replicationField(replica, 'master_link_status')) !== 'up') return undefined
+    return ((await primary.call('WAIT', '1', '1000')) as number) >= 1 ? true : undefined
+  })
+}
+
+/** The read script without its shebang (which makes a replica refuse it): it runs on a replica too. */
+const anywhereRead = new LuaScript(READ.replace(/^#!.*\n/, ''))
+
+/**
+ * The cache entries under `prefix` on `redis` (a primary or a replica) that the read script would serve as
+ * fresh right now: what a process reading there without a history check would take as valid. Each is the
+ * payload (msgpack).
+ */
+export async function validEntries(redis: Redis, prefix: string): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}{cache}:e:*`, 'COUNT', 1000)
+    cursor = next
+    for (const key of keys) {
+      const r = await anywhereRead.runBuffer(redis, [key], [0, '', ''])
+      if (Buffer.isBuffer(r)) out.push(r)
+    }
+  } while (cursor !== '0')
+  return out
+}
+
+/** A TCP address that forwards to one Redis port, and can be moved to another (a virtual IP's failover). */
+export interface MovingAddress {
+  readonly port: number
+  readonly url: string
+  /** New connections go to `port`; the open ones stay where they are until their server closes them. */
+  moveTo(port: number): void
+  close(): Promise<void>
+}
+
+export async function movingAddress(target: number): Promise<MovingAddress> {
+  let to = target
+  const open = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(to, '127.0.0.1')
+    open.add(client)
+    open.add(upstream)
+    const done = () => {
+      client.destroy()
+      upstream.destroy()
+      open.delete(client)
+      open.delete(upstream)
+    }
+    for (const s of [client, upstream]) {
+      s.on('error', done)
+      s.on('close', done)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    moveTo(p) {
+      to = p
+    },
+    async close() {
+      for (const s of open) s.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
