@@ -4,7 +4,7 @@
  * - `GET /dashboard/` the page (and its files below `/dashboard/`, uPlot under `/dashboard/vendor/`)
  * - `GET /dashboard/events` Server-Sent Events: `history` (the chart points) once, then a `snapshot` per tick
  * - `GET /dashboard/snapshot` one snapshot as JSON
- * - `GET /dashboard/targets` the registry's processes as Prometheus HTTP service discovery targets
+ * - `GET /dashboard/targets` the registry's processes (LBs by their admin port) as Prometheus HTTP service discovery targets
  * - `POST /dashboard/jobs/retry` `{"type","id"}`: retries a failed job; operators only, and audited
  *
  * Every error answer is `{"error":{"code","message"}}` with its status (errors.ts).
@@ -196,11 +196,15 @@ export class DashboardRouter {
   async #targets(res: http.ServerResponse): Promise<void> {
     const sampler = this.#deps.sampler()
     if (!sampler.latest) await sampler.sample()
-    const targets = sampler
-      .registryEntries()
-      .filter((e) => e.url)
-      .map((e) => ({
-        targets: [new URL(e.url as string).host],
+    // The load balancers are scraped on their admin port (fleet_lb_*), so one LB's list covers them all.
+    const lbs = await sampler.loadBalancers().catch(() => [])
+    const targets = [
+      ...sampler.registryEntries().map((e) => ({ e, url: e.url })),
+      ...lbs.map((e) => ({ e, url: e.adminUrl })),
+    ]
+      .filter(({ url }) => url)
+      .map(({ e, url }) => ({
+        targets: [new URL(url as string).host],
         labels: { fleet_role: e.role, fleet_instance: e.id },
       }))
     sendJson(res, 200, targets)

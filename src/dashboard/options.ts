@@ -12,6 +12,7 @@ export interface DashboardOptions {
   maxClients: number
   /** The store Redis: registry and queues. */
   redisUrl: string | undefined
+  /** The cache Redis (memory, evictions); undefined: shown as not configured, never the store's figures. */
   cacheRedisUrl: string | undefined
   /** PostgreSQL: durable jobs' records, touched only by a retry. */
   databaseUrl: string | undefined

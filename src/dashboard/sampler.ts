@@ -101,9 +101,10 @@ export class Sampler {
       this.#registry = new Registry(this.#store, options.redisPrefix)
       this.#jobs = new JobQueues(this.#store, options.redisPrefix)
     }
-    const cacheUrl = options.cacheRedisUrl ?? options.redisUrl
-    if (cacheUrl) {
-      this.#cache = connectRedis(cacheUrl, {
+    // Only the cache Redis it was given: the store Redis is no stand-in (its memory and evictions would be
+    // shown as the cache's). Without one the page says "not configured" (fleet lb --cache-redis-url).
+    if (options.cacheRedisUrl) {
+      this.#cache = connectRedis(options.cacheRedisUrl, {
         name: 'fleet-dashboard-cache',
         failFast: true,
         extra,
@@ -120,6 +121,11 @@ export class Sampler {
   /** The registry's web servers and workers as last read. */
   registryEntries(): readonly RegistryEntry[] {
     return this.#registryKnown
+  }
+
+  /** The load balancers in the registry now, this one too when it registered (none without a store Redis). */
+  async loadBalancers(): Promise<RegistryEntry[]> {
+    return this.#registry ? this.#registry.list('lb') : []
   }
 
   get latest(): Snapshot | undefined {

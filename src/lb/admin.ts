@@ -3,7 +3,7 @@
  * `GET /status` (JSON: upstreams with health, ejection, in-flight and counts; discovery; retries).
  */
 import http from 'node:http'
-import type { AddressInfo, Server as NetServer } from 'node:net'
+import net, { type AddressInfo, type Server as NetServer } from 'node:net'
 import { FleetError, portTaken } from '../errors.js'
 import { isLoopback, isLoopbackHost } from '../net/loopback.js'
 import type { DiscoveryStatus } from './discovery.js'
@@ -63,12 +63,20 @@ export async function statusDocument(src: StatusSource): Promise<Record<string, 
   }
 }
 
-/** Starts the admin server on host:port (0: a free port); resolves once it listens. */
-export async function startAdminServer(src: StatusSource, host: string, port: number): Promise<http.Server> {
+/**
+ * Starts the admin server on `hosts` (one address, or several comma-separated, each on the same port;
+ * 0.0.0.0 or :: for every interface) and `port` (0: a free port); resolves once it listens on all.
+ */
+export async function startAdminServer(src: StatusSource, hosts: string, port: number): Promise<http.Server> {
   const dashboard = src.extension?.(src)
-  // Bound to loopback (the default), it answers only requests that name this machine so: a browser page
+  const addresses = hosts
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean)
+  const host = addresses.join(', ')
+  // Bound to loopback only (the default), it answers only requests that name this machine so: a browser page
   // whose DNS name rebinds to 127.0.0.1 sends its own name as Host and is refused (DNS rebinding).
-  const loopbackOnly = host === 'localhost' || isLoopback(host)
+  const loopbackOnly = addresses.every((h) => h === 'localhost' || isLoopback(h))
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const send = (status: number, type: string, body: string): void => {
@@ -99,15 +107,34 @@ export async function startAdminServer(src: StatusSource, host: string, port: nu
   // Its event streams end with the server's connections; its sampler and store connections with the server.
   if (dashboard) server.once('close', () => void dashboard.close())
   server.keepAliveTimeout = 5_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) =>
-      reject(portTaken(err, port, 'FLEET_LB_ADMIN_PORT', `the LB's admin port on ${host}`)),
-    )
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
+  const listen = (listener: NetServer, at: string, p: number) =>
+    new Promise<void>((resolve, reject) => {
+      const failed = (err: Error) =>
+        reject(portTaken(err, p, 'FLEET_LB_ADMIN_PORT', `the LB's admin port on ${at}`))
+      listener.once('error', failed)
+      listener.listen(p, at, () => {
+        listener.off('error', failed)
+        resolve()
+      })
     })
+  const [first = '127.0.0.1', ...more] = addresses
+  await listen(server, first, port)
+  // Every further address: a listener on the same port whose connections the HTTP server serves; they
+  // stop listening with it.
+  const extra: NetServer[] = []
+  server.once('close', () => {
+    for (const x of extra) x.close()
   })
+  try {
+    for (const at of more) {
+      const x = net.createServer((socket) => server.emit('connection', socket))
+      extra.push(x)
+      await listen(x, at, portOf(server))
+    }
+  } catch (err) {
+    await new Promise((r) => server.close(r))
+    throw err
+  }
   return server
 }
 

@@ -3,6 +3,7 @@
  * the names: ms, bytes, percent), so `fleet lb`, `fleet up` and the tests build them the same way.
  */
 import { BlockList, isIPv6 } from 'node:net'
+import os from 'node:os'
 import { ConfigError, ConfigMissingError } from '../config/errors.js'
 import type { Config } from '../config/index.js'
 
@@ -13,7 +14,7 @@ export interface LoadBalancerOptions {
   /** Public port (0: the OS picks one; read it back from `LoadBalancer.port`). */
   port: number
   host: string
-  /** Admin port for /metrics and /status (0: the OS picks one), and the address it listens on. */
+  /** Admin port for /metrics and /status (0: the OS picks one), and the addresses it listens on (comma-separated). */
   adminPort: number
   adminHost: string
   /** Fixed upstream URLs (`#weight=N` sets a weight); empty: discover web servers in the registry. */
@@ -69,7 +70,7 @@ export interface LoadBalancerOptions {
   discoveryIntervalMs: number
   /** How long close() waits for in-flight requests before it cuts them. */
   shutdownTimeoutMs: number
-  /** Name in the `Via` header and logs. */
+  /** The LB's name (FLEET_LB_NAME): in the `Via` header, logs, /status and the registry. */
   instanceId: string
   /** Clock in ms (injectable for slow start and ejection tests). */
   now?: () => number
@@ -121,8 +122,17 @@ export function lbOptionsFromConfig(config: Config): LoadBalancerOptions {
     internalPaths: listOf(config.lbInternalPaths).map(normalizePath),
     discoveryIntervalMs: config.lbDiscoveryInterval,
     shutdownTimeoutMs: config.shutdownTimeout,
-    instanceId: config.instanceId ?? 'fleet-lb',
+    instanceId: config.lbName ?? config.instanceId ?? defaultLbName(config.port),
   }
+}
+
+/**
+ * `fleet-lb-<host name>-<public port>` (the pid for a port the OS picks): distinct for each LB of a fleet,
+ * and a valid `Via` pseudonym (RFC 9110 7.6.3) and HAProxy word.
+ */
+export function defaultLbName(port: number): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'host'
+  return `fleet-lb-${host}-${port || process.pid}`
 }
 
 /** Both files or neither: one without the other is a configuration error. */

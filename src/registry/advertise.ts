@@ -111,3 +111,14 @@ export function logAdvertised(
     `listening on every interface: advertising ${advertised.url} (the first non-loopback address, of ${advertised.interface}); set ${setting} to choose another`,
   )
 }
+
+/**
+ * Where a listener on `host:port` is reached from elsewhere, as a best guess that is never refused (the
+ * LB's public and admin ports in its registry entry): a wildcard is the first non-loopback address.
+ */
+export function reachableUrl(host: string, port: number, scheme = 'http', interfaces?: Interfaces): string {
+  const at = isWildcard(host)
+    ? (firstExternalAddress(interfaces ?? os.networkInterfaces())?.address ?? '127.0.0.1')
+    : host
+  return `${scheme}://${bracketed(at)}:${port}`
+}

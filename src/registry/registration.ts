@@ -87,10 +87,20 @@ export function registerProcess(
   role: InstanceRole,
   url: string,
   state: InstanceState,
+  more: Pick<InstanceInfo, 'adminUrl'> = {},
 ): Registration {
   return new Registration(
     new Registry(deps.redis, deps.config.redisPrefix),
-    { id: deps.instanceId, role, url, host: os.hostname(), pid: process.pid, state, startedAt: Date.now() },
+    {
+      id: deps.instanceId,
+      role,
+      url,
+      ...more,
+      host: os.hostname(),
+      pid: process.pid,
+      state,
+      startedAt: Date.now(),
+    },
     { ttlMs: deps.config.registryTtl, heartbeatMs: deps.config.registryHeartbeat, logger: deps.logger },
   )
 }

@@ -13,8 +13,10 @@ export type InstanceState = 'starting' | 'ready' | 'draining'
 export interface InstanceInfo {
   id: string
   role: InstanceRole
-  /** Where the instance serves HTTP (web servers); absent for workers. */
+  /** Where the instance serves HTTP: a web server's app, a worker's health and metrics, an LB's public port. */
   url?: string
+  /** A load balancer's admin port (/status, /metrics, the dashboard). */
+  adminUrl?: string
   host: string
   pid: number
   state: InstanceState

@@ -132,8 +132,14 @@ describe('Grafana and Prometheus examples', () => {
 
   it('scrape what the LB lists, in the format Prometheus HTTP service discovery reads', async () => {
     const yml = read('deploy/prometheus/prometheus.yml')
-    const sdPath = /url: http:\/\/[^/\s]+(\/\S+)/.exec(yml)?.[1]
+    const sd = /url: http:\/\/([^/\s]+)(\/\S+)/.exec(yml)
+    const sdPath = sd?.[2]
     expect(sdPath).toBe('/dashboard/targets')
+    // The LB's address comes from the environment (envsubst), never a fixed one.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: envsubst's placeholder, not a template
+    expect(sd?.[1]).toBe('${FLEET_LB_ADMIN}')
+    const settings = yml.replace(/#.*$/gm, '')
+    expect(settings).not.toMatch(/\b\d+\.\d+\.\d+\.\d+:\d+/)
     const names = [...yml.matchAll(/\b([a-z_]+_(?:total|bytes|seconds|bucket))\b/g)].map((m) => m[1])
     expect(names.filter((n) => !exported.has(n))).toEqual([])
     await new Registry(web.deps.redis, web.deps.config.redisPrefix).announce(
@@ -148,12 +154,27 @@ describe('Grafana and Prometheus examples', () => {
       },
       60_000,
     )
+    await new Registry(web.deps.redis, web.deps.config.redisPrefix).announce(
+      {
+        id: 'lb-sd',
+        role: 'lb',
+        url: 'http://127.0.0.1:80',
+        adminUrl: 'http://127.0.0.1:9123',
+        host: 'h',
+        pid: 1,
+        state: 'ready',
+        startedAt: Date.now(),
+      },
+      60_000,
+    )
     const res = await fetch(`http://127.0.0.1:${lb.adminPort}${sdPath}`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/json')
     const groups = (await res.json()) as { targets: string[]; labels: Record<string, string> }[]
     expect(groups).toEqual([
       { targets: ['127.0.0.1:8123'], labels: { fleet_role: 'web', fleet_instance: 'web-sd' } },
+      // A load balancer by its admin port, where its fleet_lb_* are.
+      { targets: ['127.0.0.1:9123'], labels: { fleet_role: 'lb', fleet_instance: 'lb-sd' } },
     ])
     for (const g of groups) {
       expect(g.targets.every((t) => /^[^/]+:\d+$/.test(t))).toBe(true)

@@ -60,10 +60,10 @@ export const coreSettings = {
   }),
   cacheRedisUrl: setting.url({
     env: 'CACHE_REDIS_URL',
-    doc: 'The cache Redis (cached queries and objects). Unset: a second redis-server under `fleet up`, else REDIS_URL.',
+    doc: "The cache Redis (cached queries and objects). Unset: a second redis-server under `fleet up`; a web server or worker then uses REDIS_URL; a standalone `fleet lb` (whose dashboard shows the cache Redis's memory and evictions) shows it as not configured.",
     protocols: ['redis:', 'rediss:'],
     flag: 'cache-redis-url',
-    commands: ['up', 'web', 'worker'],
+    commands: ['up', 'web', 'worker', 'lb'],
   }),
   redisPrefix: setting.string({
     env: 'FLEET_REDIS_PREFIX',

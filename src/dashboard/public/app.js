@@ -141,6 +141,8 @@ function render(s) {
   )
   const c = s.cache
   const kv = (k, v, id) => el('tr', id ? { 'data-kv': id } : {}, td(k), td(v))
+  // No cache Redis given to this LB: say so rather than show another Redis's figures.
+  const cacheUnknown = s.sources.cacheRedis ? 'unknown' : 'not configured (fleet lb --cache-redis-url)'
   fill($('cache').tBodies[0], [
     kv('hit ratio', pct(c.hitRatio), 'hit-ratio'),
     kv('hits/s · misses/s', `${num(c.hitsPerS)} · ${num(c.missesPerS)}`),
@@ -151,11 +153,12 @@ function render(s) {
       'cache Redis memory',
       c.redis
         ? `${bytes(c.redis.usedMemoryBytes)} of ${c.redis.maxMemoryBytes ? bytes(c.redis.maxMemoryBytes) : 'no limit'} (${c.redis.policy})`
-        : 'unknown',
+        : cacheUnknown,
+      'cache-redis',
     ),
     kv(
       'evictions',
-      c.redis ? `${num(c.redis.evictionsPerS, 2)}/s, ${num(c.redis.evictedKeys, 0)} in all` : 'unknown',
+      c.redis ? `${num(c.redis.evictionsPerS, 2)}/s, ${num(c.redis.evictedKeys, 0)} in all` : cacheUnknown,
     ),
   ])
   fill($('lb').tBodies[0], [
