@@ -48,7 +48,9 @@ describe('config', () => {
       expect((err as ConfigError).code).toBe('FLEET_E_CONFIG_INVALID')
       expect((err as ConfigError).setting).toBe('FLEET_WEB')
     }
-    expect(() => loadConfig({ env: { REDIS_URL: 'http://x' } })).toThrow(/REDIS_URL.*redis: or rediss: URL/)
+    expect(() => loadConfig({ env: { REDIS_URL: 'http://x' } })).toThrow(
+      /REDIS_URL.*redis: or rediss: or redis\+sentinel: URL/,
+    )
   })
 
   it('flags win over the environment, which wins over defaults; the result is frozen', () => {

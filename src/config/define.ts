@@ -3,6 +3,7 @@
  * line of documentation. Components declare theirs in `src/config/settings/*.ts`; `loadConfig` parses them
  * all in one place and `docs/configuration.md` is generated from the same declarations.
  */
+import { checkRedisUrl } from '../redis/url.js'
 import { ConfigError } from './errors.js'
 
 /** One setting: its variable, flag, default and how its text is parsed and checked (made by `setting.*`). */
@@ -59,6 +60,8 @@ function parseInteger(raw: string, min: number, max: number): number {
 }
 
 function parseUrl(raw: string, protocols: readonly string[]): string {
+  // A list of Sentinels is no WHATWG URL (`h1:26379,h2:26379`): src/redis/url.ts reads that form.
+  if (protocols.includes('redis+sentinel:') && /^redis(s|\+sentinel)?:/i.test(raw)) return checkRedisUrl(raw)
   let u: URL
   try {
     u = new URL(raw)

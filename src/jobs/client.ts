@@ -10,6 +10,7 @@ import { Value } from '@sinclair/typebox/value'
 import { Job, type JobsOptions, type Queue } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Database } from '../db/database.js'
+import { acknowledged, durableConnection } from '../redis/acknowledged.js'
 import type { Redis } from '../redis/connect.js'
 import { type AnyJobType, declaredJobType, type JobType, typeOfJobId } from './define.js'
 import {
@@ -42,8 +43,12 @@ export interface JobView {
   cancelRequested?: boolean
 }
 
-/** ioredis errors that mean the store Redis is unreachable (answered as 503). */
-const CONNECTION_LOST = /Connection is closed|ECONNREFUSED|max retries|Stream isn't writeable/i
+/**
+ * ioredis errors that mean the store Redis is unreachable, or is a primary that may not take writes now
+ * (a failover under way, too few replicas for `min-replicas-to-write`): answered as 503.
+ */
+const CONNECTION_LOST =
+  /Connection is closed|ECONNREFUSED|max retries|Stream isn't writeable|Command timed out|All sentinels are unreachable|^(NOREPLICAS|READONLY|LOADING|MASTERDOWN)\b/i
 
 /** Payload checkers, compiled once per schema (Value.Check interprets the schema on every call). */
 const checkers = new WeakMap<TSchema, (value: unknown) => boolean>()
@@ -118,6 +123,8 @@ export class JobClient {
   readonly #config: Config
   readonly #redis: Redis
   readonly #queues: QueueSet
+  /** The queues that submissions go through: over the store's connection for acknowledged writes. */
+  readonly #submitQueues: QueueSet
   readonly #store: JobStore
   readonly #timeoutMs: number
   /** BullMQ options per type, resolved once (they follow from the declaration and the config). */
@@ -127,6 +134,8 @@ export class JobClient {
     this.#config = deps.config
     this.#redis = deps.redis
     this.#queues = new QueueSet(deps.config, deps.redis)
+    const durable = durableConnection(deps.redis)
+    this.#submitQueues = durable === deps.redis ? this.#queues : new QueueSet(deps.config, durable)
     this.#store = new JobStore(deps.db)
     this.#timeoutMs = options.timeoutMs ?? 5_000
   }
@@ -174,7 +183,11 @@ export class JobClient {
       opts = jobOptions(type as AnyJobType, this.#config)
       this.#options.set(type as AnyJobType, opts)
     }
-    await this.#bounded(queue.add(type.name, data, { ...opts, jobId: id }))
+    // Acknowledged (202) only once the store's replicas have it (FLEET_STORE_WAIT_REPLICAS): the add runs
+    // on the connection that `acknowledged` then WAITs on.
+    const submitQueue = this.#submitQueues.get(type as AnyJobType)
+    const add = { ...opts, jobId: id }
+    await this.#bounded(acknowledged(this.#redis, () => submitQueue.add(type.name, data, add)))
     if (!key) {
       const now = new Date().toISOString()
       return {
@@ -288,6 +301,7 @@ export class JobClient {
   }
 
   async close(): Promise<void> {
+    if (this.#submitQueues !== this.#queues) await this.#submitQueues.close()
     await this.#queues.close()
   }
 }

@@ -10,6 +10,7 @@ import { Database } from '../db/database.js'
 import { type Migration, migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
 import { createLogger, type Logger } from '../log.js'
+import { setWriteConcern } from '../redis/acknowledged.js'
 import { connectRedis } from '../redis/connect.js'
 import type { ProcessDeps } from './deps.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -39,6 +40,12 @@ export function openDeps(config: Config, role: string, logger?: Logger): Process
     onError: onError('store'),
     extra: config.redisCommandTimeout > 0 ? { commandTimeout: config.redisCommandTimeout } : {},
   })
+  // Writes acknowledged to clients (sessions, job submissions) wait for the store's replicas first.
+  setWriteConcern(
+    redis,
+    { replicas: config.storeWaitReplicas, timeoutMs: config.storeWaitTimeout },
+    onError('store'),
+  )
   // Its own connection even when it is the store's server: the cache fails fast and times out commands,
   // so that its breaker, not a request, absorbs a dead Redis.
   const cacheRedis = connectCacheRedis(config, { name: instanceId, onError: onError('cache') })

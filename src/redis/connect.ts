@@ -2,8 +2,15 @@
  * Redis connections. The store Redis holds sessions, queues and the registry and must not lose writes;
  * the cache Redis may lose anything. Both connections retry forever with a capped backoff, so a process
  * survives a Redis restart; commands issued while Redis is away fail fast instead of queueing without bound.
+ *
+ * A `redis+sentinel://` URL (src/redis/url.ts) connects to the primary that the Sentinels name, and follows
+ * a failover: each connection subscribes to `+switch-master` on the Sentinels (ioredis `failoverDetector`)
+ * and reconnects to the new primary as soon as one is announced; a `READONLY` answer (a demoted primary)
+ * or `LOADING` (a restarted one) also reconnects, and the command is sent again. Every Redis connection of
+ * Fleet is made here, so BullMQ's (which duplicates these, options and all) follow too.
  */
 import { Redis, type RedisOptions } from 'ioredis'
+import { parseRedisUrl, type RedisTarget } from './url.js'
 
 export type { Redis }
 
@@ -18,19 +25,90 @@ export interface RedisConnectOptions {
   onError?: (err: Error) => void
 }
 
-/** Opens a connection to `url`; it reconnects by itself with a backoff capped at 2 s. */
+/** Answers after which a connection reconnects and sends the command again (it was not executed). */
+const RECONNECT_ON = /^(READONLY|LOADING)\b/
+
+/**
+ * `READONLY`: the server was a primary and is a replica now (a failover, or a replica behind a moved DNS
+ * name); `LOADING`: it restarted and is reading its data. Either way the write was refused, so reconnecting
+ * (through the Sentinels, to the current primary) and sending it again is safe.
+ */
+export function reconnectOnError(err: Error): 2 | false {
+  return RECONNECT_ON.test(err.message) ? 2 : false
+}
+
+const backoff = (cap: number) => (times: number) => Math.min(50 * 2 ** Math.min(times, 6), cap)
+
+/** ioredis options of a Sentinel target: who to ask, and how quickly to notice a new primary. */
+function sentinelOptions(target: Extract<RedisTarget, { kind: 'sentinel' }>): RedisOptions {
+  return {
+    sentinels: target.sentinels,
+    name: target.masterName,
+    username: target.username,
+    password: target.password,
+    db: target.db,
+    sentinelUsername: target.sentinelUsername,
+    sentinelPassword: target.sentinelPassword,
+    // +switch-master from any Sentinel closes the connection at once, also one to a primary that hangs
+    // or is cut off (its socket would never close by itself); it reconnects to the new primary.
+    failoverDetector: true,
+    // ...and drops that socket after 0.2 s instead of waiting 2 s for a hung server to close it gracefully.
+    disconnectTimeout: 200,
+    // A Sentinel that was down is subscribed to again within 2 s (ioredis waits a minute by default).
+    sentinelReconnectStrategy: () => 2_000,
+    // While the old primary is down and none is promoted yet, ask again every 0.5 s at most, so that the
+    // new one is reached within about that of its promotion; a connect to a dead host gives up after 2 s.
+    retryStrategy: backoff(500),
+    connectTimeout: 2_000,
+  }
+}
+
+/** Closes (socket ends) of each connection so far: two equal readings mean one unbroken connection. */
+const closes = new WeakMap<Redis, { n: number }>()
+
+/**
+ * How many times `redis` has lost its connection: a command and a later one ran on the same server, over
+ * one connection, when this is the same before the first was sent and after the second answered.
+ */
+export function connectionEpoch(redis: Redis): number {
+  return closes.get(redis)?.n ?? 0
+}
+
+/** Opens a connection to `url`; it reconnects by itself with a backoff capped at 2 s (0.5 s via Sentinel). */
 export function connectRedis(url: string, options: RedisConnectOptions = {}): Redis {
-  const redis = new Redis(url, {
+  const target = parseRedisUrl(url)
+  const common: RedisOptions = {
     connectionName: options.name,
     lazyConnect: false,
     enableOfflineQueue: !options.failFast,
     maxRetriesPerRequest: options.failFast ? 0 : 3,
     connectTimeout: 5_000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-    ...options.extra,
-  })
+    retryStrategy: backoff(2_000),
+    reconnectOnError,
+  }
+  let redis: Redis
+  if (target.kind === 'server') {
+    redis = new Redis(url, { ...common, ...options.extra })
+  } else {
+    const merged: RedisOptions = { ...common, ...sentinelOptions(target), ...options.extra }
+    // All Sentinels unreachable: retry on the connection's own schedule (a one-shot CLI's gives up).
+    const retry = merged.retryStrategy
+    merged.sentinelRetryStrategy = (times) => retry?.(times) ?? null
+    redis = new Redis(merged)
+  }
+  trackCloses(redis)
   // Connection errors are retried by the strategy above and surface as failed commands; without a
   // listener ioredis would print each one to stderr.
   redis.on('error', (err) => options.onError?.(err))
   return redis
+}
+
+/** Counts the connection's closes (see connectionEpoch); for connections made here and their duplicates. */
+export function trackCloses(redis: Redis): void {
+  if (closes.has(redis)) return
+  const count = { n: 0 }
+  closes.set(redis, count)
+  redis.on('close', () => {
+    count.n++
+  })
 }

@@ -4,7 +4,9 @@
  * HSET/HDEL of its own fields, never a read-modify-write of a whole blob. The id is 256 random bits in the
  * cookie FLEET_SESSION_COOKIE (HttpOnly, SameSite=Lax, Path=/, Secure when the request came over https);
  * expiry rolls: each request that uses the session runs PEXPIRE and sends the cookie again with a matching
- * Max-Age. A request that never touches `request.session` costs no Redis call.
+ * Max-Age. A request that never touches `request.session` costs no Redis call. Writes (create, set, delete,
+ * destroy) are acknowledged writes (src/redis/acknowledged.ts): with FLEET_STORE_WAIT_REPLICAS they are on
+ * that many replicas before the request goes on, or it ends in a 503.
  */
 import { randomBytes } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
@@ -12,6 +14,7 @@ import { parse as parseCookie, type SerializeOptions, serialize as serializeCook
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.js'
 import { FleetError } from '../errors.js'
+import { acknowledged } from '../redis/acknowledged.js'
 import type { Redis } from '../redis/connect.js'
 import { UnavailableError } from './errors.js'
 import { scripts } from './scripts.js'
@@ -52,6 +55,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
+    if (err instanceof FleetError) throw err // e.g. FLEET_E_REDIS_NOT_REPLICATED: a 503 with its own code
     throw new UnavailableError('the session store is unavailable; retry shortly', { cause: err })
   }
 }
@@ -92,7 +96,10 @@ export class SessionStore {
     return guard(async () => {
       const args = Object.entries(fields).flat()
       if (args.length === 0) return (await this.redis.pexpire(this.key(id), this.ttlMs)) === 1
-      return (await scripts.sessionSet.run(this.redis, [this.key(id)], [this.ttlMs, ...args])) === 1
+      const set = await acknowledged(this.redis, (r) =>
+        scripts.sessionSet.run(r, [this.key(id)], [this.ttlMs, ...args]),
+      )
+      return set === 1
     })
   }
 
@@ -101,11 +108,13 @@ export class SessionStore {
     return guard(async () => {
       const id = newId()
       const key = this.key(id)
-      await this.redis
-        .multi()
-        .hset(key, { ...fields, [CREATED]: String(Date.now()) })
-        .pexpire(key, this.ttlMs)
-        .exec()
+      await acknowledged(this.redis, (r) =>
+        r
+          .multi()
+          .hset(key, { ...fields, [CREATED]: String(Date.now()) })
+          .pexpire(key, this.ttlMs)
+          .exec(),
+      )
       return id
     })
   }
@@ -113,17 +122,19 @@ export class SessionStore {
   /** Removes fields (the session itself stays, with its TTL renewed). */
   async remove(id: string, fields: readonly string[]): Promise<void> {
     return guard(async () => {
-      await this.redis
-        .multi()
-        .hdel(this.key(id), ...fields)
-        .pexpire(this.key(id), this.ttlMs)
-        .exec()
+      await acknowledged(this.redis, (r) =>
+        r
+          .multi()
+          .hdel(this.key(id), ...fields)
+          .pexpire(this.key(id), this.ttlMs)
+          .exec(),
+      )
     })
   }
 
   async destroy(id: string): Promise<void> {
     return guard(async () => {
-      await this.redis.del(this.key(id))
+      await acknowledged(this.redis, (r) => r.del(this.key(id)))
     })
   }
 }
