@@ -2,9 +2,11 @@
  * `fleet up` (the local stack, supervised), `fleet status` and `fleet restart` (which talk to a running
  * `fleet up` through its control socket, `<data dir>/fleet.sock`).
  */
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
+import { loadConfig } from '../config/index.js'
 import { requestRestart, requestStatus } from '../stack/control.js'
 import { renderReport } from '../stack/status.js'
 import { type CliApp, requireApp } from './app.js'
@@ -51,13 +53,27 @@ export function registerStack(program: Command, app: CliApp | undefined): void {
     program
       .command('status')
       .description(
-        'Show the processes of the running `fleet up` (role, pid, port, state, restarts, uptime, memory).',
+        'Show the processes of the running `fleet up` (role, pid, port, state, restarts, uptime, memory); ' +
+          'with --fleet (or --redis-url / REDIS_URL and no `fleet up` here), every load balancer, web server and ' +
+          'worker in the registry of the store Redis, on any host: address, state, health, age.',
       )
-      .option('--json', 'print the status as JSON'),
+      .option('--json', 'print the status as JSON')
+      .option('--fleet', 'read the whole fleet from the registry (works without `fleet up`)')
+      .option('--redis-url <url>', 'The store Redis whose registry to read [REDIS_URL]')
+      .option('--redis-prefix <text>', 'Key prefix [FLEET_REDIS_PREFIX] (default: fleet:)'),
     'status',
   ).action(async (opts: Record<string, unknown>) => {
     const config = configFromOptions('status', opts)
-    const report = await requestStatus(socketOf(config.dataDir))
+    const socket = socketOf(config.dataDir)
+    const flags: Record<string, string> = { dataDir: config.dataDir }
+    for (const k of ['redisUrl', 'redisPrefix'] as const) if (typeof opts[k] === 'string') flags[k] = opts[k]
+    const fleet = loadConfig({ flags })
+    if (opts.fleet || (fleet.redisUrl && !existsSync(socket))) {
+      const { statusFromRegistry } = await import('./fleet-status.js')
+      process.stdout.write(`${await statusFromRegistry(fleet, opts.json === true)}\n`)
+      return
+    }
+    const report = await requestStatus(socket)
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n`)
   })
 

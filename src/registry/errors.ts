@@ -8,3 +8,11 @@ import { FleetError } from '../errors.js'
 export class AdvertiseAddressError extends FleetError {
   static override code = 'FLEET_E_REGISTRY_ADVERTISE_ADDRESS'
 }
+
+/** The store Redis that holds the registry cannot be reached (`fleet status --fleet`). */
+export class RegistryUnavailableError extends FleetError {
+  static override code = 'FLEET_E_REGISTRY_UNAVAILABLE'
+  constructor(url: string, options?: ErrorOptions) {
+    super(`the registry's store Redis (${url.replace(/\/\/[^@/]*@/, '//***@')}) cannot be reached`, options)
+  }
+}
