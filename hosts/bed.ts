@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { deployDir } from './deploy.js'
 import { killNamespace, Network } from './net.js'
 import { createDatabase, initCluster } from './postgres.js'
 import { httpOk, lbEligible, redisInfo, sentinelPrimary } from './probes.js'
@@ -98,6 +99,12 @@ export class Bed {
     const vip = this.topology.vipOctet
     const lb = this.hostsWith('lb')[0] as HostDef
     return `http://${vip !== undefined && this.hostsWith('lb').length > 1 ? `${this.options.subnet}.${vip}` : addrOf(this.settings, lb)}:${LB_PORT}`
+  }
+
+  /** The form of REDIS_URL in deploy/systemd/fleet.env (for the report). */
+  redisUrlForm(): string {
+    const env = readFileSync(path.join(deployDir, 'systemd', 'fleet.env'), 'utf8')
+    return /^REDIS_URL=(.*)$/m.exec(env)?.[1] ?? '(unset)'
   }
 
   /** The bed's folders in the temp folder, made by earlier runs of this prefix whose owner is gone. */

@@ -42,7 +42,8 @@ export class Service {
     fs.writeSync(out, `--- ${new Date().toISOString()} start ${command} ${args.join(' ')}\n`)
     // `ip netns exec` execs the command itself (same pid) with the environment it was given.
     const argv = ['netns', 'exec', this.ns, ...(nice ? ['nice', '-n', String(nice)] : []), command, ...args]
-    const child = spawn('ip', argv, { env, cwd, stdio: ['ignore', out, out] })
+    // Its own process group: a Ctrl-C in the terminal reaches only the bed, which then stops it in order.
+    const child = spawn('ip', argv, { env, cwd, stdio: ['ignore', out, out], detached: true })
     fs.closeSync(out)
     this.starts++
     this.#child = child

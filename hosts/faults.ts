@@ -1,0 +1,193 @@
+/**
+ * The host faults of `npm run hosts`, one at a time under load: power-off (the cable out, every process of the
+ * host SIGKILLed; held HOSTS_HOLD, then powered on again as after a reboot) of a host of each role, and a
+ * partition (the cable out for 20 s, its processes running on) of a web host and of the store-Redis primary.
+ * Each resolves once the bed is whole again (or the bound passed), with notes: how long the virtual address
+ * took to move, how long Sentinel took to name a new primary.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type pg from 'pg'
+import type { Client } from '../chaos/client.js'
+import { failed } from '../chaos/client.js'
+import { sleep, until } from '../chaos/wait.js'
+import { parseDuration } from '../src/config/define.js'
+import type { Bed } from './bed.js'
+
+const exec = promisify(execFile)
+
+/** How long a powered-off host stays off (HOSTS_HOLD, 15 s). */
+export const HOLD_MS = parseDuration(process.env.HOSTS_HOLD ?? '15s')
+/** How long a partition lasts. */
+export const PARTITION_MS = 20_000
+/** How long a fault may take, after the host is back, until the bed is whole again. */
+export const RECOVER_MS = 90_000
+
+export interface FaultResult {
+  /** When the bed was whole again (epoch ms); undefined: not within RECOVER_MS. */
+  wholeAt?: number
+  notes: string[]
+}
+
+export interface FaultContext {
+  bed: Bed
+  client: Client
+  db: pg.Pool
+}
+
+export interface HostFault {
+  name: string
+  what: string
+  inject: (ctx: FaultContext) => Promise<FaultResult>
+}
+
+/** The LB host holding the virtual address now, if any. */
+export async function vipHolder(bed: Bed): Promise<string | undefined> {
+  const vip = `${bed.options.subnet}.${bed.topology.vipOctet}/`
+  for (const h of bed.hostsWith('lb')) {
+    if (bed.off.has(h.name)) continue
+    const { stdout } = await exec('ip', ['-n', bed.net.ns(h.name), '-4', 'addr', 'show', 'eth0'])
+    if (stdout.includes(` ${vip}`)) return h.name
+  }
+  return undefined
+}
+
+/** The host of the current primary of Redis role `role`, as the Sentinels name it. */
+async function primaryHost(bed: Bed, role: 'store' | 'cache'): Promise<string> {
+  const primaries = await until(() => bed.sentinelPrimaries(), 10_000, 200)
+  const addr = primaries?.[role].split(':')[0]
+  const h = bed.hostsWith(role).find((x) => bed.addr(x.name) === addr)
+  if (!h) throw new Error(`the Sentinels name no ${role} primary of the bed (${addr})`)
+  return h.name
+}
+
+/**
+ * Whole again: the bed's own checks pass and, for 2 s, no request of the load failed (a primary that is back
+ * but no longer written to, say, is not whole).
+ */
+async function wholeAgain(ctx: FaultContext, from: number): Promise<number | undefined> {
+  const at = await until(
+    async () => {
+      if (!(await ctx.bed.whole())) return undefined
+      const since = Date.now() - 2_000
+      if (since < from) return undefined
+      const recent = ctx.client.samples.filter((s) => s.start >= since)
+      return recent.length > 0 && !recent.some(failed) ? Date.now() : undefined
+    },
+    RECOVER_MS,
+    250,
+  )
+  return at
+}
+
+/** Time from now until `probe` is true (polled every 50 ms within `ms`), or undefined. */
+async function timeUntil(probe: () => Promise<boolean>, ms: number): Promise<number | undefined> {
+  const start = Date.now()
+  const ok = await until(async () => ((await probe()) ? true : undefined), ms, 50)
+  return ok ? Date.now() - start : undefined
+}
+
+/** GET through the virtual address answers 200 within 500 ms (a fresh connection each time). */
+async function entryAnswers(bed: Bed): Promise<boolean> {
+  try {
+    const res = await fetch(`${bed.entry}/api/categories`, {
+      signal: AbortSignal.timeout(500),
+      headers: { connection: 'close' },
+    })
+    await res.arrayBuffer()
+    return res.status === 200
+  } catch {
+    return false
+  }
+}
+
+const fmt = (ms: number | undefined) =>
+  ms === undefined ? 'not within the bound' : `${(ms / 1000).toFixed(1)} s`
+
+/**
+ * Power-off of the host `pick` chooses, held HOLD_MS, then power-on; `during` measures what happens while it
+ * is off (run at once after the power-off).
+ */
+function powerOff(
+  name: string,
+  pick: (ctx: FaultContext) => Promise<string>,
+  during?: (ctx: FaultContext, host: string) => Promise<string[]>,
+): HostFault {
+  return {
+    name,
+    what: `power-off (cable out, every process SIGKILLed) for ${HOLD_MS / 1000} s, then power-on`,
+    async inject(ctx) {
+      const start = Date.now()
+      const host = await pick(ctx)
+      await ctx.bed.powerOff(host)
+      const notes = [`host ${host}`, ...((await during?.(ctx, host)) ?? [])]
+      await sleep(Math.max(0, start + HOLD_MS - Date.now()))
+      await ctx.bed.powerOn(host)
+      return { wholeAt: await wholeAgain(ctx, start), notes }
+    },
+  }
+}
+
+function partition(name: string, pick: (ctx: FaultContext) => Promise<string>): HostFault {
+  return {
+    name,
+    what: `partition: cable out for ${PARTITION_MS / 1000} s, processes running on`,
+    async inject(ctx) {
+      const start = Date.now()
+      const host = await pick(ctx)
+      const notes = [`host ${host}`]
+      const role = host.startsWith('st') ? 'store' : undefined
+      const cut = ctx.bed.partition(host, PARTITION_MS)
+      if (role) {
+        const ms = await timeUntil(
+          async () => (await primaryHost(ctx.bed, role).catch(() => host)) !== host,
+          PARTITION_MS,
+        )
+        notes.push(`Sentinel named a new store primary after ${fmt(ms)}`)
+      }
+      await cut
+      return { wholeAt: await wholeAgain(ctx, start), notes }
+    },
+  }
+}
+
+/** Sentinel's failover of `role`: the time until every Sentinel names another primary. */
+const failover =
+  (role: 'store' | 'cache') =>
+  async (ctx: FaultContext, host: string): Promise<string[]> => {
+    const ms = await timeUntil(
+      async () => (await primaryHost(ctx.bed, role).catch(() => host)) !== host,
+      30_000,
+    )
+    return [`Sentinel named a new ${role} primary after ${fmt(ms)}`]
+  }
+
+export const FAULTS: HostFault[] = [
+  powerOff(
+    'power-off active LB',
+    async ({ bed }) => (await vipHolder(bed)) ?? 'lb1',
+    async ({ bed }) => {
+      const ms = await timeUntil(() => entryAnswers(bed), 30_000)
+      return [`virtual address answering from ${(await vipHolder(bed)) ?? 'nowhere'} after ${fmt(ms)}`]
+    },
+  ),
+  powerOff('power-off standby LB', async ({ bed }) => {
+    const holder = await vipHolder(bed)
+    return bed.hostsWith('lb').find((h) => h.name !== holder)?.name ?? 'lb2'
+  }),
+  powerOff('power-off web host', async () => 'web1'),
+  powerOff('power-off worker host', async () => 'wrk1'),
+  powerOff('power-off store-Redis primary', ({ bed }) => primaryHost(bed, 'store'), failover('store')),
+  powerOff('power-off cache-Redis primary', ({ bed }) => primaryHost(bed, 'cache'), failover('cache')),
+  powerOff('power-off Sentinel host (a store replica)', async ({ bed }) => {
+    const primary = await primaryHost(bed, 'store')
+    return (
+      bed
+        .hostsWith('sentinel')
+        .reverse()
+        .find((h) => h.name !== primary)?.name ?? 'st3'
+    )
+  }),
+  partition('partition web host', async () => 'web2'),
+  partition('partition store-Redis primary', ({ bed }) => primaryHost(bed, 'store')),
+]
