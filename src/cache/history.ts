@@ -13,9 +13,11 @@
  * be written to a new socket before the close is counted. A reply that arrives after a close (a command a
  * connection re-sent on its new socket) is not trusted: `closes` tells the caller to drop it.
  *
- * `watch` also checks once per interval in the background, for the one change no close or failed command
- * announces: the server under an open connection demoted, resynchronized and promoted again between two
- * commands (while it is a replica, every cache script is refused: see scripts.ts).
+ * `watch` also checks in the background, for the one change no close or failed command announces: the server
+ * under an open connection demoted, resynchronized and promoted again between two commands. While it is a
+ * replica every cache script is refused (scripts.ts), so a connection in use finds out from its own commands;
+ * the background check runs only on a connection that sent nothing since its previous tick (so it never adds
+ * a command to a busy one).
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -41,6 +43,9 @@ export class HistoryGuard {
   #checking: Promise<void> | undefined
   #identity: string | undefined
   #timer: NodeJS.Timeout | undefined
+  /** Commands sent, and as of the last background tick. */
+  #sent = 0
+  #sentAtTick = 0
   readonly #onClose = (): void => {
     this.#closes++
     this.#changes++
@@ -65,6 +70,11 @@ export class HistoryGuard {
   /** The identity (`<run_id>/<master_replid>`) found by the last check; undefined before the first. */
   get identity(): string | undefined {
     return this.#identity
+  }
+
+  /** A cache command is being sent (the background check skips a connection in use). */
+  sending(): void {
+    this.#sent++
   }
 
   /** A command failed: the server may not be the one checked (the next command checks again). */
@@ -94,12 +104,17 @@ export class HistoryGuard {
     this.#checked = changes
   }
 
-  /** Checks every `everyMs` in the background while connected (timer unref'd; `close()` stops it). */
+  /**
+   * Checks every `everyMs` in the background while connected and idle: only when no command was sent since the
+   * last tick (timer unref'd; `close()` stops it).
+   */
   watch(everyMs: number): void {
     if (this.#timer) return
     this.#timer = setInterval(() => {
+      const busy = this.#sent !== this.#sentAtTick
+      this.#sentAtTick = this.#sent
       // A server that gives no identity has its epoch replaced at every check: only on a close or failure then.
-      if (this.#redis.status !== 'ready' || this.#checking || this.#identity === '') return
+      if (busy || this.#redis.status !== 'ready' || this.#checking || this.#identity === '') return
       this.check().catch(() => this.suspect())
     }, everyMs)
     this.#timer.unref()

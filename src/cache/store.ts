@@ -116,6 +116,7 @@ export class CacheStore {
         } else break
       }
       const closes = history.closes
+      history.sending()
       const r = await fn()
       if (history.closes !== closes) throw new Error('the cache Redis connection closed before the reply')
       breaker.success()

@@ -200,7 +200,7 @@ describe('cache Redis failover', () => {
     await primary.admin.call('REPLICAOF', '127.0.0.1', String(replica.port))
     await waitInSync(replica.admin, primary.admin)
     await primary.admin.call('REPLICAOF', 'NO', 'ONE')
-    await sleep(1_500) // the reader sent nothing meanwhile, but its check ran once a second
+    await sleep(2_500) // the reader sent nothing meanwhile: its background check ran (the second idle tick)
     for (const id of products) {
       const r = await reader.cache.query<{ name: string }>(BY_ID, [id])
       expect(r.rows[0]?.name).toBe(`renamed ${id}`)

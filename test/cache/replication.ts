@@ -80,11 +80,17 @@ export async function replicationField(redis: Redis, field: string): Promise<str
   return new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(info)?.[1]?.trim()
 }
 
-/** Waits until `replica` is linked to its primary and has everything the primary acknowledged so far. */
+/**
+ * Waits until `replica` is linked to `primary` on its current history and has processed everything the primary
+ * had written when this was called (replication offsets: WAIT counts only the calling connection's writes).
+ */
 export async function waitInSync(primary: Redis, replica: Redis): Promise<void> {
+  const target = Number(await replicationField(primary, 'master_repl_offset'))
+  const replid = await replicationField(primary, 'master_replid')
   await waitFor('the replica to be in sync', async () => {
     if ((await replicationField(replica, 'master_link_status')) !== 'up') return undefined
-    return ((await primary.call('WAIT', '1', '1000')) as number) >= 1 ? true : undefined
+    if ((await replicationField(replica, 'master_replid')) !== replid) return undefined
+    return Number(await replicationField(replica, 'slave_repl_offset')) >= target ? true : undefined
   })
 }
 
