@@ -56,6 +56,9 @@ function sentinelOptions(target: Extract<RedisTarget, { kind: 'sentinel' }>): Re
     disconnectTimeout: 200,
     // A Sentinel that was down is subscribed to again within 2 s (ioredis waits a minute by default).
     sentinelReconnectStrategy: () => 2_000,
+    // A Sentinel that accepts the connection but does not answer (hung, or its host cut off after the
+    // connect) is given up after 1 s and the next one asked; without a bound the lookup would wait forever.
+    sentinelCommandTimeout: 1_000,
     // While the old primary is down and none is promoted yet, ask again every 0.5 s at most, so that the
     // new one is reached within about that of its promotion; a connect to a dead host gives up after 2 s.
     retryStrategy: backoff(500),

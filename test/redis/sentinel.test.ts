@@ -4,8 +4,9 @@
  * - Fleet's connection follows a failover of a killed primary, and of a hung one (SIGSTOP: its socket stays
  *   open, so only `+switch-master` from the Sentinels can move the connection; a connection without the
  *   failover detector stays stuck, which the test shows too);
- * - a `fleet worker` (Fleet's own runner, BullMQ) takes jobs enqueued after each failover, without a restart:
- *   the silent hang BullMQ workers have had after a Sentinel failover fails this test;
+ * - a `fleet worker` (Fleet's own runner, BullMQ) takes jobs enqueued after each failover, and after its
+ *   connections were dropped while every Sentinel hung, without a restart: the silent hangs BullMQ workers
+ *   have had after a Sentinel failover fail this test;
  * - with FLEET_STORE_WAIT_REPLICAS=1 an acknowledged session write is on a replica when it is answered, and
  *   when no replica confirms it the client gets 503 FLEET_E_REDIS_NOT_REPLICATED, also for a job submission,
  *   while reads go on; a primary with `min-replicas-to-write` refuses writes itself once cut off.
@@ -171,6 +172,27 @@ describe('the store Redis under Sentinel', () => {
         (await fetch(`${worker!.url}/readyz`)).status === 200 ? true : undefined,
       )
     }, 90_000)
+
+    it('takes jobs again after reconnecting while every Sentinel hung for longer than its blocking watchdog', async () => {
+      // BullMQ's known silent hang (taskforcesh/bullmq#4378): the blocking connection reconnects while no
+      // Sentinel answers, BullMQ's watchdog (block timeout + 1 s) disconnects it mid-lookup, and it stays
+      // ended for good. Every client of the primary is dropped while the Sentinels are stopped for 8 s.
+      const pid = worker!.child.pid
+      const primary = await bed.primaryPort()
+      for (const s of bed.sentinels) s.child.kill('SIGSTOP')
+      try {
+        await ask(primary, 'CLIENT', 'KILL', 'TYPE', 'normal')
+        await new Promise((r) => setTimeout(r, 8_000)) // the fault's length, not a wait for an event
+      } finally {
+        for (const s of bed.sentinels) s.child.kill('SIGCONT')
+      }
+      const t0 = performance.now()
+      const ms = await runJob(t0)
+      console.log(`worker: after 8 s of hung Sentinels, a job ran ${ms} ms after they resumed`)
+      expect(ms).toBeLessThan(15_000)
+      expect(worker!.child.pid).toBe(pid)
+      expect(worker!.child.exitCode).toBeNull()
+    }, 60_000)
   })
 
   describe('acknowledged writes (FLEET_STORE_WAIT_REPLICAS=1)', () => {
