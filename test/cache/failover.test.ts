@@ -9,7 +9,11 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createCache } from '../../src/cache/cache.js'
 import type { CacheStatus } from '../../src/cache/index.js'
+import { Database } from '../../src/db/database.js'
+import { createPool } from '../../src/db/pool.js'
+import { connectRedis } from '../../src/redis/connect.js'
 import { waitFor } from '../support/wait.js'
 import {
   type MovingAddress,
@@ -158,6 +162,31 @@ describe('cache Redis failover', () => {
     expect(await replica.admin.get(`${f!.config.redisPrefix}{cache}:h`)).toBe(
       (await reader.cache.stats()).history,
     )
+  })
+
+  it('a connection that queues and re-sends unanswered commands: its replies from the new primary before the check are dropped', async () => {
+    const { primary, replica, vip, products } = await replicaMissesABump()
+    // Not the cache's fail-fast connection: an offline queue, and what was unanswered at a close is sent again
+    // on the new socket (ioredis's defaults), ahead of the history check.
+    const config = f!.config
+    const redis = connectRedis(vip.url)
+    const pool = createPool(config)
+    const cache = await createCache({ redis, db: new Database(pool), config, listen: false })
+    stops.push(async () => {
+      await cache.close()
+      await pool.end()
+      redis.disconnect()
+    })
+    const s = { cache, db: new Database(pool), redis, pool }
+    const load = readAll([s], products, 16)
+    await sleep(300)
+    vip.moveTo(replica.port)
+    await primary.kill()
+    await sleep(1_500)
+    const reads = await load.stop()
+    console.log('cache failover (re-sending connection):', JSON.stringify(reads))
+    expect(reads.stale).toBe(0)
+    expect(reads.byStatus.HIT).toBeGreaterThan(100)
   })
 
   it('a process whose first contact is the promoted replica does not take its stale entries', async () => {
