@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
 import { Database } from '../../src/db/database.js'
 import { JobClient } from '../../src/jobs/client.js'
+import { acknowledged } from '../../src/redis/acknowledged.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
 import { jobClient } from '../../src/web/jobs-api.js'
 import { flakyJob } from '../jobs/fixtures/probe-jobs.js'
@@ -237,6 +238,16 @@ describe('the store Redis under Sentinel', () => {
         replicas.map((p) => ask(p, 'HGET', `${t.deps.config.redisPrefix}sess:${sid}`, 'note')),
       )
       expect(held).toContain('kept')
+      // What the wait costs: sequential writes, plain and acknowledged, on this loopback deployment.
+      const key = `${t.deps.config.redisPrefix}cost`
+      const timed = async (write: () => Promise<unknown>) => {
+        const t0 = performance.now()
+        for (let i = 0; i < 200; i++) await write()
+        return ((performance.now() - t0) / 200).toFixed(3)
+      }
+      const plainMs = await timed(() => t.deps.redis.hset(key, 'f', '1'))
+      const ackMs = await timed(() => acknowledged(t.deps.redis, (r) => r.hset(key, 'f', '1')))
+      console.log(`a store write: ${plainMs} ms plain, ${ackMs} ms acknowledged (WAIT 1), sequential`)
 
       for (const p of replicas) bed.signal(p, 'SIGSTOP')
       try {
