@@ -2,8 +2,9 @@
  * Hands a dead worker's active jobs on at once, instead of after its locks expire (FLEET_JOB_LOCK) and the
  * next stalled check runs (FLEET_JOB_STALLED_INTERVAL): up to a minute with the defaults.
  *
- * Whoever knows that worker `instance` is gone (`fleet up`'s supervisor, the moment the process exits; an
- * operator with `fleet jobs hand-off`) calls this. It goes through BullMQ's own stalled mechanism, so the
+ * Whoever knows that worker `instance` is gone (`fleet up`'s supervisor, the moment the process exits; any
+ * live worker, once the dead one's registry entry expires (dead-workers.ts); an operator with
+ * `fleet jobs hand-off`) calls this. It goes through BullMQ's own stalled mechanism, so the
  * job's bookkeeping stays BullMQ's: for each active job that worker took (BullMQ records the worker's name,
  * Fleet's instance id, as `processedBy`), the lock is deleted and the job marked as a stalled candidate; then
  * BullMQ's stalled check runs now. It moves the job back to wait, counts the stall (past
@@ -34,6 +35,13 @@ export async function handOffJobs(
   config: Pick<Config, 'redisPrefix' | 'jobStalledInterval'>,
   instance: string,
   types: readonly string[],
+  only: {
+    /**
+     * Only jobs that turned active before this (epoch ms): a later one cannot be the dead worker's, but a
+     * new process's under the same instance id (`fleet up` restarts `worker-1` as `worker-1`).
+     */
+    activeBefore?: number
+  } = {},
 ): Promise<HandOffResult> {
   const handedOn: Record<string, string[]> = {}
   for (const type of types) {
@@ -50,8 +58,14 @@ export async function handOffJobs(
     try {
       const active = await redis.lrange(queue.keys.active, 0, -1)
       if (active.length === 0) continue
-      const owners = await redis.pipeline(active.map((id) => ['hget', queue.toKey(id), 'pb'])).exec()
-      const mine = active.filter((_, i) => owners?.[i]?.[1] === instance)
+      const owners = await redis
+        .pipeline(active.map((id) => ['hmget', queue.toKey(id), 'pb', 'processedOn']))
+        .exec()
+      const mine = active.filter((_, i) => {
+        const [pb, processedOn] = (owners?.[i]?.[1] ?? []) as (string | null)[]
+        if (pb !== instance) return false
+        return only.activeBefore === undefined || Number(processedOn) <= only.activeBefore
+      })
       if (mine.length === 0) continue
       const marks = redis.multi()
       for (const id of mine) marks.del(`${queue.toKey(id)}:lock`)

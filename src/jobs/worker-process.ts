@@ -14,6 +14,7 @@ import { closeDeps, openDeps, prepareDeps } from '../process/open.js'
 import { advertisedUrl, logAdvertised } from '../registry/advertise.js'
 import { registerProcess } from '../registry/registration.js'
 import { CpuPool } from './cpu-pool.js'
+import { DeadWorkerWatch } from './dead-workers.js'
 import type { AnyJobType } from './define.js'
 import { JobRunner } from './runner.js'
 import { upsertSchedules } from './schedules.js'
@@ -107,9 +108,13 @@ export async function startWorker(
   const advertised = await address(port)
   logAdvertised(logger, advertised, 'FLEET_WORKER_ADVERTISE_URL')
   const { url } = advertised
-  const registration = registerProcess(deps, 'worker', url, 'starting')
+  const queues = types.map((t) => t.name)
+  const registration = registerProcess(deps, 'worker', url, 'starting', { queues })
   await registration.start()
   await runner.start()
+  // Any worker hands on the jobs of a worker whose registry entry expired (on any host, without fleet up).
+  const deadWorkers = new DeadWorkerWatch({ redis: deps.redis, config, queues, logger })
+  deadWorkers.start()
   await upsertSchedules(types, runner.queues, config, logger)
   await registration.setState('ready')
   logger.info({ url, types: types.map((t) => t.name), threads: cpu?.threads ?? 0 }, 'worker ready')
@@ -118,6 +123,7 @@ export async function startWorker(
   const stop = () => {
     stopping ??= (async () => {
       draining = true
+      await deadWorkers.stop()
       await registration.setState('draining')
       const { handedBack } = await runner.stop(config.shutdownTimeout)
       if (handedBack > 0) logger.warn({ handedBack }, 'handed active jobs back to the queue')

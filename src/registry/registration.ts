@@ -87,7 +87,7 @@ export function registerProcess(
   role: InstanceRole,
   url: string,
   state: InstanceState,
-  more: Pick<InstanceInfo, 'adminUrl'> = {},
+  more: Pick<InstanceInfo, 'adminUrl' | 'queues'> = {},
 ): Registration {
   return new Registration(
     new Registry(deps.redis, deps.config.redisPrefix),

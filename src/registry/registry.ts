@@ -17,6 +17,8 @@ export interface InstanceInfo {
   url?: string
   /** A load balancer's admin port (/status, /metrics, the dashboard). */
   adminUrl?: string
+  /** A worker's job queues, so that whoever finds it dead hands its active jobs on (src/jobs/dead-workers.ts). */
+  queues?: string[]
   host: string
   pid: number
   state: InstanceState
@@ -28,6 +30,9 @@ export interface RegistryEntry extends InstanceInfo {
   /** Epoch milliseconds (Redis clock) after which the entry counts as gone. */
   expiresAt: number
 }
+
+/** How long an expired worker entry stays claimable (by claimExpired) before a list() prunes it. */
+export const CLAIM_GRACE_MS = 60_000
 
 /** Reads and writes registry entries; holds no state of its own. */
 export class Registry {
@@ -55,9 +60,22 @@ export class Registry {
     await this.#redis.hdel(this.key(role), id)
   }
 
-  /** The live entries of `role`, oldest first; expired ones are pruned on the way. */
+  /**
+   * The live entries of `role`, oldest first; expired ones are pruned on the way (a worker's only after
+   * CLAIM_GRACE_MS, so that a live worker claims it first and hands its jobs on).
+   */
   async list(role: InstanceRole): Promise<RegistryEntry[]> {
-    const raw = (await scripts.list.run(this.#redis, [this.key(role)], [])) as string[]
+    const keep = role === 'worker' ? CLAIM_GRACE_MS : 0
+    const raw = (await scripts.list.run(this.#redis, [this.key(role)], [keep])) as string[]
     return raw.map((s) => JSON.parse(s) as RegistryEntry).sort((a, b) => a.startedAt - b.startedAt)
+  }
+
+  /**
+   * Takes the expired entries of `role` out and returns them: of every process that calls this, exactly one
+   * gets each dead instance (an atomic script), to hand its work on.
+   */
+  async claimExpired(role: InstanceRole): Promise<RegistryEntry[]> {
+    const raw = (await scripts.claimExpired.run(this.#redis, [this.key(role)], [])) as string[]
+    return raw.map((s) => JSON.parse(s) as RegistryEntry)
   }
 }

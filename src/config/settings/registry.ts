@@ -10,7 +10,7 @@ export const registrySettings = {
   }),
   registryTtl: setting.duration({
     env: 'FLEET_REGISTRY_TTL',
-    doc: 'How long a registry entry lives without a heartbeat (a dead instance disappears after this).',
+    doc: "How long a registry entry lives without a heartbeat: a dead instance disappears after this (load balancers stop sending it traffic), and a dead worker's active jobs are then handed on by a live worker (within one more heartbeat).",
     default: '10s',
     min: '500ms',
   }),
