@@ -62,7 +62,7 @@ export class CacheStore {
     this.#o = options
     this.#base = `${options.prefix}{cache}:`
     this.#history = new HistoryGuard(redis, {
-      historyKey: `${this.#base}h`,
+      historyKey: this.historyKey,
       epochKey: this.tokenKey(EPOCH_TAG),
       tokenTtlMs: options.tokenTtlMs,
       onNewHistory: options.onNewHistory,
@@ -90,6 +90,10 @@ export class CacheStore {
   }
   get statsKey(): string {
     return `${this.#base}stats`
+  }
+  /** The identity of the replication history the epoch was made under (history.ts). */
+  get historyKey(): string {
+    return `${this.#base}h`
   }
 
   /** True while an invalidation may have been lost (reads bypass until the epoch is replaced). */
@@ -273,6 +277,9 @@ export class CacheStore {
     if (miss) m.hincrby(this.statsKey, 'miss', miss)
     if (invalid) m.hincrby(this.statsKey, 'invalid', invalid)
     if (expired) m.hincrby(this.statsKey, 'expired', expired)
+    // The history key is read only by checks (rare on a busy connection): keep LRU eviction away from it,
+    // since losing it replaces the epoch at the next check (a cold cache, never a stale one).
+    m.touch(this.historyKey)
     await m.exec().catch(() => {})
   }
 
