@@ -214,6 +214,8 @@ describe('the store Redis under Sentinel', () => {
           env: {
             ...fastJobEnv,
             REDIS_URL: bed.url(),
+            // The cache Redis through the same Sentinels (its own database here).
+            CACHE_REDIS_URL: bed.url('db=1'),
             FLEET_STORE_WAIT_REPLICAS: '1',
             FLEET_STORE_WAIT_TIMEOUT: '300ms',
           },
@@ -229,6 +231,8 @@ describe('the store Redis under Sentinel', () => {
       const primary = await bed.primaryPort()
       const replicas = await bed.replicaPorts()
       expect(replicas.length).toBe(2)
+      expect(await serverPort(t.deps.cacheRedis)).toBe(primary)
+      expect(await t.deps.cacheRedis.client('INFO')).toMatch(/ db=1 /)
       const set = await t.app.inject({ method: 'POST', url: '/note' })
       expect(set.statusCode).toBe(200)
       const sid = set.cookies.find((c) => c.name === 'fleet_sid')?.value
