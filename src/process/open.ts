@@ -10,7 +10,7 @@ import { Database } from '../db/database.js'
 import { type Migration, migrate } from '../db/migrate.js'
 import { createPool } from '../db/pool.js'
 import { createLogger, type Logger } from '../log.js'
-import { setWriteConcern } from '../redis/acknowledged.js'
+import { replicasOnline, setWriteConcern } from '../redis/acknowledged.js'
 import { connectRedis } from '../redis/connect.js'
 import type { ProcessDeps } from './deps.js'
 import { createMetricsRegistry } from './metrics.js'
@@ -70,6 +70,14 @@ export function openDeps(config: Config, role: string, logger?: Logger): Process
 export async function prepareDeps(deps: ProcessDeps, migrations?: readonly Migration[]): Promise<void> {
   await migrate(deps.db.pool, deps.config.dbSchema, { logger: deps.logger, migrations })
   await deps.cache.start()
+  const wanted = deps.config.storeWaitReplicas
+  const online = wanted > 0 ? await replicasOnline(deps.redis).catch(() => undefined) : undefined
+  if (online !== undefined && online < wanted) {
+    deps.logger.warn(
+      { replicas: online, FLEET_STORE_WAIT_REPLICAS: wanted },
+      'the store Redis has fewer replicas than FLEET_STORE_WAIT_REPLICAS: session writes and job submissions answer 503 FLEET_E_REDIS_NOT_REPLICATED until enough are connected (0 for a single Redis)',
+    )
+  }
 }
 
 /** Closes what openDeps opened. */

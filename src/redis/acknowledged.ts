@@ -106,3 +106,9 @@ export async function acknowledged<T>(redis: Redis, write: (conn: Redis) => Prom
   if (confirmed < replicas) throw new StoreNotReplicatedError(replicas, confirmed, timeoutMs)
   return result
 }
+
+/** Replicas connected to the server `redis` talks to now (`connected_slaves` of INFO replication). */
+export async function replicasOnline(redis: Redis): Promise<number> {
+  const info = await redis.info('replication')
+  return Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0)
+}

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
 import { Database } from '../../src/db/database.js'
 import { JobClient } from '../../src/jobs/client.js'
-import { acknowledged } from '../../src/redis/acknowledged.js'
+import { acknowledged, replicasOnline } from '../../src/redis/acknowledged.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
 import { jobClient } from '../../src/web/jobs-api.js'
 import { flakyJob } from '../jobs/fixtures/probe-jobs.js'
@@ -231,6 +231,7 @@ describe('the store Redis under Sentinel', () => {
       const primary = await bed.primaryPort()
       const replicas = await bed.replicaPorts()
       expect(replicas.length).toBe(2)
+      expect(await replicasOnline(t.deps.redis)).toBe(2) // what the start-up check compares with the setting
       expect(await serverPort(t.deps.cacheRedis)).toBe(primary)
       expect(await t.deps.cacheRedis.client('INFO')).toMatch(/ db=1 /)
       const set = await t.app.inject({ method: 'POST', url: '/note' })
