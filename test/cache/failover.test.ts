@@ -10,21 +10,23 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createCache } from '../../src/cache/cache.js'
-import type { CacheStatus } from '../../src/cache/index.js'
 import { Database } from '../../src/db/database.js'
 import { createPool } from '../../src/db/pool.js'
 import { connectRedis } from '../../src/redis/connect.js'
 import { waitFor } from '../support/wait.js'
 import {
+  BY_ID,
   type MovingAddress,
   movingAddress,
   type RedisProcess,
+  readAll,
   replicationField,
+  snapshot,
   startRedis,
   validEntries,
   waitInSync,
 } from './replication.js'
-import { createFixture, type Fixture, type Server, seed } from './support.js'
+import { createFixture, type Fixture, seed } from './support.js'
 
 const stops: (() => Promise<void>)[] = []
 let f: Fixture | undefined
@@ -55,49 +57,7 @@ async function address(target: number): Promise<MovingAddress> {
   return a
 }
 
-const BY_ID = 'SELECT id, name FROM products WHERE id = $1'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-interface Reads {
-  total: number
-  stale: number
-  byStatus: Record<CacheStatus, number>
-}
-
-/**
- * Reads every product through the servers' caches in `loops` concurrent loops until `stop()` resolves; a read
- * is stale when it returns a name that is not `renamed <id>` (every read here begins after that write).
- */
-function readAll(servers: Server[], products: number[], loops = 8) {
-  const reads: Reads = { total: 0, stale: 0, byStatus: { HIT: 0, STALE: 0, MISS: 0, BYPASS: 0 } }
-  let running = true
-  const loop = async (i: number) => {
-    const s = servers[i % servers.length] as Server
-    while (running) {
-      for (const id of products) {
-        const r = await s.cache.query<{ name: string }>(BY_ID, [id])
-        reads.total++
-        reads.byStatus[r.status]++
-        if (r.rows[0]?.name !== `renamed ${id}`) reads.stale++
-      }
-    }
-  }
-  const done = Promise.all(Array.from({ length: loops }, (_, i) => loop(i)))
-  return {
-    reads,
-    /** Ends the loops; resolves with the reads so far. */
-    async stop(): Promise<Reads> {
-      running = false
-      await done
-      return reads
-    },
-  }
-}
-
-/** A copy of the counts, to compare two phases. */
-function snapshot(r: Reads): Reads {
-  return { total: r.total, stale: r.stale, byStatus: { ...r.byStatus } }
-}
 
 /**
  * A primary and a replica, the cache's address on the primary, and every product cached there and on the

@@ -9,11 +9,13 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { Redis } from 'ioredis'
+import type { CacheStatus } from '../../src/cache/index.js'
 import { READ } from '../../src/cache/scripts.js'
 import { LuaScript } from '../../src/redis/script.js'
 import { freePort } from '../../src/stack/ports.js'
 import { exited } from '../support/processes.js'
 import { waitFor } from '../support/wait.js'
+import type { Server } from './support.js'
 
 export interface RedisProcess {
   readonly port: number
@@ -58,8 +60,7 @@ export async function startRedis(
   ]
   const child: ChildProcess = spawn('/usr/bin/redis-server', args, { stdio: 'ignore' })
   const pid = child.pid as number
-  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 })
-  admin.on('error', () => {})
+  const admin = plainConnection(port)
   await waitFor('redis-server to answer', async () => ((await admin.ping()) === 'PONG' ? true : undefined))
   return {
     port,
@@ -72,6 +73,13 @@ export async function startRedis(
       await waitFor('redis-server to exit', async () => (exited(pid) ? true : undefined), 10_000)
     },
   }
+}
+
+/** A connection of the test's own to 127.0.0.1:`port` (connects at its first command). */
+export function plainConnection(port: number): Redis {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 })
+  r.on('error', () => {})
+  return r
 }
 
 /** One field of INFO replication. */
@@ -158,4 +166,47 @@ export async function movingAddress(target: number): Promise<MovingAddress> {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+export const BY_ID = 'SELECT id, name FROM products WHERE id = $1'
+
+export interface Reads {
+  total: number
+  stale: number
+  byStatus: Record<CacheStatus, number>
+}
+
+/**
+ * Reads every product through the servers' caches in `loops` concurrent loops until `stop()` resolves; a read
+ * is stale when it returns a name that is not `renamed <id>` (every read here begins after that write).
+ */
+export function readAll(servers: Server[], products: number[], loops = 8) {
+  const reads: Reads = { total: 0, stale: 0, byStatus: { HIT: 0, STALE: 0, MISS: 0, BYPASS: 0 } }
+  let running = true
+  const loop = async (i: number) => {
+    const s = servers[i % servers.length] as Server
+    while (running) {
+      for (const id of products) {
+        const r = await s.cache.query<{ name: string }>(BY_ID, [id])
+        reads.total++
+        reads.byStatus[r.status]++
+        if (r.rows[0]?.name !== `renamed ${id}`) reads.stale++
+      }
+    }
+  }
+  const done = Promise.all(Array.from({ length: loops }, (_, i) => loop(i)))
+  return {
+    reads,
+    /** Ends the loops; resolves with the reads so far. */
+    async stop(): Promise<Reads> {
+      running = false
+      await done
+      return reads
+    },
+  }
+}
+
+/** A copy of the counts, to compare two phases. */
+export function snapshot(r: Reads): Reads {
+  return { total: r.total, stale: r.stale, byStatus: { ...r.byStatus } }
 }
