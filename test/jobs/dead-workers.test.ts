@@ -81,7 +81,7 @@ describe('a dead worker’s jobs handed on from the registry’s expiry', () => 
     expect((await registry.list('worker')).find((e) => e.id === 'worker-victim')?.queues).toContain(
       sleepJob.name,
     )
-    const a = await client.submit(sleepJob, { ms: 200, steps: 10 }, 'user:1')
+    const a = await client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
     await waitFor('the victim to start job A', activeOn(a.id, 'worker-victim'))
     const survivor = await startWorker(
       loadConfig({
@@ -90,7 +90,7 @@ describe('a dead worker’s jobs handed on from the registry’s expiry', () => 
       [sleepJob, flakyJob],
     )
     try {
-      const b = await client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
+      const b = await client.submit(sleepJob, { ms: 200, steps: 20 }, 'user:1')
       await waitFor('the survivor to start job B', activeOn(b.id, 'worker-survivor'))
 
       victim!.child.kill('SIGKILL')
