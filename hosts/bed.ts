@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { deployDir } from './deploy.js'
+import { deployDir, root } from './deploy.js'
 import { killNamespace, Network } from './net.js'
 import { createDatabase, initCluster } from './postgres.js'
 import { httpOk, lbEligible, redisInfo, sentinelPrimary } from './probes.js'
@@ -38,6 +38,9 @@ export interface BedOptions {
   prefix: string
   /** The first three octets of the bed's /24. */
   subnet: string
+  /** The Fleet installation the hosts run (a folder with dist/cli.js; default: this checkout). */
+  fleetDir?: string
+  /** The app (default: the chaos suite's app of that installation). */
   app?: string
   admin?: { email: string; password: string }
   /** Progress lines. */
@@ -75,7 +78,8 @@ export class Bed {
       topology,
       dir: path.join(os.tmpdir(), `${options.prefix}-${randomBytes(4).toString('hex')}`),
       pgPassword: randomBytes(9).toString('base64url'),
-      app: options.app ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'chaos', 'app.ts'),
+      fleetDir: options.fleetDir ?? root,
+      app: options.app ?? path.join(options.fleetDir ?? root, 'chaos', 'app.ts'),
       admin: options.admin ?? { email: 'chaos-admin@example.com', password: 'chaos admin password' },
     }
   }
@@ -240,9 +244,12 @@ export class Bed {
     return true
   }
 
-  /** The primary of each Redis role as every Sentinel that is on names it (undefined: they disagree). */
-  async sentinelPrimaries(): Promise<Record<'store' | 'cache', string> | undefined> {
-    const hosts = this.#on('sentinel')
+  /**
+   * The primary of each Redis role as every Sentinel that is on names it (undefined: they disagree);
+   * `except` leaves out a host's Sentinel (one cut off by a partition still names the old primary).
+   */
+  async sentinelPrimaries(except?: string): Promise<Record<'store' | 'cache', string> | undefined> {
+    const hosts = this.#on('sentinel').filter((h) => h.name !== except)
     const out: Partial<Record<'store' | 'cache', string>> = {}
     for (const role of ['store', 'cache'] as const) {
       const names = await Promise.all(

@@ -53,8 +53,8 @@ export async function vipHolder(bed: Bed): Promise<string | undefined> {
 }
 
 /** The host of the current primary of Redis role `role`, as the Sentinels name it. */
-async function primaryHost(bed: Bed, role: 'store' | 'cache'): Promise<string> {
-  const primaries = await until(() => bed.sentinelPrimaries(), 10_000, 200)
+async function primaryHost(bed: Bed, role: 'store' | 'cache', except?: string): Promise<string> {
+  const primaries = await until(() => bed.sentinelPrimaries(except), 10_000, 200)
   const addr = primaries?.[role].split(':')[0]
   const h = bed.hostsWith(role).find((x) => bed.addr(x.name) === addr)
   if (!h) throw new Error(`the Sentinels name no ${role} primary of the bed (${addr})`)
@@ -138,28 +138,43 @@ function partition(name: string, pick: (ctx: FaultContext) => Promise<string>): 
       const notes = [`host ${host}`]
       const role = host.startsWith('st') ? 'store' : undefined
       const cut = ctx.bed.partition(host, PARTITION_MS)
-      if (role) {
-        const ms = await timeUntil(
-          async () => (await primaryHost(ctx.bed, role).catch(() => host)) !== host,
-          PARTITION_MS,
-        )
-        notes.push(`Sentinel named a new store primary after ${fmt(ms)}`)
-      }
+      if (role) notes.push(...(await failover(role, host)(ctx, host)))
       await cut
       return { wholeAt: await wholeAgain(ctx, start), notes }
     },
   }
 }
 
-/** Sentinel's failover of `role`: the time until every Sentinel names another primary. */
+/**
+ * Sentinel's failover of `role`: the time until every Sentinel (but the cut-off host's) names another
+ * primary; for the store, also the time until a worker starts a job again (a chaos job's run row).
+ */
 const failover =
-  (role: 'store' | 'cache') =>
+  (role: 'store' | 'cache', except?: string) =>
   async (ctx: FaultContext, host: string): Promise<string[]> => {
+    const start = Date.now()
+    const moved = (h: string) => h !== host
     const ms = await timeUntil(
-      async () => (await primaryHost(ctx.bed, role).catch(() => host)) !== host,
+      async () => moved(await primaryHost(ctx.bed, role, except).catch(() => host)),
       30_000,
     )
-    return [`Sentinel named a new ${role} primary after ${fmt(ms)}`]
+    const notes = [`Sentinel named a new ${role} primary after ${fmt(ms)}`]
+    if (role === 'store' && ms !== undefined) {
+      const promoted = new Date(start + ms)
+      const ran = await until(async () => {
+        const { rows } = await ctx.db.query<{ at: Date | null }>(
+          'SELECT min(started_at) AS at FROM chaos_runs WHERE started_at > $1',
+          [promoted],
+        )
+        return rows[0]?.at ?? undefined
+      }, 30_000)
+      notes.push(
+        ran
+          ? `a worker started a job ${fmt(ran.getTime() - start)} after the fault`
+          : 'no job started within 30 s of the promotion',
+      )
+    }
+    return notes
   }
 
 export const FAULTS: HostFault[] = [

@@ -10,8 +10,9 @@
  * Everything it made (namespaces, links, processes, its folder in the temp folder) is removed at the end, on
  * SIGINT/SIGTERM and when a step fails; a run finds and removes what a killed run left (prefix `fleetbed`).
  * Env: HOSTS_HOLD (how long a powered-off host stays off, 15s), HOSTS_ONLY (comma-separated words: only the
- * faults whose name contains one), HOSTS_KEEP=1 (keep the bed's folder: logs, configs). Runs dist/ (`npm
- * run hosts` builds first). Needs root and iproute2; installs postgresql-15 and keepalived when missing.
+ * faults whose name contains one), HOSTS_KEEP=1 (keep the bed's folder: logs, configs), HOSTS_FLEET_DIR (the
+ * Fleet installation the hosts run, a folder with a built dist/; default this checkout, which `npm run hosts`
+ * builds first). Needs root and iproute2; installs postgresql-15 and keepalived when missing.
  */
 import { execFileSync } from 'node:child_process'
 import pg from 'pg'
@@ -28,7 +29,12 @@ import { full } from './topology.js'
 const PREFIX = 'fleetbed'
 const ONLY = (process.env.HOSTS_ONLY ?? '').split(',').filter(Boolean)
 
-const bed = new Bed(full, { prefix: PREFIX, subnet: '10.77.0', log })
+const bed = new Bed(full, {
+  prefix: PREFIX,
+  subnet: '10.77.0',
+  log,
+  fleetDir: process.env.HOSTS_FLEET_DIR || undefined,
+})
 let traffic: Traffic | undefined
 let stopping: Promise<void> | undefined
 

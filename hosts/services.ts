@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { renderDeployFile, root, type StartSpec, startSpecOf } from './deploy.js'
+import { renderDeployFile, type StartSpec, startSpecOf } from './deploy.js'
 import { Service } from './proc.js'
 import type { Tools } from './tools.js'
 import { type HostDef, hostsWith, type Role, type Topology } from './topology.js'
@@ -19,6 +19,8 @@ export interface BedSettings {
   /** The bed's folder: `<dir>/<host>/{etc,data,log}` per host. */
   dir: string
   pgPassword: string
+  /** The Fleet installation the hosts run (its dist/cli.js): this checkout, or HOSTS_FLEET_DIR. */
+  fleetDir: string
   app: string
   admin: { email: string; password: string }
 }
@@ -45,7 +47,7 @@ export function placeholders(s: BedSettings, h: HostDef): Record<string, string>
   const sentinels = hostsWith(t, 'sentinel').map((x) => `${addrOf(s, x)}:${SENTINEL_PORT}`)
   return {
     NODE: process.execPath,
-    FLEET_DIR: root.replace(/\/$/, ''),
+    FLEET_DIR: s.fleetDir.replace(/\/$/, ''),
     CONF_DIR: hostFolder(s, h, 'etc'),
     DATA_DIR: hostFolder(s, h, 'data'),
     HOST_NAME: h.name,
@@ -58,6 +60,8 @@ export function placeholders(s: BedSettings, h: HostDef): Record<string, string>
     CACHE_PORT: String(t.cachePort),
     SENTINELS: sentinels.join(','),
     QUORUM: String(Math.floor(sentinels.length / 2) + 1),
+    // An acknowledged store write waits for one replica, when the store has replicas.
+    STORE_WAIT_REPLICAS: hostsWith(t, 'store').length > 1 ? '1' : '0',
     APP: s.app,
     ADMIN_EMAIL: s.admin.email,
     ADMIN_PASSWORD: s.admin.password,

@@ -2,7 +2,7 @@
  * The hosts of a bed and what runs on each. `full` is issue 20's topology (`npm run hosts`): 2 LB hosts
  * behind a virtual address, 3 web hosts, 2 worker hosts, 3 store-Redis hosts (a primary, two replicas) each
  * with a Sentinel, a cache-Redis primary and replica, one PostgreSQL host. `small` is the fast variant of
- * `npm test`: 1 LB, 2 web hosts, 1 stores host (PostgreSQL, store and cache Redis), no Sentinel or keepalived.
+ * `npm test`: 1 LB, 2 web hosts, 1 stores host (PostgreSQL, store and cache Redis, one Sentinel), no keepalived.
  */
 
 export type Role = 'lb' | 'web' | 'worker' | 'postgres' | 'store' | 'cache' | 'sentinel'
@@ -50,7 +50,7 @@ export const small: Topology = {
     { name: 'lb1', octet: 11, roles: ['lb'] },
     { name: 'web1', octet: 21, roles: ['web'] },
     { name: 'web2', octet: 22, roles: ['web'] },
-    { name: 'db1', octet: 41, roles: ['postgres', 'store', 'cache'] },
+    { name: 'db1', octet: 41, roles: ['postgres', 'store', 'cache', 'sentinel'] },
   ],
   storePort: 6379,
   cachePort: 6380,

@@ -51,7 +51,12 @@ function envLines(file: string): Record<string, string> {
 }
 
 describe.skipIf(skipReason !== '')('multi-host test bed (small)', () => {
-  const bed = new Bed(small, { prefix: PREFIX, subnet: '10.77.1' })
+  // HOSTS_FLEET_DIR: another built Fleet for the hosts to run (default: this checkout's dist/, built by pretest).
+  const bed = new Bed(small, {
+    prefix: PREFIX,
+    subnet: '10.77.1',
+    fleetDir: process.env.HOSTS_FLEET_DIR || undefined,
+  })
 
   beforeAll(async () => {
     await bed.up()
