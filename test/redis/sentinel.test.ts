@@ -243,6 +243,17 @@ describe('the store Redis under Sentinel', () => {
         replicas.map((p) => ask(p, 'HGET', `${t.deps.config.redisPrefix}sess:${sid}`, 'note')),
       )
       expect(held).toContain('kept')
+      // A write whose connection drops before its WAIT answers (the WAIT would run on a new connection,
+      // perhaps to a new primary, and confirm nothing of it) is not acknowledged either.
+      await expect(
+        acknowledged(t.deps.redis, async (r) => {
+          await r.hset(`${t.deps.config.redisPrefix}dropped`, 'f', '1')
+          await r.client('KILL', 'ID', String(await r.client('ID')), 'SKIPME', 'no') // closes after answering
+        }),
+      ).rejects.toMatchObject({
+        code: 'FLEET_E_REDIS_NOT_REPLICATED',
+        message: expect.stringMatching(/lost/),
+      })
       // What the wait costs: sequential writes, plain and acknowledged, on this loopback deployment.
       const key = `${t.deps.config.redisPrefix}cost`
       const timed = async (write: () => Promise<unknown>) => {
