@@ -51,6 +51,7 @@ describe('cache Redis under Sentinel', () => {
       await reader.cache.query(BY_ID, [id])
       expect((await reader.cache.query(BY_ID, [id])).status).toBe('HIT')
     }
+    let load: ReturnType<typeof readAll> | undefined
     const replica = plainConnection(replicaPort as number)
     const primary = plainConnection(primaryPort)
     try {
@@ -66,25 +67,28 @@ describe('cache Redis under Sentinel', () => {
       const left = await validEntries(replica, f.config.redisPrefix)
       expect(left.length).toBe(20) // would validate there, with the old names
 
-      const load = readAll([reader, writer], products)
+      const running = readAll([reader, writer], products)
+      load = running
       await sleep(300)
-      const before = snapshot(load.reads)
+      const before = snapshot(running.reads)
       const killedAt = performance.now()
       bed.signal(primaryPort, 'SIGKILL')
       const promoted = await bed.failedOver(primaryPort)
       const promotedMs = Math.round(performance.now() - killedAt)
       expect(promoted).toBe(replicaPort)
       await waitFor('hits from the new primary', async () =>
-        load.reads.byStatus.HIT > before.byStatus.HIT + 1_000 ? true : undefined,
+        running.reads.byStatus.HIT > before.byStatus.HIT + 1_000 ? true : undefined,
       )
       const hitsMs = Math.round(performance.now() - killedAt)
-      const reads = await load.stop()
+      load = undefined
+      const reads = await running.stop()
       console.log('cache failover (Sentinel):', JSON.stringify({ promotedMs, hitsMs, before, after: reads }))
       expect(reads.stale).toBe(0)
       expect(await replica.get(`${f.config.redisPrefix}{cache}:h`)).toBe((await reader.cache.stats()).history)
     } finally {
+      await load?.stop() // a failed step leaves no read running into the cleanup
       replica.disconnect()
       primary.disconnect()
     }
-  })
+  }, 120_000)
 })

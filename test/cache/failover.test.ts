@@ -29,8 +29,11 @@ import {
 import { createFixture, type Fixture, seed } from './support.js'
 
 const stops: (() => Promise<void>)[] = []
+/** Read loops still running: stopped first, also when a step failed, so that none runs into the cleanup. */
+const loads: ReturnType<typeof readAll>[] = []
 let f: Fixture | undefined
 afterEach(async () => {
+  for (const l of loads.splice(0)) await l.stop().catch(() => {})
   try {
     await f?.cleanup()
   } finally {
@@ -58,6 +61,11 @@ async function address(target: number): Promise<MovingAddress> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function reading(load: ReturnType<typeof readAll>): ReturnType<typeof readAll> {
+  loads.push(load)
+  return load
+}
 
 /**
  * A primary and a replica, the cache's address on the primary, and every product cached there and on the
@@ -98,10 +106,10 @@ async function replicaMissesABump(products = 20) {
   return { dir, primary, replica, vip, writer, reader, products: seeded.products }
 }
 
-describe('cache Redis failover', () => {
+describe('cache Redis failover', { timeout: 90_000 }, () => {
   it('the primary dies and the address moves to a promoted replica that missed a bump: 0 stale reads, reads in flight included', async () => {
     const { primary, replica, vip, writer, reader, products } = await replicaMissesABump()
-    const load = readAll([reader, writer], products)
+    const load = reading(readAll([reader, writer], products))
     await sleep(300) // reads on the old primary (refilled after the write: HIT)
     const before = snapshot(load.reads)
     vip.moveTo(replica.port)
@@ -138,7 +146,7 @@ describe('cache Redis failover', () => {
       redis.disconnect()
     })
     const s = { cache, db: new Database(pool), redis, pool }
-    const load = readAll([s], products, 16)
+    const load = reading(readAll([s], products, 16))
     await sleep(300)
     vip.moveTo(replica.port)
     await primary.kill()
@@ -163,7 +171,7 @@ describe('cache Redis failover', () => {
 
   it('the old primary demoted under open connections, resynchronized from the replica, then promoted again: 0 stale reads', async () => {
     const { primary, replica, writer, reader, products } = await replicaMissesABump()
-    const load = readAll([reader, writer], products)
+    const load = reading(readAll([reader, writer], products))
     await sleep(300)
     // No address moves and no process is told: the server under the connections becomes a replica of the
     // promoted one and loads its data (entries that validate, with the old names).
@@ -197,7 +205,7 @@ describe('cache Redis failover', () => {
   })
 })
 
-describe('cache Redis restarted without persistence', () => {
+describe('cache Redis restarted without persistence', { timeout: 90_000 }, () => {
   it('comes back empty on a new history: 0 stale reads across the restart, and caching resumes', async () => {
     const dir = await tempDir()
     let server: RedisProcess = await redis(dir, 'cache')
@@ -209,7 +217,7 @@ describe('cache Redis restarted without persistence', () => {
     await writer.db.query(`UPDATE products SET name = 'renamed ' || id WHERE category_id = $1`, [
       seeded.category,
     ])
-    const load = readAll([reader, writer], seeded.products)
+    const load = reading(readAll([reader, writer], seeded.products))
     await sleep(300)
     const history = (await reader.cache.stats()).history
     await server.kill()
