@@ -5,6 +5,7 @@
  * refused with FLEET_E_REGISTRY_ADVERTISE_ADDRESS before anything opens.
  */
 import { execFile } from 'node:child_process'
+import { lookup } from 'node:dns/promises'
 import os from 'node:os'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -83,6 +84,20 @@ describe('the advertised address', () => {
         url ? 'FLEET_WEB_ADVERTISE_URL=' : 'set FLEET_WEB_ADVERTISE_URL',
       )
     }
+  })
+
+  it("refuses this machine's own name when it resolves to loopback (as Debian's 127.0.1.1 does)", async () => {
+    const name = os.hostname()
+    const addresses = await lookup(name, { all: true }).catch(() => [])
+    const loopbackOnly = addresses.length > 0 && addresses.every((a) => /^127\.|^::1$/.test(a.address))
+    const got = advertisedUrl({
+      host: '0.0.0.0',
+      port: 8080,
+      advertiseUrl: `http://${name}:8080`,
+      settings: WEB,
+    })
+    if (loopbackOnly) await expect(got).rejects.toBeInstanceOf(AdvertiseAddressError)
+    else await expect(got).resolves.toMatchObject({ url: `http://${name}:8080`, source: 'set' })
   })
 
   it('a web server and a worker on 0.0.0.0 publish an address that answers, and say which', async () => {
