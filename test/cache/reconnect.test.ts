@@ -1,7 +1,7 @@
 /**
- * A dropped connection to a cache Redis that stayed up keeps the cache (the run_id is the same); a write
- * whose invalidation could not reach Redis meanwhile still replaces the epoch. (A restarted Redis, a new
- * run_id, is in failures.test.ts.)
+ * A dropped connection to a cache Redis that stayed up keeps the cache (its replication history, run_id and
+ * master_replid, is the same); a write whose invalidation could not reach Redis meanwhile still replaces the
+ * epoch. (A restarted Redis, a new run_id, is in failures.test.ts; failovers in failover.test.ts.)
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
