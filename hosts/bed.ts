@@ -66,6 +66,7 @@ export class Bed {
   /** Hosts powered off now. */
   readonly off = new Set<string>()
   readonly #log: (line: string) => void
+  #downing: Promise<string[]> | undefined
 
   constructor(
     readonly topology: Topology,
@@ -332,7 +333,13 @@ export class Bed {
    * Stops everything (SIGTERM to Fleet's processes first, so they deregister; then every namespace's
    * processes SIGKILLed), removes namespaces, links and the bed's folder (kept with HOSTS_KEEP=1).
    */
-  async down(): Promise<string[]> {
+  down(): Promise<string[]> {
+    // Once: a signal's teardown and a failed step's may both ask for it.
+    this.#downing ??= this.#down()
+    return this.#downing
+  }
+
+  async #down(): Promise<string[]> {
     const order = ['keepalived', 'fleet-lb', 'fleet-web', 'fleet-worker']
     for (const name of order)
       await Promise.all(

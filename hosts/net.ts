@@ -85,7 +85,9 @@ export class Network {
       const ns = line.split(' ')[0]
       if (!ns?.startsWith(`${this.prefix}-`)) continue
       await killNamespace(ns)
-      await ip('netns', 'del', ns)
+      await ip('netns', 'del', ns).catch((err: Error) => {
+        if (!/No such file/.test(err.message)) throw err // else removed meanwhile
+      })
       removed.push(`namespace ${ns}`)
     }
     const links = await ip('-o', 'link', 'show')

@@ -5,8 +5,9 @@
  * through the LB all succeed while a web host is powered off (cable out, every process SIGKILLed), and that
  * nothing the bed made is left after it. Needs root and iproute2 (skipped otherwise, saying so).
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Bed, waitFor } from '../../hosts/bed.js'
@@ -59,8 +60,20 @@ describe.skipIf(skipReason !== '')('multi-host test bed (small)', () => {
   })
 
   beforeAll(async () => {
+    // What a killed run would leave: a namespace with a process in it, and a folder. The bed removes them.
+    execFileSync('ip', ['netns', 'add', `${PREFIX}-stale`])
+    spawn('ip', ['netns', 'exec', `${PREFIX}-stale`, 'sleep', '600'], {
+      stdio: 'ignore',
+      detached: true,
+    }).unref()
+    mkdirSync(path.join(os.tmpdir(), `${PREFIX}-stale`), { recursive: true })
     await bed.up()
   }, 60_000)
+
+  it('removed what an earlier run left', () => {
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`${PREFIX}-stale`)
+    expect(existsSync(path.join(os.tmpdir(), `${PREFIX}-stale`))).toBe(false)
+  })
 
   afterAll(async () => {
     await bed.down()
