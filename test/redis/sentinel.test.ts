@@ -208,6 +208,10 @@ describe('the store Redis under Sentinel', () => {
               return { ok: true }
             })
             app.get('/note', async (request) => ({ note: (await request.session.get('note')) ?? null }))
+            app.post('/mark/:n', async (request) => {
+              await request.session.set({ [`m${(request.params as { n: string }).n}`]: '1' })
+              return { ok: true }
+            })
           },
         ],
         {
@@ -305,6 +309,54 @@ describe('the store Redis under Sentinel', () => {
         return res.statusCode === 200 ? true : undefined
       })
       await ask(primary, 'CONFIG', 'SET', 'min-replicas-to-write', '0')
+    }, 60_000)
+
+    it('keeps every acknowledged write across a killed primary (writes in flight while it dies)', async () => {
+      const first = await t.app.inject({ method: 'POST', url: '/mark/0' })
+      expect(first.statusCode).toBe(200)
+      const sid = first.cookies.find((c) => c.name === 'fleet_sid')?.value
+      const cookie = `fleet_sid=${sid}`
+      const acked = new Set<number>([0])
+      const refused = new Map<string, number>()
+      let next = 1
+      let stop = false
+      // Four writers, each sending its next mark as soon as the last one is answered.
+      const writers = Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const n = next++
+          const res = await t.app.inject({ method: 'POST', url: `/mark/${n}`, headers: { cookie } })
+          if (res.statusCode === 200) acked.add(n)
+          else {
+            const code = String(res.json().error?.code)
+            refused.set(code, (refused.get(code) ?? 0) + 1)
+          }
+        }
+      })
+      await waitFor('writes to be acknowledged', async () => (acked.size > 50 ? true : undefined))
+      const old = await bed.primaryPort()
+      const t0 = performance.now()
+      bed.signal(old, 'SIGKILL')
+      const promoted = await bed.failedOver(old)
+      const before = acked.size
+      await waitFor('writes to be acknowledged by the new primary', async () =>
+        acked.size > before + 50 ? true : undefined,
+      )
+      const backMs = Math.round(performance.now() - t0)
+      stop = true
+      await Promise.all(writers)
+      const held = (await ask(promoted, 'HGETALL', `${t.deps.config.redisPrefix}sess:${sid}`)) as string[]
+      const marks = new Set(
+        held.filter((f, i) => i % 2 === 0 && f.startsWith('m')).map((f) => Number(f.slice(1))),
+      )
+      const lost = [...acked].filter((n) => !marks.has(n))
+      console.log(
+        `killed primary under writes: ${acked.size} acknowledged, ${lost.length} lost; refused ${JSON.stringify(Object.fromEntries(refused))}; acknowledged again ${backMs} ms after the kill`,
+      )
+      expect(lost).toEqual([])
+      expect(
+        [...refused.keys()].every((c) => c.endsWith('_UNAVAILABLE') || c.endsWith('_NOT_REPLICATED')),
+      ).toBe(true)
+      await bed.restart(old)
     }, 60_000)
   })
 })
