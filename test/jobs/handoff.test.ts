@@ -12,6 +12,7 @@ import { Database } from '../../src/db/database.js'
 import { JobClient } from '../../src/jobs/client.js'
 import { handOffJobs } from '../../src/jobs/handoff.js'
 import { startWorker } from '../../src/jobs/worker-process.js'
+import { Registry } from '../../src/registry/registry.js'
 import { createTestContext, type TestContext } from '../support/context.js'
 import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
 import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from './support.js'
@@ -92,6 +93,11 @@ describe('handing a dead worker’s jobs on', () => {
       const cli = await fleet(['jobs', 'hand-off', 'worker-survivor']).catch((err) => err)
       expect(cli.code).toBe(1)
       expect(cli.stderr).toContain('FLEET_E_JOBS_WORKER_ALIVE')
+      // The dead one once its entry expired (FLEET_REGISTRY_TTL, 2 s here): a CLI that starts fast may ask sooner.
+      const registry = new Registry(ctx.redis, ctx.config.redisPrefix)
+      await waitFor('the victim’s registry entry to expire', async () =>
+        (await registry.list('worker')).some((e) => e.id === 'worker-victim') ? undefined : true,
+      )
       const none = await fleet(['jobs', 'hand-off', 'worker-victim'])
       expect(none.stdout).toContain('0 active jobs of worker-victim handed on')
 
