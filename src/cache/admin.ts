@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis'
 import { CacheUnavailableError, InvalidTagError } from './errors.js'
-import { scripts } from './scripts.js'
+import { unflaggedScripts } from './scripts.js'
 import { EPOCH_TAG } from './store.js'
 
 export interface CacheReport {
@@ -63,7 +63,8 @@ export async function flushCache(redis: Redis, prefix: string, tag?: string): Pr
   if (tag !== undefined && !/^\S{1,200}$/.test(tag)) throw new InvalidTagError(tag)
   const base = `${prefix}{cache}:`
   try {
-    await scripts.bump.runBuffer(
+    // Without the `#!lua` line: an operator's one-off call runs on any Redis version.
+    await unflaggedScripts.bump.runBuffer(
       redis,
       [`${base}t:${tag ?? EPOCH_TAG}`, `${base}stats`],
       [`flush-${Date.now()}-${Math.random().toString(36).slice(2)}`, 86_400_000],

@@ -172,6 +172,11 @@ export class Cache {
           { history },
           'cache Redis on a new replication history (failover or restart): epoch replaced, every older entry is a miss',
         ),
+      onNoScriptFlags: (major) =>
+        deps.logger?.warn(
+          { redisMajorVersion: major },
+          'cache Redis older than 7.0: its scripts run without flags, so a connection left on a demoted primary is not refused (docs/cache.md, "Failover")',
+        ),
     })
     this.#filler = new Filler(this.#store, this.metrics, deps.logger, this.#now)
     this.#catalog = new Catalog(deps.db.pool, c.dbSchema)

@@ -31,6 +31,8 @@ export interface HistoryOptions {
   tokenTtlMs: number
   /** Called when this process found a new history and replaced the epoch (`identity` '' when unknown). */
   onNewHistory?: (identity: string) => void
+  /** Called once when the server is older than Redis 7.0 (no script flags: see scripts.ts). */
+  onNoScriptFlags?: (major: number) => void
 }
 
 export class HistoryGuard {
@@ -42,6 +44,8 @@ export class HistoryGuard {
   #checked = -1
   #checking: Promise<void> | undefined
   #identity: string | undefined
+  /** False once a check found a Redis before 7.0, whose scripts cannot carry flags. */
+  #flags = true
   #timer: NodeJS.Timeout | undefined
   /** Commands sent, and as of the last background tick. */
   #sent = 0
@@ -72,6 +76,11 @@ export class HistoryGuard {
     return this.#identity
   }
 
+  /** True unless the server was found older than Redis 7.0: then the store runs the scripts without flags. */
+  get flags(): boolean {
+    return this.#flags
+  }
+
   /** A cache command is being sent (the background check skips a connection in use). */
   sending(): void {
     this.#sent++
@@ -93,12 +102,15 @@ export class HistoryGuard {
   async #check(): Promise<void> {
     const changes = this.#changes
     const closes = this.#closes
-    const [state, identity] = (await scripts.history.run(
+    const [state, identity, major] = (await scripts.history.run(
       this.#redis,
       [this.#o.historyKey, this.#o.epochKey],
       [randomBytes(9).toString('base64url'), this.#o.tokenTtlMs],
-    )) as [0 | 1 | 2, string]
+    )) as [0 | 1 | 2, string, number]
     if (this.#closes !== closes) throw new Error('the cache Redis connection closed during the history check')
+    const flags = major >= 7
+    if (!flags && this.#flags) this.#o.onNoScriptFlags?.(major)
+    this.#flags = flags
     if (state === 1 || (state === 2 && this.#identity !== '')) this.#o.onNewHistory?.(identity)
     this.#identity = identity
     this.#checked = changes

@@ -17,7 +17,8 @@
  * Each script opens with a `#!lua` shebang (Redis 7.0) and without the `no-writes` flag, so that a replica
  * refuses it (READONLY) before it runs: a connection that finds itself on a demoted primary, whose data now
  * comes from another history, reads nothing there (docs/cache.md, "Failover"). `allow-oom` on those that only
- * delete or replace (read, bump, release) keeps them running when Redis is at its memory cap.
+ * delete or replace (read, bump, release) keeps them running when Redis is at its memory cap. A Redis before
+ * 7.0 has no flags and cannot compile that line: the store then runs `unflaggedScripts`, the same without it.
  */
 import { LuaScript } from '../redis/script.js'
 
@@ -184,11 +185,15 @@ return 0
  * first process to reach a new history replaces the epoch and the others find it done.
  * KEYS[1] history key (the identity the epoch was made under), KEYS[2] epoch token key
  * ARGV[1] new epoch token (unique per call), ARGV[2] token ttl (ms)
- * Returns {state, identity}: state 0 same history, 1 new history (epoch replaced), 2 the server gives no identity
- * (epoch replaced every time). An error reply when the server is not a primary (a writable replica).
+ * Returns {state, identity, major version of Redis}: state 0 same history, 1 new history (epoch replaced), 2 the
+ * server gives no identity (epoch replaced every time). An error reply when the server is not a primary. No
+ * shebang: it runs on every Redis version (it tells the store which script set to use), and refuses a replica
+ * by its own role check, before any write.
  */
-export const HISTORY = `#!lua
-local info = redis.call('INFO', 'server', 'replication')
+export const HISTORY = `
+local info = redis.call('INFO', 'server')
+local major = tonumber(string.match(info, 'redis_version:(%d+)')) or 0
+info = info .. redis.call('INFO', 'replication')
 if string.match(info, 'role:(%a+)') ~= 'master' then
   return redis.error_reply('FLEETNOTPRIMARY the cache Redis is not a primary')
 end
@@ -196,13 +201,13 @@ local run = string.match(info, 'run_id:(%x+)')
 local repl = string.match(info, 'master_replid:(%x+)')
 if not run or not repl then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-  return {2, ''}
+  return {2, '', major}
 end
 local id = run .. '/' .. repl
-if redis.call('GET', KEYS[1]) == id then return {0, id} end
+if redis.call('GET', KEYS[1]) == id then return {0, id, major} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[1], id)
-return {1, id}
+return {1, id, major}
 `
 
 /** Their replies come back as Buffers (`runBuffer`): payloads are msgpack, not text. */
@@ -214,4 +219,22 @@ export const scripts = {
   bump: new LuaScript(BUMP),
   release: new LuaScript(RELEASE),
   history: new LuaScript(HISTORY),
+}
+
+export type CacheScripts = typeof scripts
+
+const unflagged = (source: string) => new LuaScript(source.replace(/^#!lua[^\n]*\n/, ''))
+
+/**
+ * The same scripts without their `#!lua` line, for a Redis before 7.0 (no script flags: a replica runs them,
+ * and they fail only at their first write there), and for operators' one-off calls that must run anywhere.
+ */
+export const unflaggedScripts: CacheScripts = {
+  read: unflagged(READ),
+  begin: unflagged(BEGIN),
+  tokens: unflagged(TOKENS),
+  fill: unflagged(FILL),
+  bump: unflagged(BUMP),
+  release: unflagged(RELEASE),
+  history: scripts.history,
 }

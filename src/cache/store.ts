@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis'
 import type { Breaker } from './breaker.js'
 import type { Encoded } from './fill.js'
 import { HistoryGuard } from './history.js'
-import { scripts } from './scripts.js'
+import { type CacheScripts, scripts, unflaggedScripts } from './scripts.js'
 
 /** Internal signal: the cache Redis cannot be used right now; serve from PostgreSQL. */
 export class CacheBypass extends Error {}
@@ -39,6 +39,10 @@ export interface StoreOptions {
   onError?: (err: unknown) => void
   /** This process found the cache Redis on a new replication history and replaced the epoch. */
   onNewHistory?: (identity: string) => void
+  /** The cache Redis is older than 7.0: its scripts run without flags (a replica does not refuse them). */
+  onNoScriptFlags?: (major: number) => void
+  /** Which script set to run; by default the history check picks it from the server's version. */
+  scriptFlags?: boolean
 }
 
 function unique(): string {
@@ -66,6 +70,7 @@ export class CacheStore {
       epochKey: this.tokenKey(EPOCH_TAG),
       tokenTtlMs: options.tokenTtlMs,
       onNewHistory: options.onNewHistory,
+      onNoScriptFlags: options.onNoScriptFlags,
     })
     redis.on('close', this.#onClose)
   }
@@ -94,6 +99,11 @@ export class CacheStore {
   /** The identity of the replication history the epoch was made under (history.ts). */
   get historyKey(): string {
     return `${this.#base}h`
+  }
+
+  /** The script set for the server: flagged from Redis 7.0 on (scripts.ts); chosen by the history check. */
+  get #scripts(): CacheScripts {
+    return (this.#o.scriptFlags ?? this.#history.flags) ? scripts : unflaggedScripts
   }
 
   /** True while an invalidation may have been lost (reads bypass until the epoch is replaced). */
@@ -150,7 +160,7 @@ export class CacheStore {
    */
   read(key: string, now: number, ifNoneMatch = '', withDeps = false): Promise<ReadResult> {
     return this.#run(async () => {
-      const r = (await scripts.read.runBuffer(
+      const r = (await this.#scripts.read.runBuffer(
         this.#redis,
         [this.entryKey(key)],
         [now, ifNoneMatch, withDeps ? '1' : ''],
@@ -185,7 +195,7 @@ export class CacheStore {
     ifAbsent = false,
   ): Promise<{ locked: boolean; filled: boolean; tokens: string[] }> {
     return this.#run(async () => {
-      const r = (await scripts.begin.runBuffer(
+      const r = (await this.#scripts.begin.runBuffer(
         this.#redis,
         [this.lockKey(key), this.entryKey(key), ...tags.map((t) => this.tokenKey(t))],
         [unique(), this.#o.tokenTtlMs, owner, this.#o.lockTtlMs, ifAbsent ? '1' : '0'],
@@ -198,7 +208,7 @@ export class CacheStore {
   tokens(tags: readonly string[]): Promise<string[]> {
     if (tags.length === 0) return Promise.resolve([])
     return this.#run(async () => {
-      const r = (await scripts.tokens.runBuffer(
+      const r = (await this.#scripts.tokens.runBuffer(
         this.#redis,
         tags.map((t) => this.tokenKey(t)),
         [unique(), this.#o.tokenTtlMs],
@@ -218,7 +228,7 @@ export class CacheStore {
     tokens: readonly string[],
   ): Promise<boolean> {
     return this.#run(async () => {
-      const r = await scripts.fill.runBuffer(
+      const r = await this.#scripts.fill.runBuffer(
         this.#redis,
         [this.entryKey(key), this.lockKey(key), this.statsKey, ...tags.map((t) => this.tokenKey(t))],
         [
@@ -238,7 +248,7 @@ export class CacheStore {
 
   /** Drops the fill lock if `owner` still holds it (best effort). */
   async release(key: string, owner: string): Promise<void> {
-    const release = () => scripts.release.runBuffer(this.#redis, [this.lockKey(key)], [owner])
+    const release = () => this.#scripts.release.runBuffer(this.#redis, [this.lockKey(key)], [owner])
     await this.#run(release).catch(() => {})
   }
 
@@ -257,7 +267,7 @@ export class CacheStore {
   }
 
   async #bumpRaw(tags: readonly string[]): Promise<void> {
-    await scripts.bump.runBuffer(
+    await this.#scripts.bump.runBuffer(
       this.#redis,
       [...tags.map((t) => this.tokenKey(t)), this.statsKey],
       [unique(), this.#o.tokenTtlMs],

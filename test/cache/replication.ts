@@ -10,8 +10,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import type { CacheStatus } from '../../src/cache/index.js'
-import { READ } from '../../src/cache/scripts.js'
-import { LuaScript } from '../../src/redis/script.js'
+import { unflaggedScripts } from '../../src/cache/scripts.js'
 import { freePort } from '../../src/stack/ports.js'
 import { exited } from '../support/processes.js'
 import { waitFor } from '../support/wait.js'
@@ -102,9 +101,6 @@ export async function waitInSync(primary: Redis, replica: Redis): Promise<void> 
   })
 }
 
-/** The read script without its shebang (which makes a replica refuse it): it runs on a replica too. */
-const anywhereRead = new LuaScript(READ.replace(/^#!.*\n/, ''))
-
 /**
  * The cache entries under `prefix` on `redis` (a primary or a replica) that the read script would serve as
  * fresh right now: what a process reading there without a history check would take as valid. Each is the
@@ -117,7 +113,8 @@ export async function validEntries(redis: Redis, prefix: string): Promise<Buffer
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}{cache}:e:*`, 'COUNT', 1000)
     cursor = next
     for (const key of keys) {
-      const r = await anywhereRead.runBuffer(redis, [key], [0, '', ''])
+      // Without the `#!lua` line, which makes a replica refuse it.
+      const r = await unflaggedScripts.read.runBuffer(redis, [key], [0, '', ''])
       if (Buffer.isBuffer(r)) out.push(r)
     }
   } while (cursor !== '0')
