@@ -199,7 +199,10 @@ export class DashboardRouter {
     // The load balancers are scraped on their admin port (fleet_lb_*), so one LB's list covers them all.
     const lbs = await sampler.loadBalancers().catch(() => [])
     const targets = [
-      ...sampler.registryEntries().map((e) => ({ e, url: e.url })),
+      ...sampler
+        .registryEntries()
+        .filter((e) => e.role !== 'lb')
+        .map((e) => ({ e, url: e.url })),
       ...lbs.map((e) => ({ e, url: e.adminUrl })),
     ]
       .filter(({ url }) => url)

@@ -118,9 +118,19 @@ export class Sampler {
     return this.#jobs
   }
 
-  /** The registry's web servers and workers as last read. */
+  /** The registry's web servers, workers and the other load balancers, as last read. */
   registryEntries(): readonly RegistryEntry[] {
     return this.#registryKnown
+  }
+
+  /** The web servers, workers and the other load balancers (this one is in the snapshot already). */
+  async #readRegistry(registry: Registry): Promise<RegistryEntry[]> {
+    const [web, workers, lbs] = await Promise.all([
+      registry.list('web'),
+      registry.list('worker'),
+      registry.list('lb'),
+    ])
+    return [...web, ...workers, ...lbs.filter((e) => e.id !== this.#lb.instanceId)]
   }
 
   /** The load balancers in the registry now, this one too when it registered (none without a store Redis). */
@@ -193,25 +203,25 @@ export class Sampler {
       this.#first = false
       await Promise.all([this.#store, this.#cache].map((r) => r && connected(r, timeout)))
       // And one registry read, so the first snapshot already scrapes every process.
-      const first = this.#registry
-        ? await bounded(Promise.all([this.#registry.list('web'), this.#registry.list('worker')]), timeout)
-        : undefined
-      if (first?.ok) this.#registryKnown = [...first.value[0], ...first.value[1]]
+      const first = this.#registry ? await bounded(this.#readRegistry(this.#registry), timeout) : undefined
+      if (first?.ok) this.#registryKnown = first.value
     }
     const upstreams = lb.upstreams.all()
     // Scrape the processes known at the last tick (and this LB's upstreams), while the registry is read.
     const targets = new Map<string, string>()
-    for (const e of this.#registryKnown) if (e.url && targets.size < MAX_SCRAPES) targets.set(e.id, e.url)
+    for (const e of this.#registryKnown) {
+      // The other load balancers are scraped on their admin port (their public one serves no /metrics).
+      const url = e.role === 'lb' ? e.adminUrl : e.url
+      if (url && targets.size < MAX_SCRAPES) targets.set(e.id, url)
+    }
     const registered = new Set(
-      this.#registryKnown.filter((e) => e.url).map((e) => new URL(e.url as string).origin),
+      this.#registryKnown.filter((e) => e.url && e.role !== 'lb').map((e) => new URL(e.url as string).origin),
     )
     for (const u of upstreams)
       if (!registered.has(u.origin) && targets.size < MAX_SCRAPES) targets.set(u.origin, u.origin)
     const socket = o.controlSocket
     const [registry, supervisor, cacheInfo, jobs, scrapes, lbFig] = await Promise.all([
-      this.#registry
-        ? bounded(Promise.all([this.#registry.list('web'), this.#registry.list('worker')]), timeout)
-        : undefined,
+      this.#registry ? bounded(this.#readRegistry(this.#registry), timeout) : undefined,
       socket && o.readSupervisor
         ? bounded(readSupervisor(o.readSupervisor, socket, timeout), timeout)
         : undefined,
@@ -228,7 +238,7 @@ export class Sampler {
     let store: SourceState | null = null
     if (registry) {
       if (registry.ok) {
-        this.#registryKnown = [...registry.value[0], ...registry.value[1]]
+        this.#registryKnown = registry.value
         this.#storeLastOk = t
         store = { ok: true, lastOkAt: t }
       } else store = { ok: false, error: registry.error, lastOkAt: this.#storeLastOk }

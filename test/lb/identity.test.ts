@@ -183,6 +183,15 @@ describe('load balancers side by side', () => {
       const some = await snapshot(given)
       expect(some.sources.cacheRedis?.ok).toBe(true)
       expect(some.cache.redis?.usedMemoryBytes).toBeGreaterThan(0)
+      // Each dashboard lists the other load balancers of the registry beside itself.
+      const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '-')
+      const [mine, peer] = [`fleet-lb-${host}-${without.port}`, `fleet-lb-${host}-${given.port}`]
+      const lbs = await waitFor('the other LB on the dashboard', async () => {
+        const rows = (await snapshot(without)).processes.filter((p) => p.role === 'lb')
+        return rows.length === 2 ? rows : undefined
+      })
+      expect(lbs.map((p) => p.id)).toEqual([mine, peer])
+      expect(lbs[1]).toMatchObject({ pid: given.child.pid, health: 'up' })
     } finally {
       await Promise.all([without, given].map(stop))
     }
