@@ -120,10 +120,12 @@ function powerOff(
       const start = Date.now()
       const host = await pick(ctx)
       await ctx.bed.powerOff(host)
-      const notes = [`host ${host}`, ...((await during?.(ctx, host)) ?? [])]
+      // Measured meanwhile, whatever the hold: the host boots again on time.
+      const measured = during?.(ctx, host).catch((err: Error) => [`measure failed: ${err.message}`])
       await sleep(Math.max(0, start + HOLD_MS - Date.now()))
       await ctx.bed.powerOn(host)
-      return { wholeAt: await wholeAgain(ctx, start), notes }
+      const wholeAt = await wholeAgain(ctx, start)
+      return { wholeAt, notes: [`host ${host}`, ...((await measured) ?? [])] }
     },
   }
 }
@@ -177,6 +179,54 @@ const failover =
     return notes
   }
 
+/**
+ * Power-off of a worker host while it runs a chaos job (waited for, at most 20 s): the time from the
+ * power-off until that job starts again on another worker.
+ */
+function workerPowerOff(host: string): HostFault {
+  let jobId: string | undefined
+  return powerOff(
+    'power-off worker host',
+    async ({ db }) => {
+      jobId = await until(
+        async () => {
+          const { rows } = await db.query<{ job_id: string }>(
+            `SELECT r.job_id FROM chaos_runs r WHERE r.instance = $1
+             AND r.started_at > clock_timestamp() - interval '600 milliseconds'
+             AND NOT EXISTS (SELECT 1 FROM chaos_effects e WHERE e.job_id = r.job_id)
+           ORDER BY r.started_at DESC LIMIT 1`,
+            [host],
+          )
+          return rows[0]?.job_id
+        },
+        20_000,
+        50,
+      )
+      return host
+    },
+    async ({ db }) => {
+      if (!jobId) return [`no chaos job ran on ${host} within 20 s`]
+      const since = new Date()
+      const at = await until(
+        async () => {
+          const { rows } = await db.query<{ at: Date }>(
+            'SELECT started_at AS at FROM chaos_runs WHERE job_id = $1 AND started_at > $2 ORDER BY started_at LIMIT 1',
+            [jobId, since],
+          )
+          return rows[0]?.at
+        },
+        90_000,
+        100,
+      )
+      return [
+        at
+          ? `its job ran again ${fmt(at.getTime() - since.getTime())} after the power-off`
+          : 'its job did not run again within 90 s',
+      ]
+    },
+  )
+}
+
 export const FAULTS: HostFault[] = [
   powerOff(
     'power-off active LB',
@@ -191,7 +241,7 @@ export const FAULTS: HostFault[] = [
     return bed.hostsWith('lb').find((h) => h.name !== holder)?.name ?? 'lb2'
   }),
   powerOff('power-off web host', async () => 'web1'),
-  powerOff('power-off worker host', async () => 'wrk1'),
+  workerPowerOff('wrk1'),
   powerOff('power-off store-Redis primary', ({ bed }) => primaryHost(bed, 'store'), failover('store')),
   powerOff('power-off cache-Redis primary', ({ bed }) => primaryHost(bed, 'cache'), failover('cache')),
   powerOff('power-off Sentinel host (a store replica)', async ({ bed }) => {

@@ -11,6 +11,7 @@ import { failed, type Sample } from '../chaos/client.js'
 import type { AcceptedJob } from '../chaos/traffic.js'
 import { root } from './deploy.js'
 import type { FaultResult } from './faults.js'
+import type { StaleRead } from './freshness.js'
 
 export interface Phase {
   name: string
@@ -25,6 +26,8 @@ export interface RunFacts {
   jobs: readonly AcceptedJob[]
   outcomes: Map<string, JobOutcome>
   lost: LostWrite[]
+  /** Reads that answered older than an acknowledged write (freshness.ts). */
+  stale: readonly StaleRead[]
   /** Lines about the run (hosts, load, what is left after it). */
   summary: string[]
 }
@@ -52,8 +55,10 @@ function row(p: Phase, f: RunFacts): string {
       .map(([c, n]) => `${c} x${n}`)
       .join(', ') || '-',
     s(Math.max(0, ...inPhase.map((x) => x.ms))),
+    bad.length ? s(Math.max(...bad.map((x) => x.start + x.ms)) - Math.min(...bad.map((x) => x.start))) : '-',
     s(p.result.wholeAt === undefined ? undefined : p.result.wholeAt - p.start),
     f.lost.filter((l) => l.at >= p.start && l.at < p.end).length,
+    f.stale.filter((x) => x.at >= p.start && x.at < p.end).length,
     jobs.filter((j) => f.outcomes.get(j.id)?.state !== 'completed').length,
     jobs.filter((j) => (f.outcomes.get(j.id)?.attempts ?? 0) > 1).length,
     jobs.filter((j) => (f.outcomes.get(j.id)?.effects ?? 0) > 1).length,
@@ -65,8 +70,8 @@ function row(p: Phase, f: RunFacts): string {
 /** The table of a run. */
 export function table(f: RunFacts): string {
   return [
-    '| fault | requests | failed reads (catalog / all) | failed writes | failed answers | longest answer | whole again in | acked writes lost | jobs lost | jobs run again | effects twice | notes |',
-    `|${' --- |'.repeat(12)}`,
+    '| fault | requests | failed reads (catalog / all) | failed writes | failed answers | longest answer | failing for | whole again in | acked writes lost | stale reads | jobs lost | jobs run again | effects twice | notes |',
+    `|${' --- |'.repeat(14)}`,
     ...f.phases.map((p) => row(p, f)),
   ].join('\n')
 }

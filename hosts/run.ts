@@ -23,6 +23,7 @@ import { Traffic } from '../chaos/traffic.js'
 import { sleep, until } from '../chaos/wait.js'
 import { Bed } from './bed.js'
 import { FAULTS, type FaultContext, HOLD_MS, vipHolder } from './faults.js'
+import { Freshness } from './freshness.js'
 import { type Phase, writeReport } from './report.js'
 import { full } from './topology.js'
 
@@ -81,6 +82,10 @@ async function main(): Promise<number> {
   log(
     `load on ${bed.entry} (held by ${await vipHolder(bed)}): 4 catalog readers, 1 logged-in reader, 3 writers, 1 uploader, 1 job submitter`,
   )
+  const list = await client.call(undefined, 'GET', '/api/products?limit=100')
+  const items = (list.body as { items: { id: number }[] }).items
+  const freshness = new Freshness(client, (items[items.length - 1] as { id: number }).id)
+  await freshness.start()
   traffic.start()
   const ctx: FaultContext = { bed, client, db }
   const phases: Phase[] = []
@@ -110,7 +115,7 @@ async function main(): Promise<number> {
       break
     }
   }
-  await traffic.stop()
+  await Promise.all([traffic.stop(), freshness.stop()])
   log('load stopped; waiting for every accepted job to end (at most 120 s)')
   await until(
     async () => {
@@ -134,14 +139,22 @@ async function main(): Promise<number> {
     jobs: traffic.jobs,
     outcomes,
     lost,
+    stale: freshness.stale,
     summary: [
       `${full.hosts.length} hosts (2 LB behind a keepalived VIP, 3 web, 2 worker, 3 store Redis + Sentinel, 2 cache Redis, 1 PostgreSQL), the chaos suite's load on the VIP; powered-off hosts held ${HOLD_MS / 1000} s; REDIS_URL ${bed.redisUrlForm()}.`,
       `${client.samples.length} requests in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${traffic.jobs.length} jobs accepted, ${jobsLost.length} not completed${jobsLost.length ? ` (${countBy(jobsLost.map((j) => `${j.kind} ${outcomes.get(j.id)?.state}`))})` : ''}`,
       `acknowledged writes checked at the end: ${traffic.writers.reduce((n, w) => n + w.reviews.length + [...w.cart.values()].filter((e) => e.acked > 0).length, 0)}, lost: ${lost.length}${lost.length ? ` (${lost.map((l) => l.what).join('; ')})` : ''}`,
+      `stale reads: ${freshness.stale.length} of ${freshness.reads} reads of a product page changed ${freshness.writes} times (every 300 ms, each change acknowledged before the reads it is checked against began)`,
       `left on this machine after the run: ${left.length ? left.join(', ') : 'nothing'}`,
     ],
   })
-  return jobsLost.length || lost.length || left.length || phases.some((p) => !p.result.wholeAt) ? 1 : 0
+  return jobsLost.length ||
+    lost.length ||
+    left.length ||
+    freshness.stale.length ||
+    phases.some((p) => !p.result.wholeAt)
+    ? 1
+    : 0
 }
 
 /** `a x3, b x1` from a list of words. */
