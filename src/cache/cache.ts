@@ -167,11 +167,16 @@ export class Cache {
       tokenTtlMs: c.cacheTokenTtl,
       lockTtlMs: c.cacheLockTtl,
       breaker,
-      onNewHistory: (history) =>
-        deps.logger?.warn(
-          { history },
-          'cache Redis on a new replication history (failover or restart): epoch replaced, every older entry is a miss',
-        ),
+      onNewHistory: (history, previous) =>
+        previous === undefined
+          ? deps.logger?.info(
+              { history },
+              'cache Redis on a history the cache had not recorded: epoch replaced, every older entry is a miss',
+            )
+          : deps.logger?.warn(
+              { history, previous },
+              'cache Redis on a new replication history (failover or restart): epoch replaced, every older entry is a miss',
+            ),
       onNoScriptFlags: (major) =>
         deps.logger?.warn(
           { redisMajorVersion: major },

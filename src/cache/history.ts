@@ -29,8 +29,11 @@ export interface HistoryOptions {
   /** The epoch token's key (`<prefix>{cache}:t:*`). */
   epochKey: string
   tokenTtlMs: number
-  /** Called when this process found a new history and replaced the epoch (`identity` '' when unknown). */
-  onNewHistory?: (identity: string) => void
+  /**
+   * Called when this process found a new history and replaced the epoch (`identity` '' when unknown;
+   * `previous` the one this process saw before, undefined at its first check).
+   */
+  onNewHistory?: (identity: string, previous: string | undefined) => void
   /** Called once when the server is older than Redis 7.0 (no script flags: see scripts.ts). */
   onNoScriptFlags?: (major: number) => void
 }
@@ -111,7 +114,8 @@ export class HistoryGuard {
     const flags = major >= 7
     if (!flags && this.#flags) this.#o.onNoScriptFlags?.(major)
     this.#flags = flags
-    if (state === 1 || (state === 2 && this.#identity !== '')) this.#o.onNewHistory?.(identity)
+    if (state === 1 || (state === 2 && this.#identity !== ''))
+      this.#o.onNewHistory?.(identity, this.#identity)
     this.#identity = identity
     this.#checked = changes
   }

@@ -38,7 +38,7 @@ export interface StoreOptions {
   breaker: Breaker
   onError?: (err: unknown) => void
   /** This process found the cache Redis on a new replication history and replaced the epoch. */
-  onNewHistory?: (identity: string) => void
+  onNewHistory?: (identity: string, previous: string | undefined) => void
   /** The cache Redis is older than 7.0: its scripts run without flags (a replica does not refuse them). */
   onNoScriptFlags?: (major: number) => void
   /** Which script set to run; by default the history check picks it from the server's version. */
