@@ -146,7 +146,7 @@ describe('cache Redis failover', { timeout: 90_000 }, () => {
       redis.disconnect()
     })
     const s = { cache, db: new Database(pool), redis, pool }
-    const load = reading(readAll([s], products, 16))
+    const load = reading(readAll([s], products, 16, 0)) // no pause: reads in flight whenever the primary dies
     await sleep(300)
     vip.moveTo(replica.port)
     await primary.kill()

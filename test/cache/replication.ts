@@ -174,10 +174,11 @@ export interface Reads {
 }
 
 /**
- * Reads every product through the servers' caches in `loops` concurrent loops until `stop()` resolves; a read
- * is stale when it returns a name that is not `renamed <id>` (every read here begins after that write).
+ * Reads every product through the servers' caches in `loops` concurrent loops (each pausing `pauseMs` after a
+ * pass) until `stop()` resolves; a read is stale when it returns a name that is not `renamed <id>` (every read
+ * here begins after that write).
  */
-export function readAll(servers: Server[], products: number[], loops = 8) {
+export function readAll(servers: Server[], products: number[], loops = 8, pauseMs = 5) {
   const reads: Reads = { total: 0, stale: 0, byStatus: { HIT: 0, STALE: 0, MISS: 0, BYPASS: 0 } }
   let running = true
   const loop = async (i: number) => {
@@ -189,6 +190,8 @@ export function readAll(servers: Server[], products: number[], loops = 8) {
         reads.byStatus[r.status]++
         if (r.rows[0]?.name !== `renamed ${id}`) reads.stale++
       }
+      // A pause after each pass leaves CPU to the other test files running beside this one.
+      await new Promise((resolve) => setTimeout(resolve, pauseMs))
     }
   }
   const done = Promise.all(Array.from({ length: loops }, (_, i) => loop(i)))
