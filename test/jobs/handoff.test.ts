@@ -5,77 +5,48 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Job } from 'bullmq'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
-import { Database } from '../../src/db/database.js'
-import { JobClient } from '../../src/jobs/client.js'
 import { handOffJobs } from '../../src/jobs/handoff.js'
 import { startWorker } from '../../src/jobs/worker-process.js'
 import { Registry } from '../../src/registry/registry.js'
-import { createTestContext, type TestContext } from '../support/context.js'
 import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
-import { fastJobEnv, spawnWorker, type WorkerChild, waitFor } from './support.js'
+import { activeOn, victimWorkerSuite, waitFor } from './support.js'
 
 const run = promisify(execFile)
 
 describe('handing a dead worker’s jobs on', () => {
-  let ctx: TestContext
-  let client: JobClient
-  let victim: WorkerChild | undefined
-
-  beforeAll(async () => {
-    // BullMQ's defaults: without the hand-off the job would wait 30 s for its lock, then up to 30 s more.
-    ctx = await createTestContext({
-      env: { ...fastJobEnv, FLEET_JOB_LOCK: '30s', FLEET_JOB_STALLED_INTERVAL: '30s' },
-    })
-    client = new JobClient({ config: ctx.config, redis: ctx.redis, db: new Database(ctx.pool) })
-    victim = await spawnWorker({
-      ...ctx.env,
-      FLEET_INSTANCE_ID: 'worker-victim',
-      FLEET_WORKER_CONCURRENCY: '1',
-    })
-  }, 90_000)
+  const s = victimWorkerSuite({ FLEET_JOB_LOCK: '30s', FLEET_JOB_STALLED_INTERVAL: '30s' })
 
   const fleet = (args: string[]) =>
     run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-      env: { ...process.env, ...ctx.env },
+      env: { ...process.env, ...s.ctx.env },
       timeout: 30_000,
     })
 
-  afterAll(async () => {
-    victim?.child.kill('SIGKILL')
-    await client?.close()
-    await ctx?.cleanup()
-  })
-
   it('moves only the dead worker’s job, which a live worker starts within seconds and completes once', async () => {
-    const queue = client.queues.get(sleepJob)
-    const activeOn = (id: string, worker: string) => async () => {
-      const job = await Job.fromId(queue, id)
-      return job && (await job.getState()) === 'active' && job.processedBy === worker ? job : undefined
-    }
-    const a = await client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
-    await waitFor('the victim to start job A', activeOn(a.id, 'worker-victim'))
+    const queue = s.client.queues.get(sleepJob)
+    const a = await s.client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
+    await waitFor('the victim to start job A', activeOn(queue, a.id, 'worker-victim'))
     const survivor = await startWorker(
       loadConfig({
-        env: { ...ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
+        env: { ...s.ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
       }),
       [sleepJob, flakyJob],
     )
     try {
-      const b = await client.submit(sleepJob, { ms: 200, steps: 10 }, 'user:1')
-      await waitFor('the survivor to start job B', activeOn(b.id, 'worker-survivor'))
+      const b = await s.client.submit(sleepJob, { ms: 200, steps: 10 }, 'user:1')
+      await waitFor('the survivor to start job B', activeOn(queue, b.id, 'worker-survivor'))
 
-      victim!.child.kill('SIGKILL')
-      expect((await victim!.exited).signal).toBe('SIGKILL')
+      s.victim.child.kill('SIGKILL')
+      expect((await s.victim.exited).signal).toBe('SIGKILL')
       const died = performance.now()
-      const { handedOn } = await handOffJobs(ctx.redis, ctx.config, 'worker-victim', [
+      const { handedOn } = await handOffJobs(s.ctx.redis, s.ctx.config, 'worker-victim', [
         sleepJob.name,
         flakyJob.name,
       ])
       expect(handedOn).toEqual({ [sleepJob.name]: [a.id] }) // B, the live worker's, stays where it is
-      await waitFor('job A to run again on the survivor', activeOn(a.id, 'worker-survivor'), 10_000)
+      await waitFor('job A to run again on the survivor', activeOn(queue, a.id, 'worker-survivor'), 10_000)
       const runningAgainMs = performance.now() - died
       console.log(`worker death to its job running again: ${Math.round(runningAgainMs)} ms (lock: 30 s)`)
       expect(runningAgainMs).toBeLessThan(5_000)
@@ -84,7 +55,7 @@ describe('handing a dead worker’s jobs on', () => {
         waitFor(
           `job ${id} to end`,
           async () => {
-            const v = await client.get(id, 'user:1')
+            const v = await s.client.get(id, 'user:1')
             return v.state === 'completed' || v.state === 'failed' ? v : undefined
           },
           30_000,
@@ -94,7 +65,7 @@ describe('handing a dead worker’s jobs on', () => {
       expect(cli.code).toBe(1)
       expect(cli.stderr).toContain('FLEET_E_JOBS_WORKER_ALIVE')
       // The dead one once its entry expired (FLEET_REGISTRY_TTL, 2 s here): a CLI that starts fast may ask sooner.
-      const registry = new Registry(ctx.redis, ctx.config.redisPrefix)
+      const registry = new Registry(s.ctx.redis, s.ctx.config.redisPrefix)
       await waitFor('the victim’s registry entry to expire', async () =>
         (await registry.list('worker')).some((e) => e.id === 'worker-victim') ? undefined : true,
       )
@@ -104,7 +75,7 @@ describe('handing a dead worker’s jobs on', () => {
       const [doneA, doneB] = [await done(a.id), await done(b.id)]
       expect(doneA).toMatchObject({ state: 'completed', attempts: 2 }) // the killed run counts
       expect(doneB).toMatchObject({ state: 'completed', attempts: 1 })
-      const effects = await ctx.pool.query<{ job_id: string }>(
+      const effects = await s.ctx.pool.query<{ job_id: string }>(
         'SELECT job_id FROM probe_effects ORDER BY job_id',
       )
       expect(effects.rows.map((r) => r.job_id).sort()).toEqual([a.id, b.id].sort())

@@ -4,9 +4,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { Job, type Queue } from 'bullmq'
+import { afterAll, beforeAll } from 'vitest'
 import type { Config } from '../../src/config/index.js'
+import { Database } from '../../src/db/database.js'
+import { JobClient } from '../../src/jobs/client.js'
 import type { Redis } from '../../src/redis/connect.js'
 import { SessionStore } from '../../src/web/session.js'
+import { createTestContext, type TestContext } from '../support/context.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 export const probeModule = fileURLToPath(new URL('./fixtures/probe-jobs.ts', import.meta.url))
@@ -71,6 +76,49 @@ export async function spawnWorker(env: Record<string, string>, timeoutMs = 60_00
     })
   })
   return { child, url, lines, exited }
+}
+
+/** What `victimWorkerSuite` sets up: a test context, a job client, and `worker-victim` (one job at a time). */
+export interface VictimSuite {
+  ctx: TestContext
+  client: JobClient
+  victim: WorkerChild
+}
+
+/**
+ * For a describe block about a worker that dies: before all, a test context with `env` (plus fastJobEnv),
+ * a job client and a `fleet worker` child named `worker-victim` with concurrency 1; after all, the child
+ * killed and everything cleaned up. Read the fields inside tests (they are set in beforeAll).
+ */
+export function victimWorkerSuite(env: Record<string, string> = {}): VictimSuite {
+  const suite = {} as VictimSuite
+  beforeAll(async () => {
+    suite.ctx = await createTestContext({ env: { ...fastJobEnv, ...env } })
+    suite.client = new JobClient({
+      config: suite.ctx.config,
+      redis: suite.ctx.redis,
+      db: new Database(suite.ctx.pool),
+    })
+    suite.victim = await spawnWorker({
+      ...suite.ctx.env,
+      FLEET_INSTANCE_ID: 'worker-victim',
+      FLEET_WORKER_CONCURRENCY: '1',
+    })
+  }, 90_000)
+  afterAll(async () => {
+    suite.victim?.child.kill('SIGKILL')
+    await suite.client?.close()
+    await suite.ctx?.cleanup()
+  })
+  return suite
+}
+
+/** A waitFor probe: job `id` of `queue`, once it is active on `worker` (else undefined). */
+export function activeOn(queue: Queue, id: string, worker: string): () => Promise<Job | undefined> {
+  return async () => {
+    const job = await Job.fromId(queue, id)
+    return job && (await job.getState()) === 'active' && job.processedBy === worker ? job : undefined
+  }
 }
 
 /** A session cookie of a logged-in user (the session is created in Redis like a login would). */
