@@ -67,6 +67,24 @@ function row(p: Phase, f: RunFacts): string {
   return `| ${cells.join(' | ')} |`
 }
 
+/** Per phase with failures: the failed requests by route and answer, most first. */
+function failures(f: RunFacts): string[] {
+  const lines: string[] = []
+  for (const p of f.phases) {
+    const groups = new Map<string, number>()
+    for (const x of f.samples)
+      if (x.start >= p.start && x.start < p.end && failed(x)) {
+        // A slow failure says how long it took (a request that waited for a silent host).
+        const slow = x.ms > 2_000 ? ` after ${(x.ms / 1000).toFixed(1)} s` : ''
+        const key = `${x.route} -> ${x.status || 'no answer'} ${x.code}${slow}`
+        groups.set(key, (groups.get(key) ?? 0) + 1)
+      }
+    const sorted = [...groups].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`)
+    if (sorted.length) lines.push(`- ${p.name}: ${sorted.slice(0, 8).join('; ')}`)
+  }
+  return lines
+}
+
 /** The table of a run. */
 export function table(f: RunFacts): string {
   return [
@@ -85,6 +103,10 @@ export async function writeReport(f: RunFacts): Promise<void> {
     table(f),
     '',
     ...f.summary.slice(1).map((l) => `${l}  `),
+    '',
+    ...(failures(f).length
+      ? ['Failed requests by fault (route, answer):', '', ...failures(f)]
+      : ['No request failed.']),
   ].join('\n')
   console.log(`\n${body}\n`)
   await fs.writeFile(path.join(root, 'hosts', 'last-run.md'), `# Multi-host test bed run\n\n${body}\n`)
