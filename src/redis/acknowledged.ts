@@ -62,8 +62,8 @@ export function durableConnection(redis: Redis): Redis {
       // The WAIT may take up to its timeout; a command waits at most that plus a second on this connection.
       commandTimeout: c.concern.timeoutMs + 1_000,
     })
-    trackCloses(durable)
-    durable.on('error', (err) => c.onError?.(err))
+    trackCloses(durable) // (a duplicate of a connectRedis connection has both already)
+    if (durable.listenerCount('error') === 0) durable.on('error', (err) => c.onError?.(err))
     redis.once('end', () => durable.disconnect())
     c.durable = durable
   }

@@ -99,11 +99,43 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
     merged.sentinelRetryStrategy = (times) => retry?.(times) ?? null
     redis = new Redis(merged)
   }
-  trackCloses(redis)
-  // Connection errors are retried by the strategy above and surface as failed commands; without a
-  // listener ioredis would print each one to stderr.
-  redis.on('error', (err) => options.onError?.(err))
+  equip(redis, options.onError)
   return redis
+}
+
+/**
+ * What every connection made here has, and every duplicate of it (BullMQ duplicates a worker's connection
+ * for its blocking reads): an error listener (errors are retried, and surface as failed commands; without
+ * a listener ioredis prints each to stderr), a close count (connectionEpoch), and quiet Sentinel clients.
+ */
+function equip(redis: Redis, onError?: (err: Error) => void): void {
+  trackCloses(redis)
+  redis.on('error', (err) => onError?.(err))
+  if (redis.options.sentinels) redis.on('connect', () => quietFailoverDetector(redis))
+  const duplicate = redis.duplicate.bind(redis)
+  redis.duplicate = (override) => {
+    const copy = duplicate(override)
+    equip(copy, onError)
+    return copy
+  }
+}
+
+interface WithFailoverDetector {
+  connector?: { failoverDetector?: { sentinels?: { client?: Redis }[] } | null }
+}
+
+/**
+ * ioredis's failover detector subscribes through Sentinel connections of its own that have no error
+ * listener: a Sentinel that is down would print "[ioredis] Unhandled error event" every 2 s for every
+ * connection. They get a silent one (they reconnect by themselves; the other Sentinels still report a
+ * failover). The detector is made, with its connections, just before the connection emits `connect`. This
+ * reads ioredis internals: when their shape changes it does nothing, and the noise is back.
+ */
+function quietFailoverDetector(redis: Redis): void {
+  const detector = (redis as unknown as WithFailoverDetector).connector?.failoverDetector
+  for (const { client } of detector?.sentinels ?? []) {
+    if (client && client.listenerCount('error') === 0) client.on('error', () => {})
+  }
 }
 
 /** Counts the connection's closes (see connectionEpoch); for connections made here and their duplicates. */

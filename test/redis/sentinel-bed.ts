@@ -160,6 +160,46 @@ export class SentinelBed {
     )
   }
 
+  /** SIGKILLs every Sentinel (a rolling restart gone wrong); `startSentinels` brings them back. */
+  async killSentinels(): Promise<void> {
+    for (const s of this.sentinels) s.child.kill('SIGKILL')
+    await waitFor('the Sentinels to exit', async () =>
+      this.sentinels.every((s) => !s.child.pid || exited(s.child.pid)) ? true : undefined,
+    )
+  }
+
+  /** Starts the killed Sentinels again on their ports, with the configuration they last wrote. */
+  async startSentinels(): Promise<void> {
+    for (const s of this.sentinels) {
+      s.child = await this.#spawn(
+        'redis-server',
+        [path.join(this.dir, `sentinel-${s.port}.conf`), '--sentinel'],
+        `sentinel-${s.port}`,
+      )
+    }
+    await this.steady()
+  }
+
+  /**
+   * Resolves once every Sentinel answers, out of TILT mode (a Sentinel that was stopped for 2 s or more acts
+   * on nothing for 30 s after), with quorum for the master.
+   */
+  async steady(timeoutMs = 45_000): Promise<void> {
+    await waitFor(
+      'the Sentinels to be steady',
+      async () => {
+        for (const s of this.sentinels) {
+          if (!/sentinel_tilt:0/.test(String(await ask(s.port, 'INFO', 'sentinel')))) return undefined
+          const quorum = String(await ask(s.port, 'SENTINEL', 'CKQUORUM', this.masterName))
+          if (!quorum.startsWith('OK')) return undefined
+        }
+        return true
+      },
+      timeoutMs,
+      100,
+    )
+  }
+
   /** SIGKILLs every process this bed started (also stopped ones) and removes its folder. */
   async stop(): Promise<void> {
     const all = [...this.sentinels, ...this.servers]
