@@ -1,0 +1,33 @@
+/**
+ * connectRedis without a Sentinel deployment: a one-shot connection (a CLI's: no retries) through Sentinels
+ * that are all down fails at once instead of asking them again forever, and a plain URL is read by ioredis
+ * as before (the database from its path).
+ */
+import { describe, expect, inject, it } from 'vitest'
+import { connectRedis } from '../../src/redis/connect.js'
+import { freePort } from '../../src/stack/ports.js'
+
+describe('connectRedis', () => {
+  it('gives up a one-shot connection when no Sentinel answers', async () => {
+    const [a, b] = [await freePort(), await freePort()]
+    const redis = connectRedis(`redis+sentinel://127.0.0.1:${a},127.0.0.1:${b}/fleetstore`, {
+      extra: { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 },
+    })
+    const t0 = performance.now()
+    await expect(redis.connect()).rejects.toThrow(/All sentinels are unreachable/)
+    expect(performance.now() - t0).toBeLessThan(3_000)
+    redis.disconnect()
+  })
+
+  it('reads a plain URL as ioredis does', async () => {
+    const url = new URL(inject('redisUrl'))
+    url.pathname = '/3'
+    const redis = connectRedis(url.href)
+    try {
+      expect(await redis.client('INFO')).toMatch(/ db=3 /)
+      expect(redis.options.sentinels).toBeFalsy()
+    } finally {
+      redis.disconnect()
+    }
+  })
+})
