@@ -111,7 +111,7 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
 function equip(redis: Redis, onError?: (err: Error) => void): void {
   trackCloses(redis)
   redis.on('error', (err) => onError?.(err))
-  if (redis.options.sentinels) redis.on('connect', () => quietFailoverDetector(redis))
+  if (redis.options.sentinels) redis.on('connect', () => tuneFailoverDetector(redis))
   const duplicate = redis.duplicate.bind(redis)
   redis.duplicate = (override) => {
     const copy = duplicate(override)
@@ -124,17 +124,33 @@ interface WithFailoverDetector {
   connector?: { failoverDetector?: { sentinels?: { client?: Redis }[] } | null }
 }
 
+type MessageListener = (channel: string, message: string) => void
+const tuned = new WeakSet<Redis>()
+
 /**
- * ioredis's failover detector subscribes through Sentinel connections of its own that have no error
- * listener: a Sentinel that is down would print "[ioredis] Unhandled error event" every 2 s for every
- * connection. They get a silent one (they reconnect by themselves; the other Sentinels still report a
- * failover). The detector is made, with its connections, just before the connection emits `connect`. This
- * reads ioredis internals: when their shape changes it does nothing, and the noise is back.
+ * Two fixes to ioredis's failover detector, whose Sentinel connections are made (and subscribed to
+ * `+switch-master`) just before the connection emits `connect`:
+ * - they have no error listener: a Sentinel that is down would print "[ioredis] Unhandled error event" every
+ *   2 s for every connection. They get a silent one (they reconnect by themselves; the other Sentinels still
+ *   report a failover);
+ * - it reconnects on `+switch-master` of any master the Sentinels watch: the store's connections would
+ *   reconnect (and resend what had no answer yet) on a failover of the cache. Only this connection's master
+ *   name counts (the message is `<master name> <old ip> <old port> <new ip> <new port>`).
+ * This reads ioredis internals: when their shape changes it does nothing, and both are back.
  */
-function quietFailoverDetector(redis: Redis): void {
+function tuneFailoverDetector(redis: Redis): void {
   const detector = (redis as unknown as WithFailoverDetector).connector?.failoverDetector
+  const name = redis.options.name
   for (const { client } of detector?.sentinels ?? []) {
-    if (client && client.listenerCount('error') === 0) client.on('error', () => {})
+    if (!client || tuned.has(client)) continue
+    tuned.add(client)
+    client.on('error', () => {})
+    for (const listener of client.listeners('message') as MessageListener[]) {
+      client.off('message', listener)
+      client.on('message', (channel: string, message: string) => {
+        if (channel !== '+switch-master' || String(message).split(' ')[0] === name) listener(channel, message)
+      })
+    }
   }
 }
 

@@ -52,6 +52,8 @@ export class SentinelBed {
   readonly dir: string
   readonly servers: Proc[] = []
   readonly sentinels: Proc[] = []
+  /** Servers of other masters the Sentinels watch (addMaster). */
+  readonly others: Proc[] = []
   readonly #options: BedOptions
 
   private constructor(dir: string, options: BedOptions) {
@@ -160,6 +162,37 @@ export class SentinelBed {
     )
   }
 
+  /**
+   * Makes the Sentinels watch another master too, `name`: a primary and a replica of its own (as the store
+   * and the cache share Sentinels); returns the primary's port.
+   */
+  async addMaster(name: string): Promise<number> {
+    const primary = await this.#startServer(undefined, this.others)
+    await this.#startServer(primary.port, this.others)
+    await waitFor(`${name}'s replica to sync`, async () =>
+      /slave0:.*state=online/.test(String(await ask(primary.port, 'INFO', 'replication'))) ? true : undefined,
+    )
+    for (const s of this.sentinels) {
+      await ask(s.port, 'SENTINEL', 'MONITOR', name, '127.0.0.1', primary.port, 2)
+      await ask(s.port, 'SENTINEL', 'SET', name, 'down-after-milliseconds', 1000, 'failover-timeout', 3000)
+    }
+    await waitFor(
+      `the Sentinels to know ${name}`,
+      async () => {
+        for (const s of this.sentinels) {
+          if (!String(await ask(s.port, 'SENTINEL', 'CKQUORUM', name)).startsWith('OK')) return undefined
+          const known = (await ask(s.port, 'SENTINEL', 'REPLICAS', name)) as unknown[]
+          const others = (await ask(s.port, 'SENTINEL', 'SENTINELS', name)) as unknown[]
+          if (known.length !== 1 || others.length !== this.sentinels.length - 1) return undefined
+        }
+        return true
+      },
+      30_000,
+      100,
+    )
+    return primary.port
+  }
+
   /** SIGKILLs every Sentinel (a rolling restart gone wrong); `startSentinels` brings them back. */
   async killSentinels(): Promise<void> {
     for (const s of this.sentinels) s.child.kill('SIGKILL')
@@ -202,7 +235,7 @@ export class SentinelBed {
 
   /** SIGKILLs every process this bed started (also stopped ones) and removes its folder. */
   async stop(): Promise<void> {
-    const all = [...this.sentinels, ...this.servers]
+    const all = [...this.sentinels, ...this.servers, ...this.others]
     for (const p of all) {
       if (p.child.pid && !exited(p.child.pid)) {
         p.child.kill('SIGCONT')
@@ -258,7 +291,7 @@ export class SentinelBed {
     return child
   }
 
-  async #startServer(primaryPort?: number): Promise<Proc> {
+  async #startServer(primaryPort?: number, list: Proc[] = this.servers): Promise<Proc> {
     const port = await freePort()
     const dir = path.join(this.dir, `redis-${port}`)
     await fs.mkdir(dir)
@@ -280,7 +313,7 @@ export class SentinelBed {
     ]
     const child = await this.#spawn('redis-server', args, `redis-${port}`)
     const proc = { port, child }
-    this.servers.push(proc)
+    list.push(proc)
     await waitFor(`redis-server on ${port}`, async () =>
       (await ask(port, 'PING')) === 'PONG' ? true : undefined,
     )

@@ -13,12 +13,13 @@
  *   while reads go on; a primary with `min-replicas-to-write` refuses writes itself once cut off.
  * Figures (ms from the fault to the promotion and to the first write that works) are printed.
  */
+import { Redis as IORedis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
 import { Database } from '../../src/db/database.js'
 import { JobClient } from '../../src/jobs/client.js'
 import { acknowledged, replicasOnline } from '../../src/redis/acknowledged.js'
-import { connectRedis, type Redis } from '../../src/redis/connect.js'
+import { connectionEpoch, connectRedis, type Redis } from '../../src/redis/connect.js'
 import { jobClient } from '../../src/web/jobs-api.js'
 import { flakyJob } from '../jobs/fixtures/probe-jobs.js'
 import { fastJobEnv, spawnWorker, type WorkerChild } from '../jobs/support.js'
@@ -122,6 +123,33 @@ describe('the store Redis under Sentinel', () => {
     expect(ms).toBeGreaterThanOrEqual(900) // it did wait for the hung one, up to sentinelCommandTimeout
     expect(ms).toBeLessThan(3_000)
     await bed.steady()
+  }, 60_000)
+
+  it('does not reconnect on a failover of another master the same Sentinels watch (the cache)', async () => {
+    await bed.addMaster('fleetother')
+    const redis = storeConnection('other-master')
+    await redis.ping()
+    // What ioredis's detector does alone: any +switch-master closes the connection.
+    const control = new IORedis({
+      sentinels: bed.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      name: bed.masterName,
+      failoverDetector: true,
+    })
+    opened.push(control)
+    control.on('error', () => {})
+    let controlCloses = 0
+    control.on('close', () => {
+      controlCloses++
+    })
+    await control.ping()
+    const before = connectionEpoch(redis)
+    await ask(bed.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'fleetother')
+    // The control connection closing shows that the detectors got fleetother's +switch-master.
+    await waitFor('the announcement of the other failover', async () =>
+      controlCloses > 0 ? true : undefined,
+    )
+    expect(connectionEpoch(redis)).toBe(before)
+    expect(await redis.ping()).toBe('PONG')
   }, 60_000)
 
   describe('a fleet worker', () => {
