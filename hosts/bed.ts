@@ -308,6 +308,23 @@ export class Bed {
     for (const s of this.services.get(name) ?? []) s.start()
   }
 
+  /** SIGKILL of one service of a host, not restarted until `startService` (a crash systemd gave up on). */
+  killService(host: string, name: string): void {
+    const s = this.#service(host, name)
+    s.forget()
+    if (s.pid) process.kill(s.pid, 'SIGKILL')
+  }
+
+  startService(host: string, name: string): void {
+    this.#service(host, name).start()
+  }
+
+  #service(host: string, name: string): Service {
+    const s = this.services.get(host)?.find((x) => x.name === name)
+    if (!s) throw new Error(`no service ${name} on ${host}`)
+    return s
+  }
+
   /** Partition: the host's cable out for `ms`, then in; its processes run on. */
   async partition(name: string, ms: number): Promise<void> {
     await this.net.setLink(name, 'down')

@@ -180,6 +180,28 @@ const failover =
   }
 
 /**
+ * keepalived's track script: `fleet lb` killed (and not restarted) on the host holding the virtual address,
+ * keepalived running on; the address must move to the other LB. Restarted after HOSTS_HOLD.
+ */
+const lbProcessKilled: HostFault = {
+  name: 'fleet lb killed on the active LB',
+  what: `SIGKILL of fleet lb on the VIP holder (keepalived runs on), restarted after ${HOLD_MS / 1000} s`,
+  async inject(ctx) {
+    const start = Date.now()
+    const host = (await vipHolder(ctx.bed)) ?? 'lb1'
+    ctx.bed.killService(host, 'fleet-lb')
+    const ms = await timeUntil(() => entryAnswers(ctx.bed), 30_000)
+    const notes = [
+      `host ${host}`,
+      `virtual address answering from ${(await vipHolder(ctx.bed)) ?? 'nowhere'} after ${fmt(ms)}`,
+    ]
+    await sleep(Math.max(0, start + HOLD_MS - Date.now()))
+    ctx.bed.startService(host, 'fleet-lb')
+    return { wholeAt: await wholeAgain(ctx, start), notes }
+  },
+}
+
+/**
  * Power-off of a worker host while it runs a chaos job (waited for, at most 20 s): the time from the
  * power-off until that job starts again on another worker.
  */
@@ -236,6 +258,7 @@ export const FAULTS: HostFault[] = [
       return [`virtual address answering from ${(await vipHolder(bed)) ?? 'nowhere'} after ${fmt(ms)}`]
     },
   ),
+  lbProcessKilled,
   powerOff('power-off standby LB', async ({ bed }) => {
     const holder = await vipHolder(bed)
     return bed.hostsWith('lb').find((h) => h.name !== holder)?.name ?? 'lb2'
