@@ -1,5 +1,6 @@
 /** The registry's errors: what a process refuses to announce. */
 import { FleetError } from '../errors.js'
+import { redactRedisUrl } from '../redis/url.js'
 
 /**
  * The address a process would publish in the registry is one that other machines cannot reach (loopback
@@ -13,6 +14,6 @@ export class AdvertiseAddressError extends FleetError {
 export class RegistryUnavailableError extends FleetError {
   static override code = 'FLEET_E_REGISTRY_UNAVAILABLE'
   constructor(url: string, options?: ErrorOptions) {
-    super(`the registry's store Redis (${url.replace(/\/\/[^@/]*@/, '//***@')}) cannot be reached`, options)
+    super(`the registry's store Redis (${redactRedisUrl(url)}) cannot be reached`, options)
   }
 }
