@@ -48,7 +48,7 @@ export const coreSettings = {
   }),
   redisUrl: setting.url({
     env: 'REDIS_URL',
-    doc: 'The store Redis (sessions, job queues, registry): `redis://host:port`, or through Redis Sentinel `redis+sentinel://h1:26379,h2:26379,h3:26379/<masterName>[?db=N&sentinelPassword=...]` (docs/operations.md, Redis Sentinel). Unset under `fleet up`: a redis-server is started.',
+    doc: 'The store Redis (sessions, job queues, registry): `redis://host:port`, or through Redis Sentinel `redis+sentinel://h1:26379,h2:26379/<master>` (more Sentinels after commas; `?db=N&sentinelPassword=...`; docs/operations.md, Redis Sentinel). Unset under `fleet up`: a redis-server is started.',
     protocols: ['redis:', 'rediss:', 'redis+sentinel:'],
     flag: 'redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
