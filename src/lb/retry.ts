@@ -4,8 +4,9 @@
  * The rules (each follows from what the upstream may already have done):
  * - the connection could not be made: nothing reached the upstream, so any method is retried;
  * - the connection failed before any response byte: the upstream may have acted, so only idempotent
- *   methods (GET, HEAD, OPTIONS, PUT, DELETE) without a body, or requests whose body was kept for replay
- *   and that carry an `Idempotency-Key`, are retried;
+ *   methods (GET, HEAD, OPTIONS, PUT, DELETE: RFC 9110 9.2.2, and what HAProxy's engine retries) or a
+ *   request with an `Idempotency-Key` are retried, and one with a body only when the body was kept for
+ *   replay;
  * - a response byte went to the client, or the upstream was too slow (504): never.
  */
 
@@ -28,6 +29,6 @@ export function mayRetry(ctx: RetryContext, stage: FailureStage): boolean {
   if (stage === 'response') return false
   // The body is piped only once the connection is up, so after a connect failure it is still untouched.
   if (stage === 'connect') return true
-  if (ctx.hasBody) return ctx.replayable && ctx.idempotencyKey
+  if (ctx.hasBody && !ctx.replayable) return false
   return IDEMPOTENT.has(ctx.method) || ctx.idempotencyKey
 }

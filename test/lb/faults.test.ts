@@ -38,7 +38,8 @@ describe('fault classification', () => {
     expect(retryable(POST)).toBe(false)
     expect(retryable(POST_KEYED)).toBe(true)
     expect(retryable(POST_KEYED_STREAMED)).toBe(false)
-    expect(retryable({ ...POST, method: 'PUT' })).toBe(false)
+    expect(retryable({ ...POST, method: 'PUT' })).toBe(true)
+    expect(retryable({ ...POST, method: 'PATCH' })).toBe(false)
     expect(classify(reset, 'sent', GET)).toEqual({
       kind: 'no-response',
       stage: 'sent',

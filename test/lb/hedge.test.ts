@@ -66,6 +66,35 @@ describe('load balancer: per-try timeout and hedging', () => {
     expect(lb.upstreams.get(good.url)?.failures).toBe(0)
   })
 
+  it('a PUT with a body (idempotent, held whole) to a hung upstream is hedged, its body whole', async () => {
+    // What the multi-host bed found: a cart line (PUT with JSON) to a silent web host waited for it.
+    const stuck = await hung('stuck')
+    const bodies: string[] = []
+    const good = await startBackend('good', (req, res) => {
+      let body = ''
+      req.setEncoding('utf8').on('data', (c: string) => {
+        body += c
+      })
+      req.on('end', () => {
+        bodies.push(`${req.method} ${body}`)
+        res.writeHead(200, { 'x-backend': 'good' }).end('ok')
+      })
+    })
+    backends.push(stuck, good)
+    lb = await startLb({ upstreams: [stuck.url, good.url], strategy: 'round-robin', tryTimeoutMs: 300 })
+    const json = JSON.stringify({ quantity: 2, note: 'x'.repeat(2000) })
+    const t0 = performance.now()
+    const put = await get(lb.port, '/cart/items/1', {
+      method: 'PUT',
+      body: json,
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(put.status).toBe(200)
+    expect(performance.now() - t0).toBeLessThan(2_000)
+    expect(stuck.hits).toBe(1) // round robin tried the hung one first
+    expect(bodies).toEqual([`PUT ${json}`])
+  })
+
   it('the first answer wins when both tries answer; a POST without an Idempotency-Key is never hedged', async () => {
     // "slow" answers after 600 ms: past the try timeout, before the hedge on "slower" (1.5 s) answers.
     const delayed = (ms: number) => async (name: string) =>

@@ -17,7 +17,10 @@ describe('retry rules', () => {
     expect(mayRetry({ ...get, method: 'DELETE' }, 'sent')).toBe(true)
     expect(mayRetry({ ...get, method: 'PATCH' }, 'sent')).toBe(false)
     expect(mayRetry(post, 'sent')).toBe(false)
-    expect(mayRetry({ ...post, method: 'PUT' }, 'sent')).toBe(false)
+    // PUT and DELETE are idempotent (RFC 9110): with their body held whole, safe to send again.
+    expect(mayRetry({ ...post, method: 'PUT' }, 'sent')).toBe(true)
+    expect(mayRetry({ ...post, method: 'PUT', replayable: false }, 'sent')).toBe(false)
+    expect(mayRetry({ ...post, method: 'PATCH' }, 'sent')).toBe(false)
     expect(mayRetry({ ...post, idempotencyKey: true }, 'sent')).toBe(true)
     expect(mayRetry({ ...post, idempotencyKey: true, replayable: false }, 'sent')).toBe(false)
     expect(mayRetry(get, 'response')).toBe(false)

@@ -79,7 +79,7 @@ export const lbSettings = {
   }),
   lbTryTimeout: setting.duration({
     env: 'FLEET_LB_TRY_TIMEOUT',
-    doc: 'Per-try timeout with hedging (as Envoy): a request safe to send twice (GET, HEAD, OPTIONS, PUT, DELETE without a body; a small body with an Idempotency-Key) that has no response headers after this long is also sent to another upstream, and the first answer wins; hedges count as retries (FLEET_LB_RETRIES, the retry budget). 0 disables.',
+    doc: 'Per-try timeout with hedging (as Envoy): a request safe to send twice (GET, HEAD, OPTIONS, PUT, DELETE, or one with an Idempotency-Key; a body only when held whole) that has no response headers after this long is also sent to another upstream, and the first answer wins; hedges count as retries (FLEET_LB_RETRIES, the retry budget). 0 disables.',
     default: '2s',
   }),
   lbBodyTimeout: setting.duration({
