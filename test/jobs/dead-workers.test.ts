@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config/index.js'
-import { startWorker } from '../../src/jobs/worker-process.js'
 import { CLAIM_GRACE_MS, Registry } from '../../src/registry/registry.js'
-import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
-import { activeOn, victimWorkerSuite, waitFor } from './support.js'
+import { sleepJob } from './fixtures/probe-jobs.js'
+import { activeOn, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
 
 describe('a dead worker’s jobs handed on from the registry’s expiry', () => {
   // BullMQ's defaults: without a hand-off the job would wait 30 s for its lock, then up to 30 s more.
@@ -46,21 +44,8 @@ describe('a dead worker’s jobs handed on from the registry’s expiry', () => 
     expect((await registry.list('worker')).find((e) => e.id === 'worker-victim')?.queues).toContain(
       sleepJob.name,
     )
-    const a = await s.client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
-    await waitFor('the victim to start job A', activeOn(queue, a.id, 'worker-victim'))
-    const survivor = await startWorker(
-      loadConfig({
-        env: { ...s.ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
-      }),
-      [sleepJob, flakyJob],
-    )
+    const { survivor, a, b, died } = await victimDiesMidJob(s, 20)
     try {
-      const b = await s.client.submit(sleepJob, { ms: 200, steps: 20 }, 'user:1')
-      await waitFor('the survivor to start job B', activeOn(queue, b.id, 'worker-survivor'))
-
-      s.victim.child.kill('SIGKILL')
-      expect((await s.victim.exited).signal).toBe('SIGKILL')
-      const died = performance.now()
       await waitFor('job A to run again on the survivor', activeOn(queue, a.id, 'worker-survivor'), 15_000)
       const runningAgainMs = performance.now() - died
       const done = (id: string) =>

@@ -6,12 +6,10 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config/index.js'
 import { handOffJobs } from '../../src/jobs/handoff.js'
-import { startWorker } from '../../src/jobs/worker-process.js'
 import { Registry } from '../../src/registry/registry.js'
 import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
-import { activeOn, victimWorkerSuite, waitFor } from './support.js'
+import { activeOn, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
 
 const run = promisify(execFile)
 
@@ -25,22 +23,8 @@ describe('handing a dead worker’s jobs on', () => {
     })
 
   it('moves only the dead worker’s job, which a live worker starts within seconds and completes once', async () => {
-    const queue = s.client.queues.get(sleepJob)
-    const a = await s.client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
-    await waitFor('the victim to start job A', activeOn(queue, a.id, 'worker-victim'))
-    const survivor = await startWorker(
-      loadConfig({
-        env: { ...s.ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
-      }),
-      [sleepJob, flakyJob],
-    )
+    const { survivor, a, b, queue, died } = await victimDiesMidJob(s, 10)
     try {
-      const b = await s.client.submit(sleepJob, { ms: 200, steps: 10 }, 'user:1')
-      await waitFor('the survivor to start job B', activeOn(queue, b.id, 'worker-survivor'))
-
-      s.victim.child.kill('SIGKILL')
-      expect((await s.victim.exited).signal).toBe('SIGKILL')
-      const died = performance.now()
       const { handedOn } = await handOffJobs(s.ctx.redis, s.ctx.config, 'worker-victim', [
         sleepJob.name,
         flakyJob.name,

@@ -6,12 +6,15 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Job, type Queue } from 'bullmq'
 import { afterAll, beforeAll } from 'vitest'
-import type { Config } from '../../src/config/index.js'
+import { type Config, loadConfig } from '../../src/config/index.js'
 import { Database } from '../../src/db/database.js'
-import { JobClient } from '../../src/jobs/client.js'
+import { JobClient, type JobView } from '../../src/jobs/client.js'
+import { type RunningWorker, startWorker } from '../../src/jobs/worker-process.js'
 import type { Redis } from '../../src/redis/connect.js'
 import { SessionStore } from '../../src/web/session.js'
 import { createTestContext, type TestContext } from '../support/context.js'
+import { waitFor } from '../support/wait.js'
+import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 export const probeModule = fileURLToPath(new URL('./fixtures/probe-jobs.ts', import.meta.url))
@@ -113,6 +116,36 @@ export function victimWorkerSuite(env: Record<string, string> = {}): VictimSuite
   return suite
 }
 
+/**
+ * The scene of the hand-off tests: job A (15 steps) running on the victim, a second worker
+ * `worker-survivor` (concurrency 2) running job B (`stepsB` steps), then the victim SIGKILLed. Returns the
+ * survivor (stop it), both jobs and when the victim died (performance.now()).
+ */
+export async function victimDiesMidJob(
+  s: VictimSuite,
+  stepsB: number,
+): Promise<{ survivor: RunningWorker; a: JobView; b: JobView; queue: Queue; died: number }> {
+  const queue = s.client.queues.get(sleepJob)
+  const a = await s.client.submit(sleepJob, { ms: 200, steps: 15 }, 'user:1')
+  await waitFor('the victim to start job A', activeOn(queue, a.id, 'worker-victim'))
+  const survivor = await startWorker(
+    loadConfig({
+      env: { ...s.ctx.env, FLEET_INSTANCE_ID: 'worker-survivor', FLEET_WORKER_CONCURRENCY: '2' },
+    }),
+    [sleepJob, flakyJob],
+  )
+  try {
+    const b = await s.client.submit(sleepJob, { ms: 200, steps: stepsB }, 'user:1')
+    await waitFor('the survivor to start job B', activeOn(queue, b.id, 'worker-survivor'))
+    s.victim.child.kill('SIGKILL')
+    if ((await s.victim.exited).signal !== 'SIGKILL') throw new Error('the victim did not die of SIGKILL')
+    return { survivor, a, b, queue, died: performance.now() }
+  } catch (err) {
+    await survivor.stop()
+    throw err
+  }
+}
+
 /** A waitFor probe: job `id` of `queue`, once it is active on `worker` (else undefined). */
 export function activeOn(queue: Queue, id: string, worker: string): () => Promise<Job | undefined> {
   return async () => {
@@ -134,7 +167,7 @@ export async function loginCookie(
   return `${config.sessionCookie}=${sid}`
 }
 
-export { waitFor } from '../support/wait.js'
+export { waitFor }
 
 export interface SseEvent {
   id?: string
