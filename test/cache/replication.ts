@@ -13,6 +13,7 @@ import type { CacheStatus } from '../../src/cache/index.js'
 import { unflaggedScripts } from '../../src/cache/scripts.js'
 import { freePort } from '../../src/stack/ports.js'
 import { exited } from '../support/processes.js'
+import { testRedisArgs } from '../support/redis-server.js'
 import { waitFor } from '../support/wait.js'
 import type { Server } from './support.js'
 
@@ -39,23 +40,13 @@ export async function startRedis(
   const data = path.join(dir, name)
   await fs.mkdir(data, { recursive: true })
   const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    data,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
+    ...testRedisArgs(port, data, options.replicaOf),
     '--maxmemory',
     String(64 * 1024 * 1024),
     '--maxmemory-policy',
     'allkeys-lru',
     '--repl-diskless-sync-delay',
     '0',
-    ...(options.replicaOf ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
   ]
   const child: ChildProcess = spawn('/usr/bin/redis-server', args, { stdio: 'ignore' })
   const pid = child.pid as number

@@ -11,6 +11,7 @@ import path from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort } from '../../src/stack/ports.js'
 import { exited } from '../support/processes.js'
+import { testRedisArgs } from '../support/redis-server.js'
 import { waitFor } from '../support/wait.js'
 
 export interface BedOptions {
@@ -296,19 +297,9 @@ export class SentinelBed {
     const dir = path.join(this.dir, `redis-${port}`)
     await fs.mkdir(dir)
     const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
+      ...testRedisArgs(port, dir, primaryPort),
       '--enable-debug-command',
       'local',
-      ...(primaryPort ? ['--replicaof', '127.0.0.1', String(primaryPort)] : []),
       ...(this.#options.serverArgs ?? []),
     ]
     const child = await this.#spawn('redis-server', args, `redis-${port}`)
