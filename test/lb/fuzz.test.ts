@@ -288,6 +288,7 @@ function send(port: number, bytes: Buffer): Promise<number[]> {
 
 let shop: TestApp
 let relay: net.Server
+const relaySockets = new Set<net.Socket>()
 let lbProc: ChildProcess
 let lbPort: number
 let adminPort: number
@@ -300,6 +301,8 @@ beforeAll(async () => {
   const shopPort = (shop.app.server.address() as AddressInfo).port
   // Every byte the LB sends the shop passes here: a smuggled request would show its mark.
   relay = net.createServer((from) => {
+    relaySockets.add(from)
+    from.once('close', () => relaySockets.delete(from))
     const to = net.connect({ port: shopPort, host: '127.0.0.1' })
     from.on('data', (d: Buffer) => {
       if (!d.includes(MARK)) return
@@ -352,10 +355,15 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
+  // The LB stops within its hard stop (a request still in flight holds HAProxy's soft stop up to it), then
+  // the relay's sockets go: one was seen left established after HAProxy had exited, holding relay.close().
+  const exited = lbProc && lbProc.exitCode === null ? new Promise((r) => lbProc.once('exit', r)) : undefined
   lbProc?.kill('SIGTERM')
+  await exited
+  for (const socket of relaySockets) socket.destroy()
   await new Promise((r) => relay?.close(r))
   await shop?.close()
-})
+}, 30_000)
 
 describe('load balancer: fuzz of the public port', () => {
   it(`no 5xx, no exit, no ejection and no smuggling from ${PROBES} hostile requests`, async () => {
