@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CLAIM_GRACE_MS, Registry } from '../../src/registry/registry.js'
 import { sleepJob } from './fixtures/probe-jobs.js'
-import { activeOn, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
+import { activeOn, jobEnded, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
 
 describe('a dead worker’s jobs handed on from the registry’s expiry', () => {
   // BullMQ's defaults: without a hand-off the job would wait 30 s for its lock, then up to 30 s more.
@@ -48,15 +48,7 @@ describe('a dead worker’s jobs handed on from the registry’s expiry', () => 
     try {
       await waitFor('job A to run again on the survivor', activeOn(queue, a.id, 'worker-survivor'), 15_000)
       const runningAgainMs = performance.now() - died
-      const done = (id: string) =>
-        waitFor(
-          `job ${id} to end`,
-          async () => {
-            const v = await s.client.get(id, 'user:1')
-            return v.state === 'completed' || v.state === 'failed' ? v : undefined
-          },
-          30_000,
-        )
+      const done = (id: string) => jobEnded(s.client, id)
       const doneA = await done(a.id)
       const completedMs = performance.now() - died
       console.log(

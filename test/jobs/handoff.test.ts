@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { handOffJobs } from '../../src/jobs/handoff.js'
 import { Registry } from '../../src/registry/registry.js'
 import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
-import { activeOn, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
+import { activeOn, jobEnded, victimDiesMidJob, victimWorkerSuite, waitFor } from './support.js'
 
 const run = promisify(execFile)
 
@@ -35,15 +35,7 @@ describe('handing a dead worker’s jobs on', () => {
       console.log(`worker death to its job running again: ${Math.round(runningAgainMs)} ms (lock: 30 s)`)
       expect(runningAgainMs).toBeLessThan(5_000)
 
-      const done = async (id: string) =>
-        waitFor(
-          `job ${id} to end`,
-          async () => {
-            const v = await s.client.get(id, 'user:1')
-            return v.state === 'completed' || v.state === 'failed' ? v : undefined
-          },
-          30_000,
-        )
+      const done = (id: string) => jobEnded(s.client, id)
       // The operator's way, outside `fleet up`: refused for a worker the registry knows alive.
       const cli = await fleet(['jobs', 'hand-off', 'worker-survivor']).catch((err) => err)
       expect(cli.code).toBe(1)

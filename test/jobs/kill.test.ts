@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
 import { startWorker } from '../../src/jobs/worker-process.js'
 import { flakyJob, sleepJob } from './fixtures/probe-jobs.js'
-import { victimWorkerSuite, waitFor } from './support.js'
+import { jobEnded, victimWorkerSuite, waitFor } from './support.js'
 
 describe('a worker killed mid-job', () => {
   const s = victimWorkerSuite()
@@ -29,14 +29,7 @@ describe('a worker killed mid-job', () => {
       [sleepJob, flakyJob],
     )
     try {
-      const done = await waitFor(
-        'the job to complete',
-        async () => {
-          const v = await s.client.get(view.id, 'user:1')
-          return v.state === 'completed' || v.state === 'failed' ? v : undefined
-        },
-        30_000,
-      )
+      const done = await jobEnded(s.client, view.id)
       expect(done.state).toBe('completed')
       expect((done.result as { pid: number }).pid).toBe(process.pid)
       // Both runs count: the one that stalled with its worker, and the one that completed.

@@ -146,6 +146,18 @@ export async function victimDiesMidJob(
   }
 }
 
+/** Waits (up to 30 s) for job `id` of user 1 to end, completed or failed; resolves with its view. */
+export function jobEnded(client: JobClient, id: string): Promise<JobView> {
+  return waitFor(
+    `job ${id} to end`,
+    async () => {
+      const v = await client.get(id, 'user:1')
+      return v.state === 'completed' || v.state === 'failed' ? v : undefined
+    },
+    30_000,
+  )
+}
+
 /** A waitFor probe: job `id` of `queue`, once it is active on `worker` (else undefined). */
 export function activeOn(queue: Queue, id: string, worker: string): () => Promise<Job | undefined> {
   return async () => {
