@@ -171,18 +171,23 @@ export function haproxyConfig(
   paths: HaproxyPaths,
   servers: readonly HaproxyServer[],
 ): string {
-  const o = options
-  const retryAfterS = Math.max(1, Math.ceil(o.healthIntervalMs / 1000))
-  const via = o.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')
-  const trusted = trustedRanges(o)
-  const internal = internalRegex(o.internalPaths)
   // Header blocks up to maxHeaderSize must fit a buffer beside the space kept for rewrites.
-  const bufsize = Math.max(16_384, o.maxHeaderSize + 2048)
-  const tooLarge = `status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close`
-  const balance = o.strategy === 'p2c' ? 'leastconn' : 'roundrobin'
-  const lines = [
+  const bufsize = Math.max(16_384, options.maxHeaderSize + 2048)
+  return [
     '# Written by Fleet (src/lb/haproxy/config.ts) for `fleet lb --engine haproxy`; do not edit: it is',
     '# rewritten on every start and reload, and servers change through the runtime API.',
+    ...globalSection(options, paths, bufsize),
+    ...defaultsSection(options, paths),
+    ...publicFrontend(options, paths, bufsize),
+    ...backendSection(options, servers),
+    ...redirectFrontend(options, paths),
+    ...exporterFrontend(paths),
+  ].join('\n')
+}
+
+/** `global`: the runtime API socket, the bound on a soft stop, buffer sizes, HAProxy's own log. */
+function globalSection(o: LoadBalancerOptions, paths: HaproxyPaths, bufsize: number): string[] {
+  return [
     'global',
     `  stats socket ${paths.adminSocket} mode 600 level admin expose-fd listeners`,
     '  stats timeout 10s',
@@ -194,6 +199,13 @@ export function haproxyConfig(
     // instructions per request): Fleet counts them from HAProxy's stats instead.
     '  log stdout format raw local0 notice',
     '',
+  ]
+}
+
+/** `defaults`: timeouts, safe retries, connection reuse and Fleet's error answers. */
+function defaultsSection(o: LoadBalancerOptions, paths: HaproxyPaths): string[] {
+  const retryAfterS = Math.max(1, Math.ceil(o.healthIntervalMs / 1000))
+  return [
     'defaults',
     '  mode http',
     `  timeout connect ${o.connectTimeoutMs}ms`,
@@ -213,10 +225,31 @@ export function haproxyConfig(
     ...errorLines(retryAfterS),
     ...PARSER_ERRORS.map((status) => `  errorfile ${status} ${paths.errorDir}/${status}.http`),
     '',
+  ]
+}
+
+/** `frontend public`: the listener, then the proxy duties in the order HAProxy applies them. */
+function publicFrontend(o: LoadBalancerOptions, paths: HaproxyPaths, bufsize: number): string[] {
+  return [
     'frontend public',
     `  bind ${hostPort(o.host, o.port)}${paths.tlsPem ? ` ssl crt ${paths.tlsPem} alpn h2,http/1.1` : ''}`,
     `  maxconn ${o.maxConnections}`,
-    // The request id: the client's when it is 1-200 visible characters, else a new one.
+    ...requestIdRules(),
+    // A CONNECT asks for a tunnel to any host, a TRACE echoes credentials: refused, as the Node engine does.
+    `  http-request return status 405 content-type application/json lf-string ${jsonError('FLEET_E_LB_METHOD_NOT_ALLOWED', 'CONNECT and TRACE are not forwarded by the load balancer')} if { method CONNECT TRACE }`,
+    `  http-request return status 431 content-type application/json lf-string ${jsonError('FLEET_E_LB_HEADERS_TOO_LARGE', `request headers exceed ${o.maxHeaderSize} bytes`)} hdr Connection close if { req.hdrs,length gt ${o.maxHeaderSize} }`,
+    ...internalPathRules(o.internalPaths),
+    ...bodyLimitRules(o, bufsize),
+    ...forwardedHeaderRules(o, paths),
+    ...hopRules(o),
+    '  default_backend web',
+    '',
+  ]
+}
+
+/** The request id on the request and its answer: the client's when it is 1-200 visible characters, else a new one. */
+function requestIdRules(): string[] {
+  return [
     '  acl rid_ok req.hdr(x-request-id) -m reg ^[!-~]{1,200}$',
     '  http-request set-var(txn.rid) req.hdr(x-request-id) if rid_ok',
     // Else a new one, as the Node engine makes them: a random prefix per config written (each reload has
@@ -224,50 +257,72 @@ export function haproxyConfig(
     `  http-request set-var-fmt(txn.rid) ${randomBytes(4).toString('hex')}-%rt unless rid_ok`,
     '  http-request set-header X-Request-Id %[var(txn.rid)]',
     '  http-after-response set-header X-Request-Id %[var(txn.rid)]',
-    // A CONNECT asks for a tunnel to any host, a TRACE echoes credentials: refused, as the Node engine does.
-    `  http-request return status 405 content-type application/json lf-string ${jsonError('FLEET_E_LB_METHOD_NOT_ALLOWED', 'CONNECT and TRACE are not forwarded by the load balancer')} if { method CONNECT TRACE }`,
-    `  http-request return status 431 content-type application/json lf-string ${jsonError('FLEET_E_LB_HEADERS_TOO_LARGE', `request headers exceed ${o.maxHeaderSize} bytes`)} hdr Connection close if { req.hdrs,length gt ${o.maxHeaderSize} }`,
   ]
-  if (internal) {
-    const fragments = internalFragments(o.internalPaths)
-    if (fragments) lines.push(`  acl maybe_internal path -m sub -i ${fragments.join(' ')}`)
-    lines.push(
-      `  http-request set-var(txn.path) path,url_dec,lower,regsub(//+,/,g)${fragments ? ' if maybe_internal' : ''}`,
-      `  acl internal_path var(txn.path) -m reg ${internal}`,
-      `  http-request return status 404 content-type application/json lf-string ${jsonError('FLEET_E_LB_NOT_FOUND', 'not found')} if internal_path`,
-    )
-  }
-  lines.push(
+}
+
+/** The 404 for an internal path (none when there are no internal paths). */
+function internalPathRules(internalPaths: readonly string[]): string[] {
+  const internal = internalRegex(internalPaths)
+  if (!internal) return []
+  const fragments = internalFragments(internalPaths)
+  return [
+    ...(fragments ? [`  acl maybe_internal path -m sub -i ${fragments.join(' ')}`] : []),
+    `  http-request set-var(txn.path) path,url_dec,lower,regsub(//+,/,g)${fragments ? ' if maybe_internal' : ''}`,
+    `  acl internal_path var(txn.path) -m reg ${internal}`,
+    `  http-request return status 404 content-type application/json lf-string ${jsonError('FLEET_E_LB_NOT_FOUND', 'not found')} if internal_path`,
+  ]
+}
+
+/** The 413s: an announced length over the limit, then the body itself as far as a buffer holds it. */
+function bodyLimitRules(o: LoadBalancerOptions, bufsize: number): string[] {
+  const tooLarge = `status 413 content-type application/json lf-string ${jsonError('FLEET_E_LB_BODY_TOO_LARGE', `request body exceeds ${o.maxBodySize} bytes`)} hdr Connection close`
+  return [
     ...contentLengthLimit(o.maxBodySize, tooLarge),
     // Then the body (up to a buffer) before a server is picked: a slow client holds no server connection,
     // and a chunked body that fits the buffer is measured too (when the limit is below a buffer: a bigger
     // limit can never be passed by what waits there, and larger chunked bodies are HAProxy's to stream).
     `  http-request wait-for-body time ${o.clientRequestTimeoutMs}ms`,
-  )
-  if (o.maxBodySize < bufsize)
-    lines.push(`  http-request return ${tooLarge} if { req.body_size gt ${o.maxBodySize} }`)
-  // X-Forwarded-*: kept (and appended to) from a trusted proxy only; from anyone else, what the LB saw.
-  // With no trusted proxy the conditions are left out (each costs a lookup per request).
+    ...(o.maxBodySize < bufsize
+      ? [`  http-request return ${tooLarge} if { req.body_size gt ${o.maxBodySize} }`]
+      : []),
+  ]
+}
+
+/**
+ * X-Forwarded-*: kept (and appended to) from a trusted proxy only; from anyone else, what the LB saw.
+ * With no trusted proxy the conditions are left out (each costs a lookup per request).
+ */
+function forwardedHeaderRules(o: LoadBalancerOptions, paths: HaproxyPaths): string[] {
+  const trusted = trustedRanges(o)
   const untrusted = trusted.length > 0 ? ' unless from_trusted' : ''
-  if (trusted.length > 0) lines.push(`  acl from_trusted src ${trusted.join(' ')}`)
-  lines.push(
+  return [
+    ...(trusted.length > 0 ? [`  acl from_trusted src ${trusted.join(' ')}`] : []),
     `  http-request del-header X-Forwarded-For${untrusted}`,
     `  http-request del-header Forwarded${untrusted}`,
     `  http-request set-header X-Forwarded-Proto ${paths.tlsPem ? 'https' : 'http'}${untrusted && `${untrusted} { req.hdr(x-forwarded-proto) -m reg ^https?$ }`}`,
     `  http-request set-header X-Forwarded-Host %[req.hdr(host)]${untrusted && `${untrusted} { req.hdr(x-forwarded-host) -m found }`}`,
     '  option forwardfor',
+  ]
+}
+
+/** Hop-by-hop headers dropped both ways, and this LB's `Via` added both ways. */
+function hopRules(o: LoadBalancerOptions): string[] {
+  const via = o.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')
+  return [
     // Hop-by-hop headers stay on their hop (HAProxy 2.6 passes them; the ones named in Connection it cannot
     // know in advance: those pass, docs/load-balancer.md).
     '  http-request del-header ^(keep-alive|te|proxy-authorization|proxy-connection)$ -m reg',
     '  http-response del-header ^(keep-alive|proxy-authenticate)$ -m reg',
     `  http-request add-header Via "1.1 ${via}"`,
     `  http-response add-header Via "1.1 ${via}"`,
-  )
-  lines.push(
-    '  default_backend web',
-    '',
+  ]
+}
+
+/** `backend web`: the strategy, active checks, which requests may be retried, and the known servers. */
+function backendSection(o: LoadBalancerOptions, servers: readonly HaproxyServer[]): string[] {
+  return [
     'backend web',
-    `  balance ${balance}`,
+    `  balance ${o.strategy === 'p2c' ? 'leastconn' : 'roundrobin'}`,
     `  option httpchk GET ${o.healthPath}`,
     '  http-check expect status 200',
     `  timeout check ${o.healthTimeoutMs}ms`,
@@ -276,12 +331,16 @@ export function haproxyConfig(
     '  http-request disable-l7-retry unless idempotent || { req.hdr(idempotency-key) -m found }',
     ...servers.map((s) => `  server ${s.name} ${s.host}:${s.port} ${serverKeywords(o, s.weight)}`),
     '',
-    ...redirectFrontend(o, paths),
+  ]
+}
+
+/** A loopback frontend serving HAProxy's Prometheus exporter at /metrics (404 elsewhere). */
+function exporterFrontend(paths: HaproxyPaths): string[] {
+  return [
     'frontend exporter',
     `  bind 127.0.0.1:${paths.exporterPort}`,
     '  http-request use-service prometheus-exporter if { path /metrics }',
     `  http-request return status 404 content-type text/plain string "${STATUS_CODES[404]}"`,
     '',
-  )
-  return lines.join('\n')
+  ]
 }
