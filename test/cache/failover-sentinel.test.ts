@@ -32,8 +32,6 @@ afterEach(async () => {
   }
 })
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 describe('cache Redis under Sentinel', () => {
   it('the primary dies, the Sentinels promote a replica that missed a bump: 0 stale reads, and hits again', async () => {
     bed = await SentinelBed.start({
@@ -69,7 +67,7 @@ describe('cache Redis under Sentinel', () => {
 
       const running = readAll([reader, writer], products)
       load = running
-      await sleep(300)
+      await running.more(100, 'HIT') // reads on the old primary, in flight when it dies
       const before = snapshot(running.reads)
       const killedAt = performance.now()
       bed.signal(primaryPort, 'SIGKILL')

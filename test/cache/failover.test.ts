@@ -60,7 +60,11 @@ async function address(target: number): Promise<MovingAddress> {
   return a
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** The identity a history check finds on `redis` now (`<run_id>/<master_replid>`, as scripts.ts reads it). */
+async function identityOf(redis: RedisProcess['admin']): Promise<string> {
+  const run = /run_id:(\w+)/.exec(await redis.info('server'))?.[1]
+  return `${run}/${await replicationField(redis, 'master_replid')}`
+}
 
 function reading(load: ReturnType<typeof readAll>): ReturnType<typeof readAll> {
   loads.push(load)
@@ -110,11 +114,11 @@ describe('cache Redis failover', { timeout: 90_000 }, () => {
   it('the primary dies and the address moves to a promoted replica that missed a bump: 0 stale reads, reads in flight included', async () => {
     const { primary, replica, vip, writer, reader, products } = await replicaMissesABump()
     const load = reading(readAll([reader, writer], products))
-    await sleep(300) // reads on the old primary (refilled after the write: HIT)
+    await load.more(100, 'HIT') // reads on the old primary (refilled after the write: HIT)
     const before = snapshot(load.reads)
     vip.moveTo(replica.port)
     await primary.kill() // reads in flight on its connections fail; the connections reconnect to the replica
-    await sleep(2_000)
+    await load.more(500, 'HIT') // from the replica (the primary is gone): caching resumed there
     const reads = await load.stop()
     // A process that starts after the failover reads the promoted replica first hand.
     const late = await f!.server({ listen: false })
@@ -147,10 +151,10 @@ describe('cache Redis failover', { timeout: 90_000 }, () => {
     })
     const s = { cache, db: new Database(pool), redis, pool }
     const load = reading(readAll([s], products, 16, 0)) // no pause: reads in flight whenever the primary dies
-    await sleep(300)
+    await load.more(100, 'HIT')
     vip.moveTo(replica.port)
     await primary.kill()
-    await sleep(1_500)
+    await load.more(200, 'HIT') // from the replica
     const reads = await load.stop()
     console.log('cache failover (re-sending connection):', JSON.stringify(reads))
     expect(reads.stale).toBe(0)
@@ -172,16 +176,16 @@ describe('cache Redis failover', { timeout: 90_000 }, () => {
   it('the old primary demoted under open connections, resynchronized from the replica, then promoted again: 0 stale reads', async () => {
     const { primary, replica, writer, reader, products } = await replicaMissesABump()
     const load = reading(readAll([reader, writer], products))
-    await sleep(300)
+    await load.more(100, 'HIT')
     // No address moves and no process is told: the server under the connections becomes a replica of the
     // promoted one and loads its data (entries that validate, with the old names).
     await primary.admin.call('REPLICAOF', '127.0.0.1', String(replica.port))
     await waitInSync(replica.admin, primary.admin)
     const demoted = snapshot(load.reads)
-    await sleep(500) // every cache script is refused by a replica: reads bypass to PostgreSQL
+    await load.more(200, 'BYPASS') // every cache script is refused by a replica: reads bypass to PostgreSQL
     const asReplica = snapshot(load.reads)
     await primary.admin.call('REPLICAOF', 'NO', 'ONE')
-    await sleep(1_500)
+    await load.more(200, 'HIT') // promoted again: caching resumed
     const reads = await load.stop()
     console.log(
       'cache failover (demoted, promoted again):',
@@ -197,7 +201,12 @@ describe('cache Redis failover', { timeout: 90_000 }, () => {
     await primary.admin.call('REPLICAOF', '127.0.0.1', String(replica.port))
     await waitInSync(replica.admin, primary.admin)
     await primary.admin.call('REPLICAOF', 'NO', 'ONE')
-    await sleep(2_500) // the reader sent nothing meanwhile: its background check ran (the second idle tick)
+    // The reader sends nothing meanwhile (stats() reads its last check, and sends no cache command): only its
+    // background check, on an idle tick, can find the new history.
+    const promoted = await identityOf(primary.admin)
+    await waitFor('the background check to find the new history', async () =>
+      (await reader.cache.stats()).history === promoted ? true : undefined,
+    )
     for (const id of products) {
       const r = await reader.cache.query<{ name: string }>(BY_ID, [id])
       expect(r.rows[0]?.name).toBe(`renamed ${id}`)
@@ -218,17 +227,17 @@ describe('cache Redis restarted without persistence', { timeout: 90_000 }, () =>
       seeded.category,
     ])
     const load = reading(readAll([reader, writer], seeded.products))
-    await sleep(300)
+    await load.more(100, 'HIT')
     const history = (await reader.cache.stats()).history
     await server.kill()
-    await sleep(300) // reads bypass to PostgreSQL
+    await load.more(100, 'BYPASS') // reads bypass to PostgreSQL
     server = await redis(dir, 'cache', { port })
     await waitFor('the caches to be back', async () => {
       const s = await reader.cache.stats()
       return s.history !== undefined && s.history !== history ? true : undefined
     })
     const restarted = snapshot(load.reads)
-    await sleep(1_000)
+    await load.more(200, 'HIT')
     const reads = await load.stop()
     console.log('cache Redis restarted:', JSON.stringify({ restarted, after: reads }))
     expect(reads.stale).toBe(0)

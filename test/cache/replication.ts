@@ -186,8 +186,28 @@ export function readAll(servers: Server[], products: number[], loops = 8, pauseM
     }
   }
   const done = Promise.all(Array.from({ length: loops }, (_, i) => loop(i)))
+  const ended = done.then(() => {
+    throw new Error('the read loops ended')
+  })
+  ended.catch(() => {}) // awaited by `more` only
   return {
     reads,
+    /**
+     * Resolves once `n` more reads than now have returned `status` (any status when not given): a phase of the
+     * load has happened. Rejects when a read loop fails, or after `timeoutMs`.
+     */
+    async more(n: number, status?: CacheStatus, timeoutMs = 20_000): Promise<void> {
+      const count = () => (status ? reads.byStatus[status] : reads.total)
+      const target = count() + n
+      await Promise.race([
+        waitFor(
+          `${n} more ${status ?? 'cache'} reads`,
+          async () => (count() >= target ? true : undefined),
+          timeoutMs,
+        ),
+        ended,
+      ])
+    },
     /** Ends the loops; resolves with the reads so far. */
     async stop(): Promise<Reads> {
       running = false
