@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { LoadBalancerOptions } from '../options.js'
+import type { Upstream } from '../upstream.js'
 
 /** A member of the `web` backend. */
 export interface HaproxyServer {
@@ -41,6 +42,17 @@ export function serverName(origin: string): string {
 /** Fleet's weights (default 1, may be fractional) on HAProxy's integer scale: 10 per unit, 1..256. */
 export function haproxyWeight(weight: number): number {
   return Math.max(1, Math.min(256, Math.round(weight * 10)))
+}
+
+/** An upstream as a member of the `web` backend (a `server` line, or an `add server` command). */
+export function serverOf(u: Upstream): HaproxyServer {
+  const url = new URL(u.origin)
+  return {
+    name: serverName(u.origin),
+    host: url.hostname,
+    port: Number(url.port || 80),
+    weight: haproxyWeight(u.weight),
+  }
 }
 
 /** The keywords of a `server` line (config) or an `add server` command (runtime API): checks, slow start. */
