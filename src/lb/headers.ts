@@ -97,76 +97,148 @@ export function upstreamRequestHead(
   /** How the client reached the LB: `https` on its TLS port. */
   scheme: 'http' | 'https' = 'http',
 ): UpstreamRequestHead {
-  let host: string | undefined
-  let contentLength: string | undefined
-  let connection: string[] | undefined
-  let xff: string | undefined
-  let viaIn: string | undefined
-  let requestId: string | undefined
-  let idempotencyKey = false
-  let expectContinue = false
-  let chunked = false
-  let upgrade: string | undefined
-  let proto: string | undefined
-  let forwardedHost: string | undefined
-  let forwarded: string | undefined
-  let authority: string | undefined
   // Lower-case names, computed once for both passes (reused array: this function never re-enters).
   const lower = LOWER_NAMES
   lower.length = 0
+  const seen = readRequestHeaders(raw, lower)
+  const headers = passedOn(raw, lower, seen.connection)
+  const requestId = seen.requestId ?? newRequestId()
+  let host = seen.host
+  if (host === undefined && seen.authority !== undefined) {
+    host = seen.authority
+    headers.push('host', host)
+  }
+  const hostValue = host ?? ''
+  const { xff, proto, forwardedHost, forwarded, viaIn } = seen
+  headers.push(
+    'via',
+    viaIn === undefined ? `${httpVersion} ${via}` : `${viaIn}, ${httpVersion} ${via}`,
+    'x-forwarded-for',
+    trusted && xff !== undefined ? `${xff}, ${clientAddress}` : clientAddress,
+    'x-forwarded-proto',
+    trusted && (proto === 'https' || proto === 'http') ? proto : scheme,
+    'x-forwarded-host',
+    trusted && forwardedHost ? forwardedHost : hostValue,
+    'x-request-id',
+    requestId,
+  )
+  if (trusted && forwarded !== undefined) headers.push('forwarded', forwarded)
+  return {
+    headers,
+    requestId,
+    host: hostValue,
+    idempotencyKey: seen.idempotencyKey,
+    expectContinue: seen.expectContinue,
+    contentLength: seen.contentLength,
+    chunked: seen.chunked,
+    upgrade: seen.upgrade,
+  }
+}
+
+/** What the first pass over a request's headers found (several values of a list header joined by `, `). */
+interface SeenRequestHeaders {
+  host: string | undefined
+  /** HTTP/2's `:authority`, the Host when there is none. */
+  authority: string | undefined
+  contentLength: string | undefined
+  connection: string[] | undefined
+  xff: string | undefined
+  proto: string | undefined
+  forwardedHost: string | undefined
+  forwarded: string | undefined
+  viaIn: string | undefined
+  /** The client's X-Request-Id, when it is one we pass on (printable ASCII, 1 to 200 characters). */
+  requestId: string | undefined
+  idempotencyKey: boolean
+  expectContinue: boolean
+  chunked: boolean
+  upgrade: string | undefined
+}
+
+/**
+ * One pass over the raw headers: collects what the LB acts on and pushes each lower-case name to `lower`.
+ * Throws MalformedRequestError for two Host headers or two different Content-Length values.
+ */
+function readRequestHeaders(raw: string[], lower: string[]): SeenRequestHeaders {
+  const seen: SeenRequestHeaders = {
+    host: undefined,
+    authority: undefined,
+    contentLength: undefined,
+    connection: undefined,
+    xff: undefined,
+    proto: undefined,
+    forwardedHost: undefined,
+    forwarded: undefined,
+    viaIn: undefined,
+    requestId: undefined,
+    idempotencyKey: false,
+    expectContinue: false,
+    chunked: false,
+    upgrade: undefined,
+  }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
+    const value = raw[i + 1]
     lower.push(name)
     switch (name) {
       // HTTP/2 pseudo-headers: the authority is the Host; the others are the request line, sent as such.
       case ':authority':
-        authority ??= raw[i + 1]
+        seen.authority ??= value
         break
       case 'transfer-encoding':
-        chunked = true
+        seen.chunked = true
         break
       case 'upgrade':
-        upgrade = raw[i + 1]
+        seen.upgrade = value
         break
       case 'host':
-        if (host !== undefined) throw new MalformedRequestError('the request has more than one Host header')
-        host = raw[i + 1]
+        if (seen.host !== undefined)
+          throw new MalformedRequestError('the request has more than one Host header')
+        seen.host = value
         break
       case 'content-length':
-        if (contentLength !== undefined && contentLength !== raw[i + 1])
+        if (seen.contentLength !== undefined && seen.contentLength !== value)
           throw new MalformedRequestError('the request has conflicting Content-Length headers')
-        contentLength = raw[i + 1]
+        seen.contentLength = value
         break
       case 'connection':
-        if (connection) connection.push(raw[i + 1])
-        else connection = [raw[i + 1]]
+        if (seen.connection) seen.connection.push(value)
+        else seen.connection = [value]
         break
       case 'x-forwarded-for':
-        xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`
+        seen.xff = seen.xff === undefined ? value : `${seen.xff}, ${value}`
         break
       case 'x-forwarded-proto':
-        proto ??= raw[i + 1].trim().toLowerCase()
+        seen.proto ??= value.trim().toLowerCase()
         break
       case 'x-forwarded-host':
-        forwardedHost ??= raw[i + 1]
+        seen.forwardedHost ??= value
         break
       case 'forwarded':
-        forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`
+        seen.forwarded = seen.forwarded === undefined ? value : `${seen.forwarded}, ${value}`
         break
       case 'via':
-        viaIn = viaIn === undefined ? raw[i + 1] : `${viaIn}, ${raw[i + 1]}`
+        seen.viaIn = seen.viaIn === undefined ? value : `${seen.viaIn}, ${value}`
         break
       case 'x-request-id':
-        if (requestId === undefined && REQUEST_ID.test(raw[i + 1])) requestId = raw[i + 1]
+        if (seen.requestId === undefined && REQUEST_ID.test(value)) seen.requestId = value
         break
       case 'idempotency-key':
-        idempotencyKey = true
+        seen.idempotencyKey = true
         break
       case 'expect':
-        if (raw[i + 1].trim().toLowerCase() === '100-continue') expectContinue = true
+        if (value.trim().toLowerCase() === '100-continue') seen.expectContinue = true
         break
     }
   }
+  return seen
+}
+
+/**
+ * The client's headers that go on unchanged, as a flat list: not hop-by-hop, not one the LB sets itself,
+ * not named by `Connection`, no HTTP/2 pseudo-header, one Content-Length.
+ */
+function passedOn(raw: string[], lower: string[], connection: string[] | undefined): string[] {
   const drop = connection ? connectionTokens(connection) : undefined
   const headers: string[] = []
   let lengthSent = false
@@ -181,36 +253,7 @@ export function upstreamRequestHead(
     }
     headers.push(raw[i], raw[i + 1])
   }
-  requestId ??= newRequestId()
-  if (host === undefined && authority !== undefined) {
-    host = authority
-    headers.push('host', authority)
-  }
-  const hostValue = host ?? ''
-  const believed = trusted && xff !== undefined
-  headers.push(
-    'via',
-    viaIn === undefined ? `${httpVersion} ${via}` : `${viaIn}, ${httpVersion} ${via}`,
-    'x-forwarded-for',
-    believed ? `${xff}, ${clientAddress}` : clientAddress,
-    'x-forwarded-proto',
-    trusted && (proto === 'https' || proto === 'http') ? proto : scheme,
-    'x-forwarded-host',
-    trusted && forwardedHost ? forwardedHost : hostValue,
-    'x-request-id',
-    requestId,
-  )
-  if (trusted && forwarded !== undefined) headers.push('forwarded', forwarded)
-  return {
-    headers,
-    requestId,
-    host: hostValue,
-    idempotencyKey,
-    expectContinue,
-    contentLength,
-    chunked,
-    upgrade,
-  }
+  return headers
 }
 
 /**

@@ -73,38 +73,20 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
   )
   const ctx = createProxyContext(options, { upstreams, metrics, logger, now, closing: () => closing })
   const tunnels = new Set<Duplex>()
-  const server = createPublicServer(ctx, tunnels)
-  // With TLS, one listener takes the TLS connections and hands each to HTTP/1.1 (`server`) or HTTP/2.
-  const front = options.tls ? createTlsFront(ctx, server) : undefined
-  const listener: net.Server = front?.server ?? server
-  await listen(listener, options.port, options.host).catch((err: unknown) => {
-    throw portTaken(err, options.port, 'FLEET_PORT', `the load balancer on ${options.host}`)
-  })
-  const redirect =
-    front && options.redirectPort !== undefined ? createRedirectServer(portOf(listener)) : undefined
-  if (redirect) {
-    await listen(redirect, options.redirectPort as number, options.host).catch((err: unknown) => {
-      listener.close()
-      throw portTaken(
-        err,
-        options.redirectPort as number,
-        'FLEET_LB_REDIRECT_PORT',
-        `the HTTP redirect on ${options.host}`,
-      )
-    })
-  }
+  const front = await listenPublic(ctx, tunnels)
   const discovery = createDiscovery(options, upstreams, health, logger)
   const admin = await startAdminServer(
     statusSource(options, { upstreams, metrics, discovery, now, closing: () => closing }),
     options.adminHost,
     options.adminPort,
   ).catch(async (err: Error) => {
-    await new Promise((r) => server.close(r))
+    front.redirect?.close()
+    await new Promise((r) => front.listener.close(r))
     throw err
   })
   await discovery.start()
   health.start()
-  const port = portOf(listener)
+  const port = portOf(front.listener)
   const adminPort = portOf(admin)
   logger.info(
     { port, adminPort, strategy: options.strategy, upstreams: options.upstreams },
@@ -117,21 +99,15 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
     adminPort,
     upstreams,
     async reloadCertificate() {
-      if (!front)
+      if (!front.tls)
         throw new ConfigMissingError('FLEET_LB_TLS_CERT', 'there is no certificate to reload: TLS is off')
-      front.reload()
+      front.tls.reload()
     },
     close() {
       closed ??= (async () => {
         closing = true
         discovery.stop()
-        if (front) listener.close()
-        redirect?.close()
-        redirect?.closeAllConnections()
-        await Promise.all([
-          drainPublicServer(server, upstreams, tunnels, options.shutdownTimeoutMs),
-          front?.closeSessions(options.shutdownTimeoutMs),
-        ])
+        await closePublic(front, upstreams, tunnels, options.shutdownTimeoutMs)
         await health.stop()
         await upstreams.close(true)
         const adminClosed = new Promise<void>((r) => admin.close(() => r()))
@@ -142,6 +118,58 @@ export async function startLoadBalancer(options: StartOptions): Promise<LoadBala
       return closed
     },
   }
+}
+
+/** The public side of the Node engine: the HTTP/1.1 server, the TLS front when on, the HTTP redirect. */
+interface PublicListeners {
+  /** The HTTP/1.1 server every request reaches (behind the TLS front when there is one). */
+  server: http.Server
+  tls: ReturnType<typeof createTlsFront> | undefined
+  /** What listens on the public port: the TLS front, else `server`. */
+  listener: net.Server
+  redirect: http.Server | undefined
+}
+
+/** Opens the public port (and the HTTP redirect port with TLS); a port taken is a coded error. */
+async function listenPublic(ctx: ProxyContext, tunnels: Set<Duplex>): Promise<PublicListeners> {
+  const { options } = ctx
+  const server = createPublicServer(ctx, tunnels)
+  // With TLS, one listener takes the TLS connections and hands each to HTTP/1.1 (`server`) or HTTP/2.
+  const tls = options.tls ? createTlsFront(ctx, server) : undefined
+  const listener: net.Server = tls?.server ?? server
+  await listen(listener, options.port, options.host).catch((err: unknown) => {
+    throw portTaken(err, options.port, 'FLEET_PORT', `the load balancer on ${options.host}`)
+  })
+  const redirect =
+    tls && options.redirectPort !== undefined ? createRedirectServer(portOf(listener)) : undefined
+  if (redirect) {
+    await listen(redirect, options.redirectPort as number, options.host).catch((err: unknown) => {
+      listener.close()
+      throw portTaken(
+        err,
+        options.redirectPort as number,
+        'FLEET_LB_REDIRECT_PORT',
+        `the HTTP redirect on ${options.host}`,
+      )
+    })
+  }
+  return { server, tls, listener, redirect }
+}
+
+/** Stops accepting on the public side and lets what is in flight finish, up to `timeoutMs`. */
+async function closePublic(
+  front: PublicListeners,
+  upstreams: UpstreamSet,
+  tunnels: Set<Duplex>,
+  timeoutMs: number,
+): Promise<void> {
+  if (front.tls) front.listener.close()
+  front.redirect?.close()
+  front.redirect?.closeAllConnections()
+  await Promise.all([
+    drainPublicServer(front.server, upstreams, tunnels, timeoutMs),
+    front.tls?.closeSessions(timeoutMs),
+  ])
 }
 
 /** What every request's proxying shares: the upstreams, the budgets, and the coded error answer. */

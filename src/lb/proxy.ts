@@ -19,10 +19,11 @@ import {
   ShuttingDownError,
 } from './errors.js'
 import { Exchange } from './exchange.js'
-import { upstreamRequestHead } from './headers.js'
+import { type UpstreamRequestHead, upstreamRequestHead } from './headers.js'
 import type { LbMetrics } from './metrics.js'
 import { type LoadBalancerOptions, normalizePath } from './options.js'
 import type { RetryBudget } from './retry-budget.js'
+import type { TryBody } from './try.js'
 import type { UpstreamSet } from './upstream-set.js'
 
 /** What every exchange shares. */
@@ -86,9 +87,45 @@ export function proxyRequest(
 ): void {
   const startedAt = Date.now()
   const method = req.method ?? 'GET'
+  const url = admitTarget(ctx, req, res, method)
+  if (url === undefined) return
+  const head = admitHead(ctx, req, res)
+  if (head === undefined) return
+  const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
+  const { maxBodySize } = ctx.options
+  if (length > maxBodySize) {
+    ctx.respondError(res, new RequestBodyTooLargeError(maxBodySize), head.requestId, false)
+    return
+  }
+  const request: Forwarded = { ctx, req, res, url, head, method }
+  if (length > 0 || head.chunked) holdAndForward(request, continuePending, startedAt)
+  else forward(request, true, noBody)
+}
+
+/** One admitted request on its way to an upstream. */
+interface Forwarded {
+  readonly ctx: ProxyContext
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  /** The target in origin form. */
+  readonly url: string
+  readonly head: UpstreamRequestHead
+  readonly method: string
+}
+
+/**
+ * The request target in origin form, or undefined once the request is answered here: the LB is closing,
+ * the method is not forwarded, the target is `*` or not a path, or it names an internal path.
+ */
+function admitTarget(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+): string | undefined {
   if (ctx.closing) {
     ctx.respondError(res, new ShuttingDownError(), undefined, true)
-    return
+    return undefined
   }
   if (NOT_FORWARDED.has(method)) {
     ctx.respondError(
@@ -97,7 +134,7 @@ export function proxyRequest(
       undefined,
       false,
     )
-    return
+    return undefined
   }
   const raw = req.url ?? '/'
   if (raw === '*') {
@@ -112,12 +149,12 @@ export function proxyRequest(
         undefined,
         false,
       )
-    return
+    return undefined
   }
   const url = originForm(raw)
   if (typeof url !== 'string') {
     ctx.respondError(res, url, undefined, false)
-    return
+    return undefined
   }
   if (isInternal(url, ctx.options.internalPaths)) {
     ctx.respondError(
@@ -128,9 +165,21 @@ export function proxyRequest(
       undefined,
       false,
     )
-    return
+    return undefined
   }
-  let head: ReturnType<typeof upstreamRequestHead>
+  return url
+}
+
+/**
+ * The headers to send upstream, or undefined once the request is refused for its framing: two Host
+ * headers or conflicting lengths, no Host in HTTP/1.1, Transfer-Encoding in HTTP/1.0.
+ */
+function admitHead(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): UpstreamRequestHead | undefined {
+  let head: UpstreamRequestHead
   const address = req.socket.remoteAddress ?? ''
   const trusted =
     ctx.options.trustedProxies?.check(address, req.socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
@@ -139,43 +188,51 @@ export function proxyRequest(
     head = upstreamRequestHead(req.rawHeaders, address, `${req.httpVersion}`, ctx.via, trusted, scheme)
   } catch (err) {
     ctx.respondError(res, err as FleetError, undefined, true)
-    return
+    return undefined
   }
   if (head.host === '' && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
     const err = new MalformedRequestError('an HTTP/1.1 request needs a Host header (RFC 9112 3.2)')
     ctx.respondError(res, err, head.requestId, true)
-    return
+    return undefined
   }
   if (head.chunked && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
     // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; never reuse the connection.
     const err = new MalformedRequestError('Transfer-Encoding is not allowed in an HTTP/1.0 request')
     ctx.respondError(res, err, undefined, true)
-    return
+    return undefined
   }
   // HTTP/2 frames a body without Content-Length: one is coming unless the headers ended the stream.
   // (An HTTP/1 request line may claim version 2.0: only a request of the HTTP/2 server has a stream.)
   const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream
   if (stream && head.contentLength === undefined) head.chunked = !stream.endAfterHeaders
-  const length = head.contentLength === undefined ? -1 : Number(head.contentLength)
+  return head
+}
+
+/** Takes an upstream and starts the exchange, or answers 503 when none may take the request. */
+function forward(
+  { ctx, req, res, url, head, method }: Forwarded,
+  replayable: boolean,
+  body: (onError: (err: Error) => void) => TryBody,
+): void {
+  const now = ctx.now()
+  const upstream = ctx.upstreams.pick(now)
+  if (!upstream) {
+    ctx.respondError(res, new NoUpstreamError(), head.requestId, false)
+    return
+  }
+  ctx.budget.request(now)
+  const retry = { method, hasBody: body !== noBody, replayable, idempotencyKey: head.idempotencyKey }
+  new Exchange(ctx, req, res, url, head, retry, body).start(upstream)
+}
+
+/**
+ * Reads the body before an upstream is taken (a slow client holds only its own socket here), then forwards
+ * it: whole when it fit the buffer (replayable), else streamed on from what was held, within the limit on
+ * bodies streamed at once.
+ */
+function holdAndForward(request: Forwarded, continuePending: boolean, startedAt: number): void {
+  const { ctx, req, res, head } = request
   const { maxBodySize, clientBodyTimeoutMs, requestBufferSize, clientRequestTimeoutMs } = ctx.options
-  if (length > maxBodySize) {
-    ctx.respondError(res, new RequestBodyTooLargeError(maxBodySize), head.requestId, false)
-    return
-  }
-  const hasBody = length > 0 || head.chunked
-  if (!hasBody) {
-    const now = ctx.now()
-    const upstream = ctx.upstreams.pick(now)
-    if (!upstream) {
-      ctx.respondError(res, new NoUpstreamError(), head.requestId, false)
-      return
-    }
-    ctx.budget.request(now)
-    const retry = { method, hasBody, replayable: true, idempotencyKey: head.idempotencyKey }
-    new Exchange(ctx, req, res, url, head, retry, noBody).start(upstream)
-    return
-  }
-  // The body arrives before an upstream is taken: a slow client holds only its own socket here.
   if (continuePending) res.writeContinue()
   holdBody(req, {
     bufferSize: requestBufferSize,
@@ -191,17 +248,9 @@ export function proxyRequest(
         return
       }
       res.once('close', () => ctx.bodies.give(held.bytes))
-      const now = ctx.now()
-      const upstream = ctx.upstreams.pick(now)
-      if (!upstream) {
-        ctx.respondError(res, new NoUpstreamError(), head.requestId, false)
-        return
-      }
-      const retry = { method, hasBody, replayable: held.complete, idempotencyKey: head.idempotencyKey }
       if (held.complete) {
-        ctx.budget.request(now)
         const body = wholeBody(held)
-        new Exchange(ctx, req, res, url, head, retry, () => body).start(upstream)
+        forward(request, true, () => body)
         return
       }
       if (!ctx.bodies.takeStream()) {
@@ -212,16 +261,11 @@ export function proxyRequest(
         return
       }
       res.once('close', () => ctx.bodies.giveStream())
-      ctx.budget.request(now)
-      new Exchange(
-        ctx,
-        req,
-        res,
-        url,
-        head,
-        retry,
+      forward(
+        request,
+        false,
         (onError) => new BodyMeter(maxBodySize, clientBodyTimeoutMs, held.chunks, onError),
-      ).start(upstream)
+      )
     },
     (err: Error) => {
       // 408 (a stalled client) closes at once; 413 and 503 let the client read the answer first.
