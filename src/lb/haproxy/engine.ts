@@ -7,22 +7,23 @@
  * with this process (parent-death signal); `reload()` rewrites its config and reloads it without dropping
  * a connection (the listeners pass to the new worker).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { ConfigMissingError } from '../../config/errors.js'
-import { portTaken } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { portOf, startAdminServer } from '../admin.js'
 import { createDiscovery, createUpstreamSet, type StartOptions, statusSource } from '../control-plane.js'
+import type { Discovery } from '../discovery.js'
 import type { LoadBalancer } from '../index.js'
 import { LbMetrics } from '../metrics.js'
+import type { LoadBalancerOptions } from '../options.js'
 import { readTlsFiles } from '../tls-files.js'
-import { haproxyConfig, parserErrorFiles, serverOf } from './config.js'
-import { RuntimeApi } from './runtime.js'
+import type { UpstreamSet } from '../upstream-set.js'
+import { type HaproxyPaths, haproxyConfig, parserErrorFiles, serverOf } from './config.js'
+import { type Haproxy, killHaproxy, reloadHaproxy, startHaproxy, stopHaproxy } from './process.js'
 import { Sync } from './sync.js'
 
 /** The HAProxy engine's load balancer; `reload()` applies a rewritten config without dropping connections. */
@@ -31,158 +32,255 @@ export interface HaproxyLoadBalancer extends LoadBalancer {
   reload(): Promise<void>
 }
 
+/** Starts the engine; resolves once HAProxy answers, the first sync ran and the admin port listens. */
 export async function startHaproxyEngine(options: StartOptions): Promise<HaproxyLoadBalancer> {
   const logger = options.logger.child({ component: 'lb', engine: 'haproxy' })
-  const now = options.now ?? Date.now
-  let closing = false
-  const metrics = new LbMetrics(() => upstreams, now)
   // A change of membership reaches HAProxy at once, not at the next tick.
   let sync: Sync | undefined
-  // HAProxy has no panic mode (with every server down it answers 503): the model's is off.
-  const upstreams = createUpstreamSet(
-    { ...options, panicThreshold: 0 },
-    logger,
-    metrics,
-    now,
-    () => void sync?.run(),
+  const plane = await startControlPlane(options, logger, () => void sync?.run())
+  const { engineOptions, folder, haproxy } = await launchHaproxy(options, plane.upstreams, logger)
+  const synced = new Sync(haproxy.api, plane.upstreams, plane.metrics, engineOptions, logger)
+  sync = synced
+  await synced.run()
+  synced.start()
+  const life = { closing: false }
+  const admin = await startEngineAdmin(options, plane, life, folder.paths.exporterPort).catch(
+    async (err: Error) => {
+      synced.stop()
+      await killHaproxy(haproxy)
+      removeFolder(folder)
+      throw err
+    },
   )
+  const engine = new HaproxyEngine({
+    options: engineOptions,
+    logger,
+    life,
+    folder,
+    haproxy,
+    sync: synced,
+    upstreams: plane.upstreams,
+    discovery: plane.discovery,
+    admin,
+  })
+  logger.info(
+    {
+      port: engine.port,
+      adminPort: engine.adminPort,
+      strategy: options.strategy,
+      upstreams: options.upstreams,
+      pid: haproxy.child.pid,
+    },
+    'load balancer listening (haproxy engine)',
+  )
+  return engine
+}
+
+/** The model every engine shares: the upstream set, its metrics, and where membership comes from. */
+interface ControlPlane {
+  now: () => number
+  metrics: LbMetrics
+  upstreams: UpstreamSet
+  discovery: Discovery
+}
+
+/** The control plane as this engine needs it, with discovery started (`onMembership`: on every change). */
+async function startControlPlane(
+  options: StartOptions,
+  logger: Logger,
+  onMembership: () => void,
+): Promise<ControlPlane> {
+  const now = options.now ?? Date.now
+  const metrics = new LbMetrics(() => upstreams, now)
+  // HAProxy has no panic mode (with every server down it answers 503): the model's is off.
+  const upstreams = createUpstreamSet({ ...options, panicThreshold: 0 }, logger, metrics, now, onMembership)
   // HAProxy checks health itself: discovery's first check of a new upstream is a no-op here.
   const discovery = createDiscovery(options, upstreams, { check: async () => {} }, logger)
   await discovery.start()
+  return { now, metrics, upstreams, discovery }
+}
 
-  removeOrphanDirs()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX))
-  fs.writeFileSync(path.join(dir, 'owner'), String(process.pid))
-  const configPath = path.join(dir, 'haproxy.cfg')
-  const port = options.port === 0 ? await freeLoopbackPort(options.host) : options.port
-  const paths = {
-    adminSocket: path.join(dir, 'admin.sock'),
-    errorDir: dir,
-    exporterPort: await freeLoopbackPort(),
-    tlsPem: options.tls ? path.join(dir, 'tls.pem') : undefined,
+/**
+ * Picks the ports, writes the engine's folder and config, and starts HAProxy on them; if HAProxy does not
+ * start, the folder is removed. `engineOptions`: the options with the public port resolved.
+ */
+async function launchHaproxy(
+  options: StartOptions,
+  upstreams: UpstreamSet,
+  logger: Logger,
+): Promise<{ engineOptions: StartOptions; folder: EngineFolder; haproxy: Haproxy }> {
+  const engineOptions = {
+    ...options,
+    port: options.port === 0 ? await freeLoopbackPort(options.host) : options.port,
   }
-  // HAProxy reads the certificate, its chain and the key from one file, kept in the engine's own folder.
-  const tlsPem = (): string => {
-    const { cert, key } = readTlsFiles(options.tls as { certFile: string; keyFile: string })
-    return `${cert.toString('utf8').trim()}\n${key.toString('utf8').trim()}\n`
-  }
-  if (paths.tlsPem) fs.writeFileSync(paths.tlsPem, tlsPem(), { mode: 0o600 })
-  for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
-  const engineOptions = { ...options, port }
-  // Only servers that may take traffic: HAProxy starts a configured server as up, so a starting one is
-  // left to the sync, which adds it down until its checks pass.
-  const writeConfig = (): void =>
-    fs.writeFileSync(
-      configPath,
-      haproxyConfig(
-        engineOptions,
-        paths,
-        upstreams
-          .all()
-          .filter((u) => u.healthy && !u.draining)
-          .map(serverOf),
-      ),
-    )
-  writeConfig()
-  const api = new RuntimeApi(paths.adminSocket)
-  const master = new RuntimeApi(path.join(dir, 'master.sock'))
-  const child = spawnHaproxy(options.haproxyPath ?? 'haproxy', configPath, master.socketPath, logger)
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  try {
-    await untilReady(api, exited, child, port, options.host)
-  } catch (err) {
-    killGroup(child)
-    fs.rmSync(dir, { recursive: true, force: true })
+  const folder = createEngineFolder(options.tls, await freeLoopbackPort())
+  writeConfig(folder, engineOptions, upstreams)
+  const program = options.haproxyPath ?? 'haproxy'
+  const files = { ...folder, adminSocket: folder.paths.adminSocket }
+  const haproxy = await startHaproxy(program, files, engineOptions, logger).catch((err: Error) => {
+    removeFolder(folder)
     throw err
-  }
-  sync = new Sync(api, upstreams, metrics, engineOptions, logger)
-  await sync.run()
-  sync.start()
-  const synced = sync
+  })
+  return { engineOptions, folder, haproxy }
+}
 
-  const admin = await startAdminServer(
+/** The admin port: /status and /metrics from the control plane, then HAProxy's own exporter's figures. */
+function startEngineAdmin(
+  options: StartOptions,
+  plane: ControlPlane,
+  life: { closing: boolean },
+  exporterPort: number,
+): Promise<http.Server> {
+  return startAdminServer(
     statusSource(
       options,
-      { upstreams, metrics, discovery, now, closing: () => closing },
-      { engine: 'haproxy', moreMetrics: () => scrape(paths.exporterPort) },
+      { ...plane, closing: () => life.closing },
+      { engine: 'haproxy', moreMetrics: () => scrape(exporterPort) },
     ),
     options.adminHost,
     options.adminPort,
-  ).catch(async (err: Error) => {
-    synced.stop()
-    killGroup(child)
-    await exited
-    fs.rmSync(dir, { recursive: true, force: true })
-    throw err
-  })
-  const adminPort = portOf(admin)
-  logger.info(
-    { port, adminPort, strategy: options.strategy, upstreams: options.upstreams, pid: child.pid },
-    'load balancer listening (haproxy engine)',
   )
-  let closed: Promise<void> | undefined
-  return {
-    engine: 'haproxy',
-    port,
-    adminPort,
-    upstreams,
-    async reloadCertificate() {
-      if (!paths.tlsPem) {
-        throw new ConfigMissingError('FLEET_LB_TLS_CERT', 'there is no certificate to reload: TLS is off')
-      }
-      // HAProxy's runtime API swaps the certificate in one transaction: new handshakes use it, no reload.
-      const pem = tlsPem()
-      fs.writeFileSync(paths.tlsPem, pem, { mode: 0o600 })
-      const set = await api.send(`set ssl cert ${paths.tlsPem} <<\n${pem}\n`)
-      if (!/Transaction (created|updated)/i.test(set)) throw new Error(`haproxy: set ssl cert: ${set}`)
-      const commit = await api.send(`commit ssl cert ${paths.tlsPem}`)
-      if (!/Success/i.test(commit)) throw new Error(`haproxy: commit ssl cert: ${commit}`)
-      logger.info({ cert: options.tls?.certFile }, 'TLS certificate reloaded')
-    },
-    async reload() {
-      writeConfig()
-      // The master CLI lists the current worker; a reload replaces it (the old one finishes its connections).
-      const worker = async () => /# workers\n(\d+)/.exec(await master.send('show proc').catch(() => ''))?.[1]
-      const old = await worker()
-      child.kill('SIGUSR2')
-      const deadline = Date.now() + 30_000
-      for (;;) {
-        const now = await worker()
-        if (now && now !== old) break
-        if (Date.now() > deadline)
-          throw new Error('haproxy: the reload did not bring a new worker within 30 s')
-        await new Promise((r) => setTimeout(r, 50))
-      }
-      // The new worker's runtime API answers once it runs.
-      await untilReady(api, exited, child, port, options.host)
-      synced.reloaded()
-      await synced.run()
-      logger.info('haproxy reloaded')
-    },
-    close() {
-      closed ??= (async () => {
-        closing = true
-        discovery.stop()
-        synced.stop()
-        // Soft stop: HAProxy stops listening, finishes the requests in flight (hard-stop-after bounds it).
-        child.kill('SIGUSR1')
-        const timer = setTimeout(() => killGroup(child), options.shutdownTimeoutMs + 2_000)
-        await exited
-        clearTimeout(timer)
-        killGroup(child) // a worker still finishing after its master is gone
-        await upstreams.close(true)
-        const adminClosed = new Promise<void>((r) => admin.close(() => r()))
-        admin.closeAllConnections()
-        await adminClosed
-        fs.rmSync(dir, { recursive: true, force: true })
-        logger.info('load balancer closed')
-      })()
-      return closed
-    },
+}
+
+/** What a started engine holds: its reload, certificate reload and close work on these. */
+interface EngineParts {
+  /** The options with the public port resolved: what the config is written from. */
+  options: StartOptions
+  logger: Logger
+  /** `closing` is shown in /status. */
+  life: { closing: boolean }
+  folder: EngineFolder
+  haproxy: Haproxy
+  sync: Sync
+  upstreams: UpstreamSet
+  discovery: Discovery
+  admin: http.Server
+}
+
+/** A running HAProxy engine. */
+class HaproxyEngine implements HaproxyLoadBalancer {
+  readonly engine = 'haproxy'
+  readonly port: number
+  readonly adminPort: number
+  readonly upstreams: UpstreamSet
+  readonly #parts: EngineParts
+  #closed: Promise<void> | undefined
+
+  constructor(parts: EngineParts) {
+    this.#parts = parts
+    this.port = parts.options.port
+    this.adminPort = portOf(parts.admin)
+    this.upstreams = parts.upstreams
+  }
+
+  /** Reads the certificate and key again and swaps them in HAProxy: new handshakes use them, no reload. */
+  async reloadCertificate(): Promise<void> {
+    const { options, folder, haproxy, logger } = this.#parts
+    const file = folder.paths.tlsPem
+    if (!file || !options.tls) {
+      throw new ConfigMissingError('FLEET_LB_TLS_CERT', 'there is no certificate to reload: TLS is off')
+    }
+    // HAProxy's runtime API swaps the certificate in one transaction: new handshakes use it, no reload.
+    const pem = writeTlsPem(file, options.tls)
+    const set = await haproxy.api.send(`set ssl cert ${file} <<\n${pem}\n`)
+    if (!/Transaction (created|updated)/i.test(set)) throw new Error(`haproxy: set ssl cert: ${set}`)
+    const commit = await haproxy.api.send(`commit ssl cert ${file}`)
+    if (!/Success/i.test(commit)) throw new Error(`haproxy: commit ssl cert: ${commit}`)
+    logger.info({ cert: options.tls.certFile }, 'TLS certificate reloaded')
+  }
+
+  /** Rewrites the config with the current members and reloads HAProxy without dropping a connection. */
+  async reload(): Promise<void> {
+    const { options, folder, haproxy, sync, upstreams, logger } = this.#parts
+    writeConfig(folder, options, upstreams)
+    await reloadHaproxy(haproxy, options)
+    sync.reloaded()
+    await sync.run()
+    logger.info('haproxy reloaded')
+  }
+
+  /**
+   * Stops discovery and the sync, stops HAProxy softly (killed after the shutdown timeout and 2 s), closes
+   * the pools and the admin port, then removes the folder; once, whoever calls.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  async #close(): Promise<void> {
+    const { options, life, discovery, sync, haproxy, upstreams, admin, folder, logger } = this.#parts
+    life.closing = true
+    discovery.stop()
+    sync.stop()
+    await stopHaproxy(haproxy, options.shutdownTimeoutMs + 2_000)
+    await upstreams.close(true)
+    const adminClosed = new Promise<void>((r) => admin.close(() => r()))
+    admin.closeAllConnections()
+    await adminClosed
+    removeFolder(folder)
+    logger.info('load balancer closed')
   }
 }
 
 const DIR_PREFIX = 'fleet-haproxy-'
+
+/** The engine's own folder: HAProxy's config, sockets, error files and certificate, and the owner's pid. */
+interface EngineFolder {
+  dir: string
+  configPath: string
+  masterSocket: string
+  paths: HaproxyPaths
+}
+
+/** Creates the engine's folder (orphans removed first) with its owner file, certificate and error files. */
+function createEngineFolder(tls: LoadBalancerOptions['tls'], exporterPort: number): EngineFolder {
+  removeOrphanDirs()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX))
+  fs.writeFileSync(path.join(dir, 'owner'), String(process.pid))
+  const paths: HaproxyPaths = {
+    adminSocket: path.join(dir, 'admin.sock'),
+    errorDir: dir,
+    exporterPort,
+    tlsPem: tls ? path.join(dir, 'tls.pem') : undefined,
+  }
+  if (paths.tlsPem && tls) writeTlsPem(paths.tlsPem, tls)
+  for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
+  return {
+    dir,
+    configPath: path.join(dir, 'haproxy.cfg'),
+    masterSocket: path.join(dir, 'master.sock'),
+    paths,
+  }
+}
+
+/** Removes the engine's folder and all in it. */
+function removeFolder(folder: EngineFolder): void {
+  fs.rmSync(folder.dir, { recursive: true, force: true })
+}
+
+/**
+ * Writes the certificate, its chain and the key to `file` (HAProxy reads them from one file, kept in the
+ * engine's own folder, readable by its owner only); returns what it wrote.
+ */
+function writeTlsPem(file: string, tls: { certFile: string; keyFile: string }): string {
+  const { cert, key } = readTlsFiles(tls)
+  const pem = `${cert.toString('utf8').trim()}\n${key.toString('utf8').trim()}\n`
+  fs.writeFileSync(file, pem, { mode: 0o600 })
+  return pem
+}
+
+/**
+ * Writes HAProxy's config with the servers that may take traffic: HAProxy starts a configured server as up,
+ * so a starting one is left to the sync, which adds it down until its checks pass.
+ */
+function writeConfig(folder: EngineFolder, options: LoadBalancerOptions, upstreams: UpstreamSet): void {
+  const servers = upstreams
+    .all()
+    .filter((u) => u.healthy && !u.draining)
+    .map(serverOf)
+  fs.writeFileSync(folder.configPath, haproxyConfig(options, folder.paths, servers))
+}
 
 /**
  * Removes the folders of engines whose process is gone (killed before close() ran): each names its owner's
@@ -202,77 +300,13 @@ function removeOrphanDirs(): void {
   }
 }
 
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** Kills HAProxy's whole process group (master and workers); nothing when it is already gone. */
-function killGroup(child: ChildProcess): void {
-  try {
-    if (child.pid) process.kill(-child.pid, 'SIGKILL')
-  } catch {
-    // already gone
-  }
-}
-
-/** HAProxy in master-worker mode, in the foreground, killed if this process dies (setpriv's parent-death signal). */
-function spawnHaproxy(
-  program: string,
-  configPath: string,
-  masterSocket: string,
-  logger: Logger,
-): ChildProcess {
-  const args = ['-W', '-db', '-S', masterSocket, '-f', configPath]
-  const setpriv = fs.existsSync('/usr/bin/setpriv')
-  // Its own process group, so that close() can end a worker that outlives the master.
-  const how = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], detached: true }
-  const child = setpriv
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', program, ...args], how)
-    : spawn(program, args, how)
-  const lines: string[] = []
-  const onData = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line.trim()) continue
-      lines.push(line)
-      if (lines.length > 50) lines.shift()
-      logger.info({ haproxy: line.trim() }, 'haproxy')
-    }
-  }
-  child.stdout?.on('data', onData)
-  child.stderr?.on('data', onData)
-  ;(child as ChildProcess & { lastLines?: string[] }).lastLines = lines
-  return child
-}
-
-async function untilReady(
-  api: RuntimeApi,
-  exited: Promise<number | null>,
-  child: ChildProcess,
-  port: number,
-  host: string,
-): Promise<void> {
-  let gone: number | null | undefined
-  void exited.then((code) => {
-    gone = code
-  })
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    if (gone !== undefined) {
-      const said = ((child as ChildProcess & { lastLines?: string[] }).lastLines ?? []).join('\n')
-      if (/cannot bind socket|Address already in use/i.test(said)) {
-        throw portTaken({ code: 'EADDRINUSE' }, port, 'FLEET_PORT', `the load balancer on ${host}`)
-      }
-      throw new Error(`haproxy exited (${gone}) before it was ready:\n${said}`)
-    }
-    const info = await api.send('show info', 1_000).catch(() => '')
-    if (info.includes('Pid:')) return
-    if (Date.now() > deadline) throw new Error('haproxy was not ready within 15 s')
-    await new Promise((r) => setTimeout(r, 50))
   }
 }
 
