@@ -259,7 +259,7 @@ function publicFrontend(o: LoadBalancerOptions, paths: HaproxyPaths, bufsize: nu
   ]
 }
 
-/** The request id on the request and its answer: the client's when it is 1-200 visible characters, else a new one. */
+/** The request id, on the request and its answer: the client's when 1-200 visible characters, else new. */
 function requestIdRules(): string[] {
   return [
     '  acl rid_ok req.hdr(x-request-id) -m reg ^[!-~]{1,200}$',
