@@ -7,7 +7,17 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LoadBalancer } from '../../src/lb/index.js'
-import { type Backend, echo, get, raw, startBackend, startLb, TEST_ENGINE, until } from './helpers.js'
+import {
+  type Backend,
+  echo,
+  get,
+  raw,
+  startBackend,
+  startLb,
+  statusOf,
+  TEST_ENGINE,
+  until,
+} from './helpers.js'
 
 /** The Node engine's own parser and limits; on HAProxy some answers differ (docs/load-balancer.md, "Engines"). */
 const NODE = TEST_ENGINE === 'node'
@@ -34,6 +44,12 @@ function trickle(port: number, head: string, everyMs: number, maxMs: number): Pr
   })
 }
 
+/** Client connections the LB has open (`fleet_lb_connections`; on HAProxy read from its stats every 200 ms). */
+async function openConnections(lb: LoadBalancer): Promise<number> {
+  const metrics = (await get(lb.adminPort, '/metrics')).body
+  return Number(/^fleet_lb_connections (\d+)/m.exec(metrics)?.[1] ?? 0)
+}
+
 describe('load balancer: hostile clients', () => {
   const backends: Backend[] = []
   let lb: LoadBalancer | undefined
@@ -53,7 +69,7 @@ describe('load balancer: hostile clients', () => {
     const slow = Array.from({ length: 200 }, () =>
       trickle(port, 'POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n', 200, 10_000),
     )
-    await new Promise((r) => setTimeout(r, 300))
+    await until(async () => (await openConnections(lb!)) >= 200, 5_000, 'the LB to hold the 200 slow bodies')
     const gets = await Promise.all(Array.from({ length: 40 }, (_, i) => get(port, `/g/${i}`)))
     expect(gets.map((g) => g.status)).toEqual(gets.map(() => 200))
     const answers = await Promise.all(slow)
@@ -113,7 +129,7 @@ describe('load balancer: hostile clients', () => {
         100,
         1_500,
       )
-      await new Promise((r) => setTimeout(r, 300))
+      await until(() => b.hits === 1, 1_000, 'the first body to stream to the backend') // it holds the one slot
       const second = await raw(
         lb.port,
         `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'z'.repeat(100)}`,
@@ -131,10 +147,19 @@ describe('load balancer: hostile clients', () => {
         100,
         800,
       )
-      await new Promise((r) => setTimeout(r, 200))
-      const over = await raw(
-        lb.port,
-        `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
+      // Until the LB has read the hog's 800 bytes a 500-byte body still fits (200, and the LB closes it):
+      // sent again until it does not, while the hog holds them.
+      let over = ''
+      await until(
+        async () => {
+          over = await raw(
+            lb!.port,
+            `POST /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 500\r\n\r\n${'o'.repeat(500)}`,
+          )
+          return statusOf(over) !== 200
+        },
+        700,
+        'a body refused while the hog holds its bytes',
       )
       expect(over).toMatch(/^HTTP\/1\.1 503 /)
       expect(over).toContain('FLEET_E_LB_OVERLOADED')
@@ -252,7 +277,7 @@ describe('load balancer: hostile clients', () => {
       })
       s.destroy()
       expect(seen).toBe(25)
-      await new Promise((r) => setTimeout(r, 50)) // warnings are emitted on the next tick
+      await new Promise((r) => setImmediate(r)) // warnings are emitted with process.nextTick: out by the next turn
     } finally {
       process.off('warning', onWarning)
     }
