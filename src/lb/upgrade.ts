@@ -14,6 +14,7 @@ import { BadGatewayError, NoUpstreamError, ShuttingDownError, UpstreamTimeoutErr
 import { clientResponseHeaders, upstreamRequestHead } from './headers.js'
 import type { ProxyContext } from './proxy.js'
 import { sendRawError } from './respond.js'
+import type { Upstream } from './upstream.js'
 
 /** The status line and headers of `res` for the client: hop-by-hop headers dropped, then `extra`. */
 function responseHead(
@@ -43,24 +44,59 @@ export function proxyUpgrade(
     sendRawError(client, new ShuttingDownError())
     return
   }
-  let up: ReturnType<typeof upstreamRequestHead>
-  try {
-    const address = client.remoteAddress ?? ''
-    const trusted =
-      ctx.options.trustedProxies?.check(address, client.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
-    up = upstreamRequestHead(req.rawHeaders, address, req.httpVersion, ctx.via, trusted)
-  } catch (err) {
-    if (isFleetError(err)) sendRawError(client, err)
-    else client.destroy()
-    return
-  }
+  const up = headOrRefuse(ctx, req, client)
+  if (!up) return
   const upstream = ctx.upstreams.pick(ctx.now())
   if (!upstream || !(req.url ?? '').startsWith('/')) {
     sendRawError(client, new NoUpstreamError())
     return
   }
+  const attempt: Attempt = { ctx, client, upstream, requestId: up.requestId, answered: false }
+  const outgoing = upstreamRequest(ctx, req, upstream, up.headers)
+  track(attempt, tunnels, outgoing)
+  outgoing.on('error', (err: Error & { timeout?: boolean }) => fail(attempt, err, err.timeout === true))
+  outgoing.on('upgrade', (res, upSocket, upHead) => openTunnel(attempt, res, upSocket, upHead, head))
+  outgoing.on('response', (res) => relayRefused(attempt, res))
+  outgoing.end()
+}
+
+/** One upgrade on its way to an upstream: what its steps share. */
+interface Attempt {
+  readonly ctx: ProxyContext
+  readonly client: net.Socket
+  readonly upstream: Upstream
+  readonly requestId: string
+  /** Set once the upstream answered or failed: a later failure only closes the client. */
+  answered: boolean
+}
+
+/** The request head for the upstream; undefined when refused (a coded answer sent, or the socket cut). */
+function headOrRefuse(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  client: net.Socket,
+): ReturnType<typeof upstreamRequestHead> | undefined {
+  try {
+    const address = client.remoteAddress ?? ''
+    const trusted =
+      ctx.options.trustedProxies?.check(address, client.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4') ?? false
+    return upstreamRequestHead(req.rawHeaders, address, req.httpVersion, ctx.via, trusted)
+  } catch (err) {
+    if (isFleetError(err)) sendRawError(client, err)
+    else client.destroy()
+    return undefined
+  }
+}
+
+/** The request to `upstream` on a connection of its own, `Connection: upgrade` kept, with its timeouts. */
+function upstreamRequest(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  upstream: Upstream,
+  head: readonly string[],
+): http.ClientRequest {
   const url = new URL(upstream.origin)
-  const headers = [...up.headers, 'connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket']
+  const headers = [...head, 'connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket']
   const outgoing = http.request({
     host: url.hostname,
     port: Number(url.port || 80),
@@ -70,40 +106,6 @@ export function proxyUpgrade(
     agent: false,
     timeout: ctx.options.connectTimeoutMs,
   })
-  let answered = false
-  upstream.inflight++
-  tunnels.add(client)
-  let closed = false
-  const done = (): void => {
-    if (closed) return
-    closed = true
-    upstream.inflight--
-    tunnels.delete(client)
-  }
-  client.once('close', () => {
-    done()
-    outgoing.destroy()
-  })
-  const fail = (err: Error, timeout: boolean): void => {
-    if (answered) {
-      client.destroy()
-      return
-    }
-    answered = true
-    ctx.upstreams.record(upstream, true)
-    ctx.logger.warn(
-      { requestId: up.requestId, upstream: upstream.origin, err: err.message },
-      'upgrade: upstream connection failed',
-    )
-    sendRawError(
-      client,
-      timeout
-        ? new UpstreamTimeoutError(upstream.origin, ctx.options.connectTimeoutMs, { cause: err })
-        : new BadGatewayError(upstream.origin, (err as { code?: string }).code ?? 'connection error', {
-            cause: err,
-          }),
-    )
-  }
   outgoing.once('socket', (s: net.Socket) => {
     // The connect timeout first, then the headers timeout for the answer; a tunnel has none.
     s.once('connect', () => {
@@ -114,42 +116,92 @@ export function proxyUpgrade(
   outgoing.on('timeout', () =>
     outgoing.destroy(Object.assign(new Error('upstream timeout'), { timeout: true })),
   )
-  outgoing.on('error', (err: Error & { timeout?: boolean }) => fail(err, err.timeout === true))
-  outgoing.on('upgrade', (res, upSocket, upHead) => {
-    answered = true
-    upSocket.setTimeout(0)
-    ctx.upstreams.record(upstream, false)
-    upSocket.on('error', () => client.destroy())
-    upSocket.once('close', () => client.destroy())
-    client.once('close', () => upSocket.destroy())
-    client.write(
-      responseHead(res, ctx, up.requestId, ['connection', 'upgrade', 'upgrade', res.headers.upgrade ?? '']),
-    )
-    if (upHead.length > 0) client.write(upHead)
-    if (head.length > 0) upSocket.write(head)
-    client.pipe(upSocket)
-    upSocket.pipe(client)
+  return outgoing
+}
+
+/** Counts the attempt in flight on its upstream and among the tunnels until the client closes. */
+function track(a: Attempt, tunnels: Set<Duplex>, outgoing: http.ClientRequest): void {
+  a.upstream.inflight++
+  tunnels.add(a.client)
+  let closed = false
+  const done = (): void => {
+    if (closed) return
+    closed = true
+    a.upstream.inflight--
+    tunnels.delete(a.client)
+  }
+  a.client.once('close', () => {
+    done()
+    outgoing.destroy()
   })
-  outgoing.on('response', (res) => {
-    // Refused: an ordinary response. Relay it and close; the client connection never becomes a tunnel.
-    answered = true
-    res.socket.setTimeout(ctx.options.bodyTimeoutMs)
-    client.resume() // whatever the client sent after its request is never forwarded: dropped
-    ctx.upstreams.record(
-      upstream,
-      res.statusCode !== undefined && res.statusCode >= 502 && res.statusCode <= 504,
-    )
-    const length = res.headers['content-length']
-    const framing =
-      length !== undefined ? [] : res.headers['transfer-encoding'] ? ['transfer-encoding', 'chunked'] : []
-    client.write(responseHead(res, ctx, up.requestId, [...framing, 'connection', 'close']))
-    res.on('data', (chunk: Buffer) => {
-      if (framing.length) client.write(`${chunk.length.toString(16)}\r\n`)
-      client.write(chunk)
-      if (framing.length) client.write('\r\n')
-    })
-    res.once('end', () => (framing.length ? client.end('0\r\n\r\n') : client.end()))
-    res.once('error', () => client.destroy())
+}
+
+/** The upstream failed before it answered: counted against it, and the client gets a coded 502 or 504. */
+function fail(a: Attempt, err: Error, timeout: boolean): void {
+  const { ctx, client, upstream } = a
+  if (a.answered) {
+    client.destroy()
+    return
+  }
+  a.answered = true
+  ctx.upstreams.record(upstream, true)
+  ctx.logger.warn(
+    { requestId: a.requestId, upstream: upstream.origin, err: err.message },
+    'upgrade: upstream connection failed',
+  )
+  sendRawError(
+    client,
+    timeout
+      ? new UpstreamTimeoutError(upstream.origin, ctx.options.connectTimeoutMs, { cause: err })
+      : new BadGatewayError(upstream.origin, (err as { code?: string }).code ?? 'connection error', {
+          cause: err,
+        }),
+  )
+}
+
+/** A 101: the answer's head to the client, then bytes both ways untouched until either side closes. */
+function openTunnel(
+  a: Attempt,
+  res: IncomingMessage,
+  upSocket: net.Socket,
+  upHead: Buffer,
+  head: Buffer,
+): void {
+  const { ctx, client } = a
+  a.answered = true
+  upSocket.setTimeout(0)
+  ctx.upstreams.record(a.upstream, false)
+  upSocket.on('error', () => client.destroy())
+  upSocket.once('close', () => client.destroy())
+  client.once('close', () => upSocket.destroy())
+  client.write(
+    responseHead(res, ctx, a.requestId, ['connection', 'upgrade', 'upgrade', res.headers.upgrade ?? '']),
+  )
+  if (upHead.length > 0) client.write(upHead)
+  if (head.length > 0) upSocket.write(head)
+  client.pipe(upSocket)
+  upSocket.pipe(client)
+}
+
+/** Refused: an ordinary response. Relay it and close; the client connection never becomes a tunnel. */
+function relayRefused(a: Attempt, res: IncomingMessage): void {
+  const { ctx, client } = a
+  a.answered = true
+  res.socket.setTimeout(ctx.options.bodyTimeoutMs)
+  client.resume() // whatever the client sent after its request is never forwarded: dropped
+  ctx.upstreams.record(
+    a.upstream,
+    res.statusCode !== undefined && res.statusCode >= 502 && res.statusCode <= 504,
+  )
+  const length = res.headers['content-length']
+  const framing =
+    length !== undefined ? [] : res.headers['transfer-encoding'] ? ['transfer-encoding', 'chunked'] : []
+  client.write(responseHead(res, ctx, a.requestId, [...framing, 'connection', 'close']))
+  res.on('data', (chunk: Buffer) => {
+    if (framing.length) client.write(`${chunk.length.toString(16)}\r\n`)
+    client.write(chunk)
+    if (framing.length) client.write('\r\n')
   })
-  outgoing.end()
+  res.once('end', () => (framing.length ? client.end('0\r\n\r\n') : client.end()))
+  res.once('error', () => client.destroy())
 }
