@@ -161,15 +161,22 @@ describe('load balancer: retries', () => {
   it('the keep-alive race: an upstream that closes idle connections without notice fails no GET', async () => {
     // The backend closes each connection right after its response, without `Connection: close`, so the LB
     // keeps meeting sockets that were closed under it.
+    let closed = 0
     const rude = await startBackend('rude', (req, res) => {
       req.resume()
-      res.end('ok', () => setTimeout(() => req.socket.destroy(), 5))
+      res.end('ok', () =>
+        setTimeout(() => {
+          req.socket.destroy()
+          closed++
+        }, 5),
+      )
     })
     backends.push(rude)
     lb = await startLb({ upstreams: [rude.url], ejectFailures: 0 })
     for (let i = 0; i < 50; i++) {
       expect((await get(lb.port, `/r${i}`)).status).toBe(200)
-      await new Promise((r) => setTimeout(r, 10))
+      // The next GET goes as soon as the backend closed this one's connection, on the LB's closed socket.
+      await until(() => closed === i + 1, 2_000, 'the backend to close the connection')
     }
   })
 
