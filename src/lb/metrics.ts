@@ -64,44 +64,7 @@ export class LbMetrics {
       labelNames: ['code'],
       registers,
     })
-    const self = this
-    new Gauge({
-      name: 'fleet_lb_upstream_inflight',
-      help: 'Requests in flight on each upstream.',
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset()
-        for (const u of upstreams().all()) this.set({ upstream: u.origin }, u.inflight)
-      },
-    })
-    new Gauge({
-      name: 'fleet_lb_upstream_up',
-      help: 'Whether each upstream takes new requests (healthy, not ejected, not draining).',
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset()
-        const t = now()
-        for (const u of upstreams().all()) this.set({ upstream: u.origin }, u.eligible(t) ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: 'fleet_lb_panic',
-      help: 'Whether the load balancer is in panic mode: too few healthy upstreams, so it routes over all of them.',
-      registers,
-      collect() {
-        this.set(upstreams().panic(now()) ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: 'fleet_lb_connections',
-      help: 'Client connections open now.',
-      registers,
-      collect() {
-        this.set(self.clientConnections)
-      },
-    })
+    registerStateGauges(registers, upstreams, now, () => this.clientConnections)
   }
 
   /** Counts `n` finished client requests under the answer class `label` (`2xx`: an engine that counts by class). */
@@ -119,4 +82,50 @@ export class LbMetrics {
     c.inc()
     this.#durationAll.observe(seconds)
   }
+}
+
+/** Gauges read at each scrape: requests in flight and up-ness per upstream, panic, client connections. */
+function registerStateGauges(
+  registers: Registry[],
+  upstreams: () => UpstreamSet,
+  now: () => number,
+  clientConnections: () => number,
+): void {
+  new Gauge({
+    name: 'fleet_lb_upstream_inflight',
+    help: 'Requests in flight on each upstream.',
+    labelNames: ['upstream'],
+    registers,
+    collect() {
+      this.reset()
+      for (const u of upstreams().all()) this.set({ upstream: u.origin }, u.inflight)
+    },
+  })
+  new Gauge({
+    name: 'fleet_lb_upstream_up',
+    help: 'Whether each upstream takes new requests (healthy, not ejected, not draining).',
+    labelNames: ['upstream'],
+    registers,
+    collect() {
+      this.reset()
+      const t = now()
+      for (const u of upstreams().all()) this.set({ upstream: u.origin }, u.eligible(t) ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'fleet_lb_panic',
+    help: 'Whether the load balancer is in panic mode: too few healthy upstreams, so it routes over all of them.',
+    registers,
+    collect() {
+      this.set(upstreams().panic(now()) ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'fleet_lb_connections',
+    help: 'Client connections open now.',
+    registers,
+    collect() {
+      this.set(clientConnections())
+    },
+  })
 }
