@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type Watcher, watchSources } from '../../src/stack/watch.js'
+import { waitFor } from '../support/wait.js'
 
 let dir: string
 let watcher: Watcher | undefined
@@ -12,12 +13,7 @@ let batches: string[][]
 /** Resolves with the next batch (or undefined when none came within `ms`). */
 async function nextBatch(ms = 2_000): Promise<string[] | undefined> {
   const seen = batches.length
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (batches.length > seen) return batches[seen]
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return undefined
+  return waitFor('a batch', async () => batches[seen], ms, 20).catch(() => undefined)
 }
 
 beforeEach(async () => {
@@ -43,11 +39,14 @@ describe('watchSources', () => {
   })
 
   it('ignores node_modules, data and files that are no source', async () => {
-    const batch = nextBatch(600)
+    const batch = nextBatch()
     await fs.writeFile(path.join(dir, 'node_modules/pkg/index.js'), '1\n')
     await fs.writeFile(path.join(dir, 'data/postgres.log'), 'x\n')
     await fs.writeFile(path.join(dir, 'notes.txt'), 'x\n')
-    expect(await batch).toBeUndefined()
+    // A source file saved after them: its batch is the first, and holds it alone (the events come in order).
+    await fs.writeFile(path.join(dir, 'marker.ts'), 'export {}\n')
+    expect(await batch).toEqual(['marker.ts'])
+    expect(batches).toEqual([['marker.ts']])
   })
 
   it('watches a folder made after it started', async () => {
@@ -67,9 +66,19 @@ describe('watchSources', () => {
   })
 
   it('reports nothing once closed', async () => {
-    watcher?.close()
-    const batch = nextBatch(400)
-    await fs.writeFile(path.join(dir, 'app.ts'), 'export {}\n')
-    expect(await batch).toBeUndefined()
+    // A witness on the same folder with the same quiet time: the closed watcher would get the same event in
+    // the same turn, and report it on the same timer turn as the witness.
+    const seen: string[][] = []
+    const witness = watchSources(dir, (files) => seen.push(files), 50)
+    try {
+      watcher?.close()
+      await fs.writeFile(path.join(dir, 'app.ts'), 'export {}\n')
+      await waitFor('the witness to report', async () => seen[0], 2_000, 20)
+      await new Promise((r) => setImmediate(r))
+      expect(seen).toEqual([['app.ts']])
+      expect(batches).toEqual([])
+    } finally {
+      witness.close()
+    }
   })
 })
