@@ -146,7 +146,8 @@ describe.skipIf(skipReason !== '')('multi-host test bed (small)', () => {
         await new Promise((r) => setTimeout(r, 10))
       }
     })
-    await new Promise((r) => setTimeout(r, 1_000))
+    // The readers are under way before the host goes.
+    expect(await waitFor(async () => total >= 20, 10_000, 20)).toBe(true)
     await bed.powerOff('web2')
     // The LB drops the dead host from its rotation (health checks), and keeps serving meanwhile.
     const admin = `http://${bed.addr('lb1')}:${LB_ADMIN_PORT}`
@@ -155,7 +156,9 @@ describe.skipIf(skipReason !== '')('multi-host test bed (small)', () => {
       const eligible = await lbEligible(admin)
       return eligible !== undefined && eligible.length === 1 && !eligible.some((u) => u.startsWith(web2))
     }, 15_000)
-    await new Promise((r) => setTimeout(r, 1_000))
+    // And GETs go on after it did (on web1 alone).
+    const routedAt = total
+    expect(await waitFor(async () => total >= routedAt + 40, 10_000, 20)).toBe(true)
     loading = false
     await Promise.all(readers)
     expect(routedAround).toBe(true)
