@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { HaproxyLoadBalancer } from '../../src/lb/haproxy/engine.js'
 import type { LoadBalancer } from '../../src/lb/index.js'
@@ -196,13 +197,23 @@ describe('load balancer: the haproxy engine', () => {
     const ours = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('fleet-haproxy-'))
     const before = new Set(ours())
     lb = await startLb({ engine: 'haproxy', haproxyPath, upstreams: [a.url] })
-    const [dir] = ours().filter((f) => !before.has(f))
+    // Other suites may start engines meanwhile: ours is the new folder whose config binds this LB's port.
+    const bind = new RegExp(`bind \\S+:${lb.port}\\b`)
+    const dir = ours()
+      .filter((f) => !before.has(f))
+      .find((f) => {
+        try {
+          return bind.test(fs.readFileSync(path.join(os.tmpdir(), f, 'haproxy.cfg'), 'utf8'))
+        } catch {
+          return false
+        }
+      })
     expect(dir).toBeDefined()
-    expect(haproxyProcesses(dir)).not.toHaveLength(0)
+    expect(haproxyProcesses(dir as string)).not.toHaveLength(0)
     await lb.close()
     lb = undefined
-    expect(ours().filter((f) => !before.has(f))).toEqual([])
-    expect(haproxyProcesses(dir)).toEqual([])
+    expect(fs.existsSync(path.join(os.tmpdir(), dir as string))).toBe(false)
+    expect(haproxyProcesses(dir as string)).toEqual([])
   })
 })
 
