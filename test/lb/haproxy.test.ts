@@ -6,6 +6,7 @@
  * docs/load-balancer.md ("Engines") lists where the two engines differ.
  */
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -215,6 +216,44 @@ describe('load balancer: the haproxy engine', () => {
     expect(fs.existsSync(path.join(os.tmpdir(), dir as string))).toBe(false)
     expect(haproxyProcesses(dir as string)).toEqual([])
   })
+
+  it('a start that fails (admin port taken, certificate unreadable) leaves no folder and no HAProxy behind', async () => {
+    const a = await backend('a')
+    // Test files run in their own processes (pool: forks): the folders this one's engines own name its pid.
+    const owned = () =>
+      fs
+        .readdirSync(os.tmpdir())
+        .filter((f) => f.startsWith('fleet-haproxy-'))
+        .filter((f) => {
+          try {
+            return fs.readFileSync(path.join(os.tmpdir(), f, 'owner'), 'utf8') === String(process.pid)
+          } catch {
+            return false
+          }
+        })
+    expect(owned()).toEqual([])
+    const held = net.createServer()
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r))
+    const adminPort = (held.address() as net.AddressInfo).port
+    try {
+      await expect(
+        startLb({ engine: 'haproxy', haproxyPath, upstreams: [a.url], adminPort }),
+      ).rejects.toMatchObject({
+        code: 'FLEET_E_STACK_PORT_IN_USE',
+      })
+    } finally {
+      held.close()
+    }
+    expect(owned()).toEqual([])
+    const tls = { certFile: '/nonexistent/fleet-cert.pem', keyFile: '/nonexistent/fleet-key.pem' }
+    await expect(startLb({ engine: 'haproxy', haproxyPath, upstreams: [a.url], tls })).rejects.toMatchObject({
+      code: 'FLEET_E_CONFIG_MISSING',
+    })
+    expect(owned()).toEqual([])
+    // The HAProxy started before the admin port failed is gone with its folder: no process names a folder
+    // that no longer exists.
+    await until(() => orphanHaproxies().length === 0, 5000, 'no HAProxy without its folder')
+  })
 })
 
 async function statusOf(lb: LoadBalancer): Promise<{
@@ -226,6 +265,19 @@ async function statusOf(lb: LoadBalancer): Promise<{
 }
 
 /** The pids of processes whose command line names `dir` (the HAProxy of one engine). */
+/** HAProxy processes whose command line names an engine folder that no longer exists. */
+function orphanHaproxies(): number[] {
+  const pids: number[] = []
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      const dir = /(\S*fleet-haproxy-[^/\s\0]+)/.exec(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'))?.[1]
+      if (dir && !fs.existsSync(dir)) pids.push(Number(p))
+    } catch {}
+  }
+  return pids
+}
+
 function haproxyProcesses(dir: string): number[] {
   const pids: number[] = []
   for (const p of fs.readdirSync('/proc')) {

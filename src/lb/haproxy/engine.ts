@@ -38,7 +38,14 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   // A change of membership reaches HAProxy at once, not at the next tick.
   let sync: Sync | undefined
   const plane = await startControlPlane(options, logger, () => void sync?.run())
-  const { engineOptions, folder, haproxy } = await launchHaproxy(options, plane.upstreams, logger)
+  const { engineOptions, folder, haproxy } = await launchHaproxy(options, plane.upstreams, logger).catch(
+    async (err: Error) => {
+      // Discovery's timers and registry reads would otherwise outlive the failed start.
+      plane.discovery.stop()
+      await plane.upstreams.close(true)
+      throw err
+    },
+  )
   const synced = new Sync(haproxy.api, plane.upstreams, plane.metrics, engineOptions, logger)
   sync = synced
   await synced.run()
@@ -47,7 +54,9 @@ export async function startHaproxyEngine(options: StartOptions): Promise<Haproxy
   const admin = await startEngineAdmin(options, plane, life, folder.paths.exporterPort).catch(
     async (err: Error) => {
       synced.stop()
+      plane.discovery.stop()
       await killHaproxy(haproxy)
+      await plane.upstreams.close(true)
       removeFolder(folder)
       throw err
     },
@@ -244,8 +253,15 @@ function createEngineFolder(tls: LoadBalancerOptions['tls'], exporterPort: numbe
     exporterPort,
     tlsPem: tls ? path.join(dir, 'tls.pem') : undefined,
   }
-  if (paths.tlsPem && tls) writeTlsPem(paths.tlsPem, tls)
-  for (const [file, text] of Object.entries(parserErrorFiles())) fs.writeFileSync(path.join(dir, file), text)
+  try {
+    if (paths.tlsPem && tls) writeTlsPem(paths.tlsPem, tls)
+    for (const [file, text] of Object.entries(parserErrorFiles()))
+      fs.writeFileSync(path.join(dir, file), text)
+  } catch (err) {
+    // A certificate that cannot be read: nothing is left behind for a later start to clear.
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     dir,
     configPath: path.join(dir, 'haproxy.cfg'),
