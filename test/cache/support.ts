@@ -12,6 +12,7 @@ import { migrate } from '../../src/db/migrate.js'
 import { createPool, type Pool } from '../../src/db/pool.js'
 import { connectRedis, type Redis } from '../../src/redis/connect.js'
 import { deleteKeys, isolatedEnv, migrationsOf } from '../support/context.js'
+import { waitUntil } from '../support/wait.js'
 
 export interface Server {
   cache: Cache
@@ -89,14 +90,12 @@ export async function seed(pool: Pool, n: number): Promise<{ category: number; p
   return { category, products }
 }
 
-/** Waits until `check` resolves true, polling every 20 ms, at most `ms`. */
+/** Waits until `check` resolves true, polling every 20 ms, at most `ms`; false when it did not. */
 export async function eventually(check: () => Promise<boolean>, ms = 2_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > deadline) return false
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  return waitUntil('a condition', check, ms, 20).then(
+    () => true,
+    () => false,
+  )
 }
 
 export interface Gate {

@@ -18,6 +18,7 @@ import { stackChildren } from '../../src/stack/roles.js'
 import { Supervisor } from '../../src/stack/supervisor.js'
 import { echoLine } from '../../src/stack/view.js'
 import { deleteKeys, isolatedEnv } from '../support/context.js'
+import { waitUntil } from '../support/wait.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/logging-child.mjs', import.meta.url))
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -37,15 +38,6 @@ afterEach(async () => {
   supervisors = []
   await fs.rm(dir, { recursive: true, force: true })
 })
-
-/** Polls `cond` every 20 ms for at most `ms`. */
-async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const read = (file: string) => fs.readFile(file, 'utf8').catch(() => '')
 const count = (text: string, needle: string) => text.split(needle).length - 1
@@ -91,7 +83,11 @@ describe('a child writing its own log file', () => {
     await post('/log?n=2000')
     await post('/warn')
     // Buffered, but written within a second even when no more lines come.
-    await until(async () => (await read(logFile)).includes('disk almost full'), 5_000)
+    await waitUntil(
+      'the warning in the file',
+      async () => (await read(logFile)).includes('disk almost full'),
+      5_000,
+    )
     const text = await read(logFile)
     for (const i of [0, 1, 999, 1999]) expect(count(text, `"msg":"line ${i}"`)).toBe(1)
     expect(messages(text).filter((m) => m.startsWith('line '))).toHaveLength(2000)
@@ -114,9 +110,11 @@ describe('a child writing its own log file', () => {
     const { child, logFile, seen, post } = await fixtureChild(60_000)
     await post('/log?n=5')
     await post('/crash')
-    await until(() => child.state === 'backoff')
+    await waitUntil('the crash', () => child.state === 'backoff')
     // The trace ends with the version line.
-    await until(async () => /Error: fixture crash[\s\S]*\nNode\.js v/.test(await read(logFile)))
+    await waitUntil('the whole trace in the file', async () =>
+      /Error: fixture crash[\s\S]*\nNode\.js v/.test(await read(logFile)),
+    )
     const text = await read(logFile)
     expect(count(text, '"msg":"about to crash"')).toBe(1)
     expect(count(text, 'Error: fixture crash')).toBe(1)
@@ -138,19 +136,14 @@ describe('a child writing its own log file', () => {
   it('keeps its last lines when it exits on its own, and reopens its file on SIGHUP', async () => {
     const { child, logFile, post } = await fixtureChild(60_000)
     await post('/log?n=2')
-    await until(async () => (await read(logFile)).includes('"msg":"line 1"'), 5_000)
+    await waitUntil('line 1 in the file', async () => (await read(logFile)).includes('"msg":"line 1"'), 5_000)
     // Rotation: the file is moved away, SIGHUP, and the next lines go to a new file of the same name.
     await fs.rename(logFile, `${logFile}.1`)
     process.kill(child.pid as number, 'SIGHUP')
-    await until(() =>
-      fs.access(logFile).then(
-        () => true,
-        () => false,
-      ),
-    )
+    await waitUntil('a new file', () => fs.access(logFile).then(() => true))
     await post('/log?n=1')
     await post('/end')
-    await until(() => child.state === 'backoff')
+    await waitUntil('the exit', () => child.state === 'backoff')
     expect(messages(await read(`${logFile}.1`))).toEqual(['line 0', 'line 1'])
     expect(messages(await read(logFile))).toEqual(['line 0', 'ending'])
   })

@@ -12,6 +12,7 @@ import { freePort } from '../../src/stack/ports.js'
 import { EmbeddedPostgres } from '../../src/stack/postgres.js'
 import { LocalRedis } from '../../src/stack/redis.js'
 import { StoreKeeper, type StoreProcess } from '../../src/stack/store-keeper.js'
+import { waitUntil } from '../support/wait.js'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -23,18 +24,6 @@ async function tempDir(): Promise<string> {
   await fs.chmod(dir, 0o755) // the embedded PostgreSQL runs as user postgres under root
   cleanups.push(() => fs.rm(dir, { recursive: true, force: true }))
   return dir
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (
-    !(await Promise.resolve()
-      .then(check)
-      .catch(() => false))
-  ) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 function keep(store: StoreProcess, role: 'postgres' | 'redis', port: number, said: string[]): StoreKeeper {
@@ -60,7 +49,7 @@ describe('StoreKeeper', () => {
     const keeper = keep(redis, 'redis', port, said)
     const first = keeper.pid() as number
     process.kill(first, 'SIGKILL')
-    await until(() => keeper.restarts === 1 && keeper.state === 'ready', 15_000, 'redis started again')
+    await waitUntil('redis started again', () => keeper.restarts === 1 && keeper.state === 'ready', 15_000)
     expect(keeper.pid()).not.toBe(first)
     const client = new Redis(redis.url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
     client.on('error', () => {}) // refused after the stop, as the test expects
@@ -70,7 +59,8 @@ describe('StoreKeeper', () => {
 
     await keeper.stop(10_000)
     expect(keeper.state).toBe('stopped')
-    await new Promise((r) => setTimeout(r, 300)) // past the backoff: nothing starts it again
+    // fixed wait: nothing starts it again, for three times the 100 ms backoff a restart would now wait.
+    await new Promise((r) => setTimeout(r, 300))
     expect(keeper.restarts).toBe(1)
     expect(keeper.pid()).toBeUndefined()
     await expect(client.ping()).rejects.toThrow()
@@ -92,7 +82,11 @@ describe('StoreKeeper', () => {
     await c1.end()
     process.kill(keeper.pid() as number, 'SIGKILL')
     // The killed postmaster's backends exit on their own; until then a new start may fail and is retried.
-    await until(() => keeper.restarts === 1 && keeper.state === 'ready', 60_000, 'PostgreSQL started again')
+    await waitUntil(
+      'PostgreSQL started again',
+      () => keeper.restarts === 1 && keeper.state === 'ready',
+      60_000,
+    )
     const c2 = await connect()
     expect((await c2.query('SELECT v FROM kept')).rows).toEqual([{ v: 42 }])
     await c2.end()

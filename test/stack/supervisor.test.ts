@@ -9,18 +9,10 @@ import { ChildNotReadyError, ControlRequestError } from '../../src/stack/errors.
 import { freePort } from '../../src/stack/ports.js'
 import { httpOk } from '../../src/stack/probe.js'
 import { Supervisor } from '../../src/stack/supervisor.js'
+import { waitUntil } from '../support/wait.js'
 
 const script = fileURLToPath(new URL('./fixtures/child.mjs', import.meta.url))
 const fast = { initialMs: 50, maxMs: 200, resetAfterMs: 30_000 }
-
-/** Polls `cond` every 20 ms for at most `ms`. */
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 function alive(pid: number | undefined): boolean {
   if (pid === undefined) return false
@@ -98,7 +90,7 @@ describe('Supervisor', () => {
     const sup = make((s) => seen.push(s))
     const child = sup.add(await spec('worker-1', { CHILD_EXIT_AFTER_MS: '100' }))
     sup.startAll()
-    await until(() => child.snapshot().restarts >= 3)
+    await waitUntil('three restarts', () => child.snapshot().restarts >= 3)
     const waits = seen
       .filter((s) => s.state === 'backoff')
       .map((s) => s.nextStartAt ?? 0)
@@ -118,7 +110,7 @@ describe('Supervisor', () => {
     await child.waitReady(10_000)
     const first = child.pid
     process.kill(first as number, 'SIGKILL')
-    await until(() => child.state === 'ready' && child.pid !== first)
+    await waitUntil('the child back, ready', () => child.state === 'ready' && child.pid !== first)
     expect(child.snapshot()).toMatchObject({ restarts: 1, lastExit: 'signal SIGKILL', state: 'ready' })
   })
 
@@ -232,7 +224,7 @@ describe('Supervisor', () => {
       )
       sup.startAll()
       await child.waitReady(10_000)
-      await until(() => lines.length >= 2)
+      await waitUntil('two lines from the child', () => lines.length >= 2)
       await sup.stop(['web'])
       expect(lines).toContain('web-1:a plain line on stderr')
       const text = await fs.readFile(logFile, 'utf8')

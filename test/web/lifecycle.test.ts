@@ -7,22 +7,13 @@ import { Registry } from '../../src/registry/registry.js'
 import { freePort } from '../../src/stack/ports.js'
 import { startWebServer } from '../../src/web/main.js'
 import { deleteKeys, isolatedEnv } from '../support/context.js'
+import { waitFor } from '../support/wait.js'
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 describe('web server lifecycle', () => {
   it('drains on stop: unready and draining in the registry first, in-flight requests finish, then it leaves', async () => {
@@ -97,7 +88,7 @@ describe('web server lifecycle', () => {
       await deleteKeys(redis, `${config.redisPrefix}*`)
       redis.disconnect()
     })
-    const entry = await until(async () => (await registry.list('web'))[0])
+    const entry = await waitFor('the web server in the registry', async () => (await registry.list('web'))[0])
     expect(entry).toMatchObject({
       id: 'web-cli',
       url: `http://127.0.0.1:${port}`,
