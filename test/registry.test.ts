@@ -39,7 +39,8 @@ describe('registry', () => {
     const registry = new Registry(ctx.redis, ctx.config.redisPrefix)
     const reg = new Registration(registry, info('w1'), { ttlMs: 300, heartbeatMs: 50 })
     await reg.start()
-    await new Promise((r) => setTimeout(r, 500)) // longer than the TTL: only heartbeats keep it
+    // fixed wait: longer than the 300 ms TTL, so that only the heartbeats can have kept the entry.
+    await new Promise((r) => setTimeout(r, 500))
     expect((await registry.list('web')).map((e) => e.id)).toEqual(['w1'])
     await reg.setState('draining')
     expect((await registry.list('web'))[0].state).toBe('draining')

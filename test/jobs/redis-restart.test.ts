@@ -73,7 +73,8 @@ describe('the store Redis restarted under a worker', () => {
     await expect(client.submit(flakyJob, { failures: 0 }, 'user:1')).rejects.toMatchObject({
       code: 'FLEET_E_JOBS_UNAVAILABLE',
     })
-    // Away longer than the job lock (FLEET_JOB_LOCK 1 s), so the lock expires meanwhile: a real outage.
+    // fixed wait: away longer than the job lock (FLEET_JOB_LOCK 1 s), so that the lock expires meanwhile (its
+    // expiry is a time in the AOF: only time passing while Redis is down makes it a real outage).
     await new Promise((r) => setTimeout(r, 1_500))
     await server.start()
 

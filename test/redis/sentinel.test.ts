@@ -232,7 +232,8 @@ describe('the store Redis under Sentinel', () => {
       await bed.killSentinels()
       try {
         await ask(primary, 'CLIENT', 'KILL', 'TYPE', 'normal')
-        await new Promise((r) => setTimeout(r, 8_000)) // the fault's length, not a wait for an event
+        // fixed wait: the fault's length (no Sentinel for 8 s, longer than BullMQ's blocking watchdog).
+        await new Promise((r) => setTimeout(r, 8_000))
       } finally {
         await bed.startSentinels()
       }

@@ -87,7 +87,7 @@ describe('control socket', () => {
   it('keeps a restart stream open through long quiet gaps (a server takes seconds to come back)', async () => {
     const server = serve(async (_t, onProgress) => {
       onProgress({ event: 'stopping', name: 'web-1', message: 'web-1: stopping' })
-      // A quiet gap longer than Node's 5 s default socket timeouts is what this test is about: a real wait.
+      // fixed wait: a quiet gap longer than Node's 5 s default socket timeouts is what this test is about.
       await new Promise((r) => setTimeout(r, 6_000))
       onProgress({ event: 'done', message: 'restarted 1' })
     })
