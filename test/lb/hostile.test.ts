@@ -64,12 +64,13 @@ describe('load balancer: hostile clients', () => {
     const b = await startBackend('b')
     backends.push(b)
     // Two upstream connections only: before buffering, two trickling bodies were enough to stall every GET.
-    lb = await startLb({ upstreams: [b.url], upstreamConnections: 2, clientRequestTimeoutMs: 1_500 })
+    // The deadline leaves time to open all 200 on a loaded machine before the first is answered 408.
+    lb = await startLb({ upstreams: [b.url], upstreamConnections: 2, clientRequestTimeoutMs: 4_000 })
     const port = lb.port
     const slow = Array.from({ length: 200 }, () =>
       trickle(port, 'POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n', 200, 10_000),
     )
-    await until(async () => (await openConnections(lb!)) >= 200, 5_000, 'the LB to hold the 200 slow bodies')
+    await until(async () => (await openConnections(lb!)) >= 200, 3_500, 'the LB to hold the 200 slow bodies')
     const gets = await Promise.all(Array.from({ length: 40 }, (_, i) => get(port, `/g/${i}`)))
     expect(gets.map((g) => g.status)).toEqual(gets.map(() => 200))
     const answers = await Promise.all(slow)
