@@ -3,6 +3,7 @@
  * line of documentation. Components declare theirs in `src/config/settings/*.ts`; `loadConfig` parses them
  * all in one place and `docs/configuration.md` is generated from the same declarations.
  */
+import fs from 'node:fs'
 import { checkRedisUrl } from '../redis/url.js'
 import { ConfigError } from './errors.js'
 
@@ -60,8 +61,9 @@ function parseInteger(raw: string, min: number, max: number): number {
 }
 
 function parseUrl(raw: string, protocols: readonly string[]): string {
-  // A list of Sentinels is no WHATWG URL (`h1:26379,h2:26379`): src/redis/url.ts reads that form.
-  if (protocols.includes('redis+sentinel:') && /^redis(s|\+sentinel)?:/i.test(raw)) return checkRedisUrl(raw)
+  // A list of Sentinels is no WHATWG URL (`h1:26379,h2:26379`): src/redis/url.ts reads that form (and its
+  // TLS twin, rediss+sentinel:).
+  if (protocols.includes('redis+sentinel:') && /^rediss?(\+sentinel)?:/i.test(raw)) return checkRedisUrl(raw)
   let u: URL
   try {
     u = new URL(raw)
@@ -121,6 +123,29 @@ export const setting = {
         const ms = parseDuration(raw)
         if (ms < min) throw new Error(`expected at least ${o.min}`)
         return ms
+      },
+    }
+  },
+  /**
+   * A file read when the setting is parsed (at start): it must be readable and, when `contains` is given,
+   * hold text matching it. The value is the path as given.
+   */
+  file<O extends Common & { contains?: RegExp; hint?: string }>(o: O): Spec<string, O> {
+    return {
+      ...o,
+      unit: 'file',
+      default: undefined,
+      parse: (raw) => {
+        let text: string
+        try {
+          text = fs.readFileSync(raw, 'utf8')
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException
+          throw new Error(`cannot read the file: ${e.code ?? e.message}`)
+        }
+        if (o.contains && !o.contains.test(text))
+          throw new Error(o.hint ?? `expected a file matching ${o.contains}`)
+        return raw
       },
     }
   },

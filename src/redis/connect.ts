@@ -8,8 +8,18 @@
  * and reconnects to the new primary as soon as one is announced; a `READONLY` answer (a demoted primary)
  * or `LOADING` (a restarted one) also reconnects, and the command is sent again. Every Redis connection of
  * Fleet is made here, so BullMQ's (which duplicates these, options and all) follow too.
+ *
+ * TLS (`rediss://`, `rediss+sentinel://`): the server's certificate is verified, against the system CAs or the
+ * PEM file FLEET_REDIS_TLS_CA names (RedisConnectOptions.tlsCaFile). Through Sentinel, ioredis takes the
+ * Sentinels' TLS options (`sentinelTLS`, also for the failover detector's subscriber connections) apart from
+ * the servers' (`tls` with `enableTLSForSentinelMode`); both get the same ones. A certificate must name the
+ * address it is reached at: a Sentinel's the host in the URL, a server's the address the Sentinels announce.
  */
+import fs from 'node:fs'
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import { Redis, type RedisOptions } from 'ioredis'
+import { parseSetting } from '../config/define.js'
+import { coreSettings } from '../config/settings/core.js'
 import { parseRedisUrl, type RedisTarget } from './url.js'
 
 export type { Redis }
@@ -23,6 +33,39 @@ export interface RedisConnectOptions {
   extra?: RedisOptions
   /** Called with each connection error (they are retried; this is for logging). */
   onError?: (err: Error) => void
+  /**
+   * A PEM file of CA certificates to trust, instead of the system's, on a TLS connection (`rediss://`,
+   * `rediss+sentinel://`); null: the system's. Default: the file FLEET_REDIS_TLS_CA names in the environment.
+   */
+  tlsCaFile?: string | null
+}
+
+/** CA files read so far, by path: each is read once per process (a new CA needs a restart). */
+const caFiles = new Map<string, Buffer>()
+
+/**
+ * The TLS options of every TLS connection: the CA of `file` when one is given, else the system's. The file is
+ * checked as the setting is (a ConfigError, FLEET_E_CONFIG_INVALID, when it cannot be used).
+ */
+export function redisTlsOptions(file: string | null | undefined, source = 'environment'): ConnectionOptions {
+  if (!file) return {}
+  let ca = caFiles.get(file)
+  if (!ca) {
+    parseSetting(coreSettings.redisTlsCa, file, source)
+    ca = fs.readFileSync(file)
+    caFiles.set(file, ca)
+  }
+  return { ca }
+}
+
+/**
+ * The CA file of a connection: the one given, else FLEET_REDIS_TLS_CA. Every Fleet process has its settings in
+ * its environment (`fleet up` hands its config to its children there), so this is the setting loadConfig read
+ * at start; it has no flag for that reason.
+ */
+function caFileOf(options: RedisConnectOptions): string | null | undefined {
+  if (options.tlsCaFile !== undefined) return options.tlsCaFile
+  return process.env[coreSettings.redisTlsCa.env] || undefined
 }
 
 /** Answers after which a connection reconnects and sends the command again (it was not executed). */
@@ -40,8 +83,14 @@ export function reconnectOnError(err: Error): 2 | false {
 const backoff = (cap: number) => (times: number) => Math.min(50 * 2 ** Math.min(times, 6), cap)
 
 /** ioredis options of a Sentinel target: who to ask, and how quickly to notice a new primary. */
-function sentinelOptions(target: Extract<RedisTarget, { kind: 'sentinel' }>): RedisOptions {
+function sentinelOptions(
+  target: Extract<RedisTarget, { kind: 'sentinel' }>,
+  tls: ConnectionOptions | undefined,
+): RedisOptions {
   return {
+    // TLS to the Sentinels (the lookups and the failover detector's subscriptions: ioredis's `sentinelTLS`) and
+    // to the servers they name (`tls`, which ioredis uses in Sentinel mode only with enableTLSForSentinelMode).
+    ...(tls ? { sentinelTLS: tls, tls, enableTLSForSentinelMode: true } : {}),
     sentinels: target.sentinels,
     name: target.masterName,
     username: target.username,
@@ -89,11 +138,16 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
     retryStrategy: backoff(2_000),
     reconnectOnError,
   }
+  const tls = target.tls
+    ? redisTlsOptions(caFileOf(options), options.tlsCaFile === undefined ? 'environment' : 'tlsCaFile')
+    : undefined
   let redis: Redis
   if (target.kind === 'server') {
-    redis = new Redis(url, { ...common, ...options.extra })
+    // (ioredis turns TLS on for a URL that starts with `rediss://` in lower case only; given here, it is on for
+    // any case of the scheme Fleet accepts.)
+    redis = new Redis(url, { ...common, ...(tls ? { tls } : {}), ...options.extra })
   } else {
-    const merged: RedisOptions = { ...common, ...sentinelOptions(target), ...options.extra }
+    const merged: RedisOptions = { ...common, ...sentinelOptions(target, tls), ...options.extra }
     // All Sentinels unreachable: retry on the connection's own schedule (a one-shot CLI's gives up).
     const retry = merged.retryStrategy
     merged.sentinelRetryStrategy = (times) => retry?.(times) ?? null
@@ -112,12 +166,47 @@ function equip(redis: Redis, onError?: (err: Error) => void): void {
   trackCloses(redis)
   redis.on('error', (err) => onError?.(err))
   if (redis.options.sentinels) redis.on('connect', () => tuneFailoverDetector(redis))
+  if (redis.options.sentinels && redis.options.sentinelTLS) explainSentinelTls(redis, onError)
   const duplicate = redis.duplicate.bind(redis)
   redis.duplicate = (override) => {
     const copy = duplicate(override)
     equip(copy, onError)
     return copy
   }
+}
+
+/** Connection failures that say nothing about TLS (the Sentinel is down or unreachable). */
+const NOT_TLS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+const lastExplained = new WeakMap<Redis, number>()
+
+/**
+ * ioredis reports a Sentinel it could not reach over TLS as "Connection is closed", dropping the reason (a
+ * certificate from an untrusted CA, or for another name). So after "All sentinels are unreachable" a TLS
+ * handshake alone (no Redis command) with each Sentinel, with the connection's TLS options, finds the reason,
+ * reported through onError as `TLS to Sentinel host:port failed: <reason>`; at most once every 10 s.
+ */
+function explainSentinelTls(redis: Redis, onError?: (err: Error) => void): void {
+  if (!onError) return
+  redis.on('error', (err: Error) => {
+    if (!err.message.startsWith('All sentinels are unreachable')) return
+    const now = Date.now()
+    if (now - (lastExplained.get(redis) ?? -Infinity) < 10_000) return
+    lastExplained.set(redis, now)
+    const options = redis.options.sentinelTLS as ConnectionOptions
+    for (const { host = 'localhost', port = 26379 } of redis.options.sentinels ?? []) {
+      // (Neither keeps a process alive: a one-shot command that gives up exits without waiting for them.)
+      const socket = tlsConnect({ host, port, ...options }).unref()
+      const timer = setTimeout(() => socket.destroy(), 2_000).unref() // no answer: nothing to say about TLS
+      let said = false
+      socket.once('secureConnect', () => socket.destroy())
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        if (said || NOT_TLS.has(e.code ?? '')) return
+        said = true
+        onError(new Error(`TLS to Sentinel ${host}:${port} failed: ${e.message}`))
+      })
+      socket.once('close', () => clearTimeout(timer))
+    }
+  })
 }
 
 interface WithFailoverDetector {

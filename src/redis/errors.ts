@@ -2,9 +2,9 @@
 import { FleetError } from '../errors.js'
 
 /**
- * A Redis URL (`REDIS_URL`, `CACHE_REDIS_URL`) cannot be used: not `redis://`, `rediss://` or
- * `redis+sentinel://host:port,host:port/<masterName>`, or a part of it is malformed. The message names the
- * part; a password in the URL is never repeated in it.
+ * A Redis URL (`REDIS_URL`, `CACHE_REDIS_URL`) cannot be used: not `redis://`, `rediss://`,
+ * `redis+sentinel://host:port,host:port/<masterName>` or `rediss+sentinel://...`, or a part of it is
+ * malformed. The message names the part; a password in the URL is never repeated in it.
  */
 export class RedisUrlError extends FleetError {
   static override code = 'FLEET_E_REDIS_URL_INVALID'

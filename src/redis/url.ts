@@ -6,6 +6,10 @@
  *   the primary that Redis Sentinel names `<masterName>`, asked of the listed Sentinels (port 26379 when
  *   omitted; IPv6 in brackets). `user:password` log in to the Redis servers; `sentinelUsername` and
  *   `sentinelPassword` to the Sentinels. Connections follow a failover by themselves (see connect.ts).
+ * - `rediss+sentinel://...` (the same parts): TLS to the Sentinels and to the Redis servers they name, both.
+ *
+ * With TLS (`rediss://`, `rediss+sentinel://`) the servers' certificates are verified against the system's
+ * CAs, or against the PEM file FLEET_REDIS_TLS_CA names (a private CA); see connect.ts.
  */
 import { RedisUrlError } from './errors.js'
 
@@ -17,9 +21,16 @@ export interface SentinelAddress {
 
 /** What a Redis URL points at. */
 export type RedisTarget =
-  | { kind: 'server'; url: string }
+  | {
+      kind: 'server'
+      url: string
+      /** `rediss://`: TLS. */
+      tls: boolean
+    }
   | {
       kind: 'sentinel'
+      /** `rediss+sentinel://`: TLS to the Sentinels and to the Redis servers. */
+      tls: boolean
       sentinels: SentinelAddress[]
       /** The Sentinel master name of the primary. */
       masterName: string
@@ -30,7 +41,7 @@ export type RedisTarget =
       sentinelPassword?: string
     }
 
-const SENTINEL_PROTOCOL = 'redis+sentinel:'
+const SENTINEL_SCHEMES = new Set(['redis+sentinel', 'rediss+sentinel'])
 const SENTINEL_PARAMS = new Set(['db', 'sentinelPassword', 'sentinelUsername'])
 
 /** `url` with the password of its userinfo replaced, for messages. */
@@ -63,7 +74,7 @@ function parseSentinel(url: string, text: string): SentinelAddress {
 /**
  * Reads a Redis URL; throws RedisUrlError (FLEET_E_REDIS_URL_INVALID) naming what is wrong.
  * @example parseRedisUrl('redis+sentinel://10.0.0.1,10.0.0.2:26380/store?db=1')
- *   // { kind: 'sentinel', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26380 }], masterName: 'store', db: 1 }
+ *   // { kind: 'sentinel', tls: false, sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26380 }], masterName: 'store', db: 1 }
  */
 export function parseRedisUrl(url: string): RedisTarget {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase()
@@ -73,16 +84,16 @@ export function parseRedisUrl(url: string): RedisTarget {
     } catch {
       throw new RedisUrlError(redactRedisUrl(url), 'expected redis://host:port[/db]')
     }
-    return { kind: 'server', url }
+    return { kind: 'server', url, tls: scheme === 'rediss' }
   }
-  if (`${scheme}:` !== SENTINEL_PROTOCOL) {
+  if (!scheme || !SENTINEL_SCHEMES.has(scheme)) {
     throw new RedisUrlError(
       redactRedisUrl(url),
-      'expected redis://host:port, rediss://host:port or redis+sentinel://host:26379,host:26379/<masterName>',
+      'expected redis://host:port, rediss://host:port, redis+sentinel://host:26379,host:26379/<masterName> or rediss+sentinel://... (TLS)',
     )
   }
   const fail = (why: string) => new RedisUrlError(redactRedisUrl(url), why)
-  let rest = url.slice(SENTINEL_PROTOCOL.length + 2)
+  let rest = url.slice(scheme.length + 3)
   const hash = rest.indexOf('#')
   if (hash >= 0) throw fail('a fragment (#...) has no meaning here')
   let query = ''
@@ -139,6 +150,7 @@ export function parseRedisUrl(url: string): RedisTarget {
   }
   return {
     kind: 'sentinel',
+    tls: scheme === 'rediss+sentinel',
     sentinels,
     masterName,
     username,

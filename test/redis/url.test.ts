@@ -1,25 +1,36 @@
 /**
  * Redis URLs (src/redis/url.ts): the plain forms pass through as ioredis reads them; the Sentinel form
- * `redis+sentinel://[user:password@]h1:26379,h2:26379/<masterName>[?db=N&sentinelPassword=...]` is read
- * into Sentinels, a master name and credentials; anything else is refused with FLEET_E_REDIS_URL_INVALID
- * naming the part that is wrong (never repeating a password), and as a setting with FLEET_E_CONFIG_INVALID.
+ * `redis+sentinel://[user:password@]h1:26379,h2:26379/<masterName>[?db=N&sentinelPassword=...]` (and
+ * `rediss+sentinel://`, TLS) is read into Sentinels, a master name and credentials; anything else is refused
+ * with FLEET_E_REDIS_URL_INVALID naming the part that is wrong (never repeating a password), and as a setting
+ * with FLEET_E_CONFIG_INVALID. FLEET_REDIS_TLS_CA, the CA of TLS connections, is read and checked at start.
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.js'
 import { parseRedisUrl, redactRedisUrl } from '../../src/redis/url.js'
 
 describe('parseRedisUrl', () => {
-  it('passes redis:// and rediss:// through unchanged', () => {
-    expect(parseRedisUrl('redis://127.0.0.1:6379')).toEqual({ kind: 'server', url: 'redis://127.0.0.1:6379' })
+  it('passes redis:// and rediss:// (TLS, any case) through unchanged', () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6379')).toEqual({
+      kind: 'server',
+      url: 'redis://127.0.0.1:6379',
+      tls: false,
+    })
     expect(parseRedisUrl('rediss://u:p@cache.example:6380/2')).toEqual({
       kind: 'server',
       url: 'rediss://u:p@cache.example:6380/2',
+      tls: true,
     })
+    expect(parseRedisUrl('REDISS://h:1')).toMatchObject({ kind: 'server', tls: true })
   })
 
   it('reads the Sentinel form: Sentinels (26379 by default, IPv6 in brackets), master name, credentials, db', () => {
     expect(parseRedisUrl('redis+sentinel://10.0.0.1:26379,10.0.0.2,[::1]:26380/store')).toEqual({
       kind: 'sentinel',
+      tls: false,
       sentinels: [
         { host: '10.0.0.1', port: 26379 },
         { host: '10.0.0.2', port: 26379 },
@@ -34,6 +45,7 @@ describe('parseRedisUrl', () => {
       ),
     ).toEqual({
       kind: 'sentinel',
+      tls: false,
       sentinels: [
         { host: 's1.example', port: 26379 },
         { host: 's2.example', port: 26379 },
@@ -48,6 +60,32 @@ describe('parseRedisUrl', () => {
     // A password alone (requirepass), as redis://:password@ writes it.
     expect(parseRedisUrl('redis+sentinel://:secret@h:1/m')).toMatchObject({ password: 'secret' })
     expect(parseRedisUrl('REDIS+SENTINEL://h:1/m')).toMatchObject({ kind: 'sentinel', masterName: 'm' })
+  })
+
+  it('reads rediss+sentinel:// as the Sentinel form with TLS (to the Sentinels and the servers)', () => {
+    expect(
+      parseRedisUrl(
+        'rediss+sentinel://fleet:p%40ss@s1.example:26379,[::1]/store?db=2&sentinelUsername=watch&sentinelPassword=s',
+      ),
+    ).toEqual({
+      kind: 'sentinel',
+      tls: true,
+      sentinels: [
+        { host: 's1.example', port: 26379 },
+        { host: '::1', port: 26379 },
+      ],
+      masterName: 'store',
+      username: 'fleet',
+      password: 'p@ss',
+      db: 2,
+      sentinelUsername: 'watch',
+      sentinelPassword: 's',
+    })
+    expect(parseRedisUrl('REDISS+SENTINEL://h/m')).toMatchObject({
+      kind: 'sentinel',
+      tls: true,
+      masterName: 'm',
+    })
   })
 
   const bad: [string, RegExp][] = [
@@ -70,7 +108,14 @@ describe('parseRedisUrl', () => {
     ['redis+sentinel://h1/m?password=x', /unknown parameter "password"/],
     ['redis+sentinel://h1/m#x', /fragment/],
     ['redis+sentinel://u:%zz@h1/m', /the password is not valid percent-encoding/],
-    ['rediss+sentinel://h1/m', /expected redis:\/\//],
+    ['rediss+sentinel://h1:26379', /master name is missing/],
+    ['rediss+sentinel:///m', /no Sentinel is listed/],
+    ['rediss+sentinel://h1:0/m', /outside 1-65535/],
+    ['rediss+sentinel://h1/m?tls=true', /unknown parameter "tls"/],
+    ['rediss+sentinel://h1/m/0', /give the database as \?db=N/],
+    ['redis+sentinels://h1/m', /expected redis:\/\/.*rediss\+sentinel:\/\//],
+    ['rediss-sentinel://h1/m', /expected redis:\/\//],
+    ['sentinel://h1/m', /expected redis:\/\//],
   ]
   it.each(bad)('refuses %s with FLEET_E_REDIS_URL_INVALID', (url, reason) => {
     let thrown: unknown
@@ -86,6 +131,9 @@ describe('parseRedisUrl', () => {
   it('never repeats a password in its message', () => {
     const url = 'redis+sentinel://fleet:hunter2@h1/m?sentinelPassword=swordfish&db=x'
     expect(() => parseRedisUrl(url)).toThrow(/fleet:\*\*\*@h1\/m\?sentinelPassword=\*\*\*&db=x/)
+    expect(() => parseRedisUrl(`rediss${url.slice(5)}`)).toThrow(
+      /^rediss\+sentinel:\/\/fleet:\*\*\*@h1\/m\?sentinelPassword=\*\*\*&db=x /,
+    )
     expect(redactRedisUrl('redis://:pw@h:1')).toBe('redis://:***@h:1')
   })
 })
@@ -96,6 +144,16 @@ describe('REDIS_URL and CACHE_REDIS_URL settings', () => {
     const config = loadConfig({ env: { REDIS_URL: url, CACHE_REDIS_URL: `${url.slice(0, -5)}cache?db=1` } })
     expect(config.redisUrl).toBe(url)
     expect(config.cacheRedisUrl).toBe('redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/cache?db=1')
+  })
+
+  it('take the TLS Sentinel form', () => {
+    const url = 'rediss+sentinel://127.0.0.1:26379,127.0.0.1:26380/store?db=1'
+    const config = loadConfig({ env: { REDIS_URL: url, CACHE_REDIS_URL: url.replace('store', 'cache') } })
+    expect(config.redisUrl).toBe(url)
+    expect(config.cacheRedisUrl).toBe('rediss+sentinel://127.0.0.1:26379,127.0.0.1:26380/cache?db=1')
+    expect(() => loadConfig({ env: { REDIS_URL: 'rediss+sentinel://h1' } })).toThrow(
+      expect.objectContaining({ code: 'FLEET_E_CONFIG_INVALID', setting: 'REDIS_URL' }),
+    )
   })
 
   it('refuse a malformed one with FLEET_E_CONFIG_INVALID naming the setting and what is wrong', () => {
@@ -120,5 +178,35 @@ describe('REDIS_URL and CACHE_REDIS_URL settings', () => {
     expect(waited.storeWaitReplicas).toBe(1)
     expect(waited.storeWaitTimeout).toBe(2_000)
     expect(() => loadConfig({ env: { FLEET_STORE_WAIT_TIMEOUT: '0' } })).toThrow(/FLEET_STORE_WAIT_TIMEOUT/)
+  })
+})
+
+describe('FLEET_REDIS_TLS_CA', () => {
+  it('is unset by default (the system CAs), and takes a readable PEM file with a certificate', () => {
+    expect(loadConfig({ env: {} }).redisTlsCa).toBeUndefined()
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-redis-ca-'))
+    try {
+      const pem = path.join(dir, 'ca.pem')
+      fs.writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+      expect(loadConfig({ env: { FLEET_REDIS_TLS_CA: pem } }).redisTlsCa).toBe(pem)
+      // Anything else stops the start, naming the setting and why.
+      const notPem = path.join(dir, 'key.txt')
+      fs.writeFileSync(notPem, 'hello\n')
+      const cases: [string, RegExp][] = [
+        [path.join(dir, 'missing.pem'), /cannot read the file: ENOENT/],
+        [dir, /cannot read the file: EISDIR/],
+        [notPem, /expected a PEM file holding at least one certificate/],
+      ]
+      for (const [file, reason] of cases)
+        expect(() => loadConfig({ env: { FLEET_REDIS_TLS_CA: file } })).toThrow(
+          expect.objectContaining({
+            code: 'FLEET_E_CONFIG_INVALID',
+            setting: 'FLEET_REDIS_TLS_CA',
+            message: expect.stringMatching(reason),
+          }),
+        )
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -48,7 +48,7 @@ export const coreSettings = {
   }),
   redisUrl: setting.url({
     env: 'REDIS_URL',
-    doc: 'The store Redis (sessions, job queues, registry): `redis://host:port`, or through Redis Sentinel `redis+sentinel://h1:26379,h2:26379/<master>` (more Sentinels after commas; `?db=N&sentinelPassword=...`; docs/operations.md, Redis Sentinel). Unset under `fleet up`: a redis-server is started.',
+    doc: 'The store Redis (sessions, job queues, registry): `redis://host:port` (`rediss://` for TLS), or through Redis Sentinel `redis+sentinel://h1:26379,h2:26379/<master>` (`rediss+sentinel://` for TLS to the Sentinels and the servers; more Sentinels after commas; `?db=N&sentinelPassword=...`; docs/operations.md, Redis Sentinel). Unset under `fleet up`: a redis-server is started.',
     protocols: ['redis:', 'rediss:', 'redis+sentinel:'],
     flag: 'redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
@@ -78,6 +78,12 @@ export const coreSettings = {
     protocols: ['redis:', 'rediss:', 'redis+sentinel:'],
     flag: 'cache-redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
+  }),
+  redisTlsCa: setting.file({
+    env: 'FLEET_REDIS_TLS_CA',
+    doc: 'A PEM file of the CA certificates that sign the Redis (and Sentinel) server certificates, trusted instead of the system CAs for every `rediss://` and `rediss+sentinel://` connection (REDIS_URL and CACHE_REDIS_URL); ignored for `redis://`. Read at start: a missing or unreadable file, or one without a certificate, stops the start with `FLEET_E_CONFIG_INVALID`; a new CA needs a restart. Unset: the system CAs (Node adds NODE_EXTRA_CA_CERTS to them). Environment only (no flag): every process, `fleet up`’s children too, reads it there.',
+    contains: /-----BEGIN CERTIFICATE-----/,
+    hint: 'expected a PEM file holding at least one certificate (-----BEGIN CERTIFICATE-----)',
   }),
   redisPrefix: setting.string({
     env: 'FLEET_REDIS_PREFIX',
