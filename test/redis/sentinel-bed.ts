@@ -3,11 +3,15 @@
  * `redis-server` processes (a Sentinel is `redis-server <file> --sentinel`, what `redis-sentinel` runs) on free ports in a temporary folder, watching one master
  * name (quorum 2, `down-after-milliseconds` 1000, `failover-timeout` 3000). Faults are real signals to real
  * processes (SIGKILL, SIGSTOP/SIGCONT). `stop()` SIGKILLs every process it started and removes the folder.
+ * With `tls`, every server and Sentinel speaks TLS only (`port 0`, `tls-port`; replication and the Sentinels'
+ * links over TLS too; no client certificates asked), and the bed's own commands go over TLS.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import type { ConnectionOptions } from 'node:tls'
 import { Redis } from 'ioredis'
 import { freePort } from '../../src/stack/ports.js'
 import { exited } from '../support/processes.js'
@@ -20,6 +24,14 @@ export interface BedOptions {
   sentinels?: number
   /** Extra `redis-server` arguments for every server (e.g. ['--min-replicas-to-write', '1']). */
   serverArgs?: string[]
+  /** TLS only, with this certificate (for 127.0.0.1) and the CA that signed it. */
+  tls?: BedTls
+}
+
+export interface BedTls {
+  certFile: string
+  keyFile: string
+  caFile: string
 }
 
 interface Proc {
@@ -29,9 +41,19 @@ interface Proc {
 
 /** Sends one command to 127.0.0.1:port on a short-lived connection (no retries). */
 export async function ask(port: number, ...args: (string | number)[]): Promise<unknown> {
+  return askOver(undefined, port, args)
+}
+
+/** `ask`, over TLS when `tls` is given. */
+async function askOver(
+  tls: ConnectionOptions | undefined,
+  port: number,
+  args: (string | number)[],
+): Promise<unknown> {
   const r = new Redis({
     port,
     host: '127.0.0.1',
+    tls,
     lazyConnect: true,
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
@@ -56,11 +78,18 @@ export class SentinelBed {
   /** Servers of other masters the Sentinels watch (addMaster). */
   readonly others: Proc[] = []
   readonly #options: BedOptions
+  readonly #tls: ConnectionOptions | undefined
 
   private constructor(dir: string, options: BedOptions) {
     this.dir = dir
     this.masterName = options.masterName ?? 'fleetstore'
     this.#options = options
+    this.#tls = options.tls ? { ca: readFileSync(options.tls.caFile) } : undefined
+  }
+
+  /** `ask` of this bed: over TLS when it has TLS. */
+  ask(port: number, ...args: (string | number)[]): Promise<unknown> {
+    return askOver(this.#tls, port, args)
   }
 
   /** Starts the servers and Sentinels; resolves once every Sentinel sees the primary, its replicas and quorum. */
@@ -76,17 +105,18 @@ export class SentinelBed {
     return bed
   }
 
-  /** The Sentinel URL of this deployment, as REDIS_URL takes it. */
+  /** The Sentinel URL of this deployment, as REDIS_URL takes it (`rediss+sentinel://` with TLS). */
   url(query = ''): string {
     const hosts = this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')
-    return `redis+sentinel://${hosts}/${this.masterName}${query ? `?${query}` : ''}`
+    const scheme = this.#options.tls ? 'rediss+sentinel' : 'redis+sentinel'
+    return `${scheme}://${hosts}/${this.masterName}${query ? `?${query}` : ''}`
   }
 
   /** The port of the primary as a majority of the Sentinels name it now. */
   async primaryPort(): Promise<number> {
     const votes = new Map<number, number>()
     for (const s of this.sentinels) {
-      const addr = (await ask(s.port, 'SENTINEL', 'get-master-addr-by-name', this.masterName).catch(
+      const addr = (await this.ask(s.port, 'SENTINEL', 'get-master-addr-by-name', this.masterName).catch(
         () => null,
       )) as string[] | null
       if (addr) votes.set(Number(addr[1]), (votes.get(Number(addr[1])) ?? 0) + 1)
@@ -107,7 +137,7 @@ export class SentinelBed {
   async replicaPorts(): Promise<number[]> {
     const out: number[] = []
     for (const s of this.servers) {
-      const role = (await ask(s.port, 'ROLE').catch(() => null)) as unknown[] | null
+      const role = (await this.ask(s.port, 'ROLE').catch(() => null)) as unknown[] | null
       if (role?.[0] === 'slave') out.push(s.port)
     }
     return out
@@ -128,7 +158,7 @@ export class SentinelBed {
       async () => {
         const port = await this.primaryPort()
         if (port === oldPort) return undefined
-        const role = (await ask(port, 'ROLE')) as unknown[]
+        const role = (await this.ask(port, 'ROLE')) as unknown[]
         return role[0] === 'master' ? port : undefined
       },
       timeoutMs,
@@ -155,7 +185,7 @@ export class SentinelBed {
     await waitFor(
       `the server on ${port} to be a replica in sync`,
       async () => {
-        const info = String(await ask(port, 'INFO', 'replication'))
+        const info = String(await this.ask(port, 'INFO', 'replication'))
         return /role:slave/.test(info) && /master_link_status:up/.test(info) ? true : undefined
       },
       timeoutMs,
@@ -171,19 +201,30 @@ export class SentinelBed {
     const primary = await this.#startServer(undefined, this.others)
     await this.#startServer(primary.port, this.others)
     await waitFor(`${name}'s replica to sync`, async () =>
-      /slave0:.*state=online/.test(String(await ask(primary.port, 'INFO', 'replication'))) ? true : undefined,
+      /slave0:.*state=online/.test(String(await this.ask(primary.port, 'INFO', 'replication')))
+        ? true
+        : undefined,
     )
     for (const s of this.sentinels) {
-      await ask(s.port, 'SENTINEL', 'MONITOR', name, '127.0.0.1', primary.port, 2)
-      await ask(s.port, 'SENTINEL', 'SET', name, 'down-after-milliseconds', 1000, 'failover-timeout', 3000)
+      await this.ask(s.port, 'SENTINEL', 'MONITOR', name, '127.0.0.1', primary.port, 2)
+      await this.ask(
+        s.port,
+        'SENTINEL',
+        'SET',
+        name,
+        'down-after-milliseconds',
+        1000,
+        'failover-timeout',
+        3000,
+      )
     }
     await waitFor(
       `the Sentinels to know ${name}`,
       async () => {
         for (const s of this.sentinels) {
-          if (!String(await ask(s.port, 'SENTINEL', 'CKQUORUM', name)).startsWith('OK')) return undefined
-          const known = (await ask(s.port, 'SENTINEL', 'REPLICAS', name)) as unknown[]
-          const others = (await ask(s.port, 'SENTINEL', 'SENTINELS', name)) as unknown[]
+          if (!String(await this.ask(s.port, 'SENTINEL', 'CKQUORUM', name)).startsWith('OK')) return undefined
+          const known = (await this.ask(s.port, 'SENTINEL', 'REPLICAS', name)) as unknown[]
+          const others = (await this.ask(s.port, 'SENTINEL', 'SENTINELS', name)) as unknown[]
           if (known.length !== 1 || others.length !== this.sentinels.length - 1) return undefined
         }
         return true
@@ -223,8 +264,8 @@ export class SentinelBed {
       'the Sentinels to be steady',
       async () => {
         for (const s of this.sentinels) {
-          if (!/sentinel_tilt:0/.test(String(await ask(s.port, 'INFO', 'sentinel')))) return undefined
-          const quorum = String(await ask(s.port, 'SENTINEL', 'CKQUORUM', this.masterName))
+          if (!/sentinel_tilt:0/.test(String(await this.ask(s.port, 'INFO', 'sentinel')))) return undefined
+          const quorum = String(await this.ask(s.port, 'SENTINEL', 'CKQUORUM', this.masterName))
           if (!quorum.startsWith('OK')) return undefined
         }
         return true
@@ -260,7 +301,7 @@ export class SentinelBed {
     await waitFor(
       'the replicas to sync',
       async () => {
-        const info = String(await ask(primary.port, 'INFO', 'replication'))
+        const info = String(await this.ask(primary.port, 'INFO', 'replication'))
         const online = info.match(/^slave\d+:.*state=online/gm) ?? []
         return online.length === replicas ? true : undefined
       },
@@ -271,10 +312,10 @@ export class SentinelBed {
       'the Sentinels to see the primary, its replicas and each other',
       async () => {
         for (const s of this.sentinels) {
-          const quorum = String(await ask(s.port, 'SENTINEL', 'CKQUORUM', this.masterName))
+          const quorum = String(await this.ask(s.port, 'SENTINEL', 'CKQUORUM', this.masterName))
           if (!quorum.startsWith('OK')) return undefined
-          const others = (await ask(s.port, 'SENTINEL', 'SENTINELS', this.masterName)) as unknown[]
-          const known = (await ask(s.port, 'SENTINEL', 'REPLICAS', this.masterName)) as unknown[]
+          const others = (await this.ask(s.port, 'SENTINEL', 'SENTINELS', this.masterName)) as unknown[]
+          const known = (await this.ask(s.port, 'SENTINEL', 'REPLICAS', this.masterName)) as unknown[]
           if (others.length !== sentinels - 1 || known.length !== replicas) return undefined
         }
         return true
@@ -296,8 +337,13 @@ export class SentinelBed {
     const port = await freePort()
     const dir = path.join(this.dir, `redis-${port}`)
     await fs.mkdir(dir)
+    const tls = this.#options.tls
     const args = [
       ...testRedisArgs(port, dir, primaryPort),
+      // (A later --port wins over testRedisArgs' one: TLS only, on the same port number.)
+      ...(tls
+        ? ['--port', '0', '--tls-port', String(port), ...tlsConf(tls).flatMap(([k, v]) => [`--${k}`, v])]
+        : []),
       '--enable-debug-command',
       'local',
       ...(this.#options.serverArgs ?? []),
@@ -306,7 +352,7 @@ export class SentinelBed {
     const proc = { port, child }
     list.push(proc)
     await waitFor(`redis-server on ${port}`, async () =>
-      (await ask(port, 'PING')) === 'PONG' ? true : undefined,
+      (await this.ask(port, 'PING')) === 'PONG' ? true : undefined,
     )
     return proc
   }
@@ -315,10 +361,13 @@ export class SentinelBed {
     const port = await freePort()
     const file = path.join(this.dir, `sentinel-${port}.conf`)
     const name = this.masterName
+    const tls = this.#options.tls
     await fs.writeFile(
       file,
       [
-        `port ${port}`,
+        ...(tls
+          ? ['port 0', `tls-port ${port}`, ...tlsConf(tls).map(([k, v]) => `${k} ${v}`)]
+          : [`port ${port}`]),
         'bind 127.0.0.1',
         `dir ${this.dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
@@ -333,8 +382,23 @@ export class SentinelBed {
     const proc = { port, child }
     this.sentinels.push(proc)
     await waitFor(`redis-sentinel on ${port}`, async () =>
-      (await ask(port, 'PING')) === 'PONG' ? true : undefined,
+      (await this.ask(port, 'PING')) === 'PONG' ? true : undefined,
     )
     return proc
   }
+}
+
+/**
+ * The TLS settings of a server of a TLS bed: its certificate, the CA it checks its peers' with (its primary's
+ * and the Sentinels' when it connects to them), no client certificates asked, replication over TLS (for a
+ * Sentinel: its links to the servers and the other Sentinels).
+ */
+function tlsConf(tls: BedTls): [string, string][] {
+  return [
+    ['tls-cert-file', tls.certFile],
+    ['tls-key-file', tls.keyFile],
+    ['tls-ca-cert-file', tls.caFile],
+    ['tls-auth-clients', 'no'],
+    ['tls-replication', 'yes'],
+  ]
 }
