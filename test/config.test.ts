@@ -49,7 +49,7 @@ describe('config', () => {
       expect((err as ConfigError).setting).toBe('FLEET_WEB')
     }
     expect(() => loadConfig({ env: { REDIS_URL: 'http://x' } })).toThrow(
-      /REDIS_URL.*redis: or rediss: or redis\+sentinel: URL/,
+      /REDIS_URL.*redis: or rediss: or redis\+sentinel: or rediss\+sentinel: URL/,
     )
   })
 

@@ -49,7 +49,7 @@ export const coreSettings = {
   redisUrl: setting.url({
     env: 'REDIS_URL',
     doc: 'The store Redis (sessions, job queues, registry): `redis://host:port` (`rediss://` for TLS), or through Redis Sentinel `redis+sentinel://h1:26379,h2:26379/<master>` (`rediss+sentinel://` for TLS to the Sentinels and the servers; more Sentinels after commas; `?db=N&sentinelPassword=...`; docs/operations.md, Redis Sentinel). Unset under `fleet up`: a redis-server is started.',
-    protocols: ['redis:', 'rediss:', 'redis+sentinel:'],
+    protocols: ['redis:', 'rediss:', 'redis+sentinel:', 'rediss+sentinel:'],
     flag: 'redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
   }),
@@ -75,7 +75,7 @@ export const coreSettings = {
   cacheRedisUrl: setting.url({
     env: 'CACHE_REDIS_URL',
     doc: "The cache Redis (cached queries and objects). Unset: a second redis-server under `fleet up`; a web server or worker then uses REDIS_URL; a standalone `fleet lb` (whose dashboard shows the cache Redis's memory and evictions) shows it as not configured.",
-    protocols: ['redis:', 'rediss:', 'redis+sentinel:'],
+    protocols: ['redis:', 'rediss:', 'redis+sentinel:', 'rediss+sentinel:'],
     flag: 'cache-redis-url',
     commands: ['up', 'web', 'worker', 'lb'],
   }),
