@@ -4,13 +4,12 @@
  * certificate served to new connections while an open HTTP/2 session goes on, the HTTP port's redirect, and
  * the shop's Secure cookie and HSTS through the LB with no trusted-proxy setting.
  */
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
@@ -19,67 +18,30 @@ import type { LoadBalancer } from '../../src/lb/index.js'
 import { ensureProgram } from '../../src/stack/programs.js'
 import { ADMIN, createShop } from '../shop/helpers.js'
 import type { TestApp } from '../support/app.js'
+import { makeTestCa, type TestCa } from '../support/certs.js'
 import { type Backend, startBackend, startLb, TEST_ENGINE } from './helpers.js'
 
-let dir: string
+let testCa: TestCa
 let ca: Buffer
 let files: { certFile: string; keyFile: string }
 let haproxyPath: string | undefined
 
 /** A leaf certificate for localhost and 127.0.0.1, signed by the test's CA; the cert file holds the chain. */
 function issueLeaf(cn: string): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
-  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${cn}`)
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-    '-out',
-    'leaf.pem',
-  )
-  fs.writeFileSync(files.certFile, Buffer.concat([fs.readFileSync(path.join(dir, 'leaf.pem')), ca]))
-  fs.copyFileSync(path.join(dir, 'leaf.key'), files.keyFile)
+  const leaf = testCa.issue(cn)
+  fs.writeFileSync(files.certFile, Buffer.concat([fs.readFileSync(leaf.certFile), ca]))
+  fs.copyFileSync(leaf.keyFile, files.keyFile)
 }
 
 beforeAll(() => {
   if (TEST_ENGINE === 'haproxy')
     haproxyPath = ensureProgram({ command: 'haproxy', pkg: 'haproxy', otherwise: '' })
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-tls-test-'))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=Fleet test CA',
-    ],
-    { cwd: dir, stdio: 'pipe' },
-  )
-  ca = fs.readFileSync(path.join(dir, 'ca.pem'))
-  files = { certFile: path.join(dir, 'chain.pem'), keyFile: path.join(dir, 'key.pem') }
+  testCa = makeTestCa('fleet-tls-test-')
+  ca = fs.readFileSync(testCa.caFile)
+  files = { certFile: path.join(testCa.dir, 'chain.pem'), keyFile: path.join(testCa.dir, 'key.pem') }
   issueLeaf('first')
 })
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+afterAll(() => testCa.cleanup())
 
 /** The CN of the certificate a new TLS connection is given. */
 function peerName(port: number): Promise<string> {
@@ -192,7 +154,7 @@ describe(`load balancer: TLS at the edge (${TEST_ENGINE} engine)`, () => {
       '-s',
       '--http2',
       '--cacert',
-      path.join(dir, 'ca.pem'),
+      testCa.caFile,
       '-o',
       '/dev/null',
       '-w',
