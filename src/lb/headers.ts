@@ -40,6 +40,8 @@ const PROTECTED = new Set(['host', 'content-length'])
 const LOWER_NAMES: string[] = []
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+/** A Host value (RFC 9110 7.2, RFC 3986 3.2.2): a reg-name or IPv4 address, or an IP literal in brackets; a port. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::\d*)?$/
 const ID_PREFIX = randomBytes(4).toString('hex')
 let idCounter = 0
 
@@ -109,6 +111,9 @@ export function upstreamRequestHead(
     headers.push('host', host)
   }
   const hostValue = host ?? ''
+  // RFC 9112 3.2: a Host that is no host[:port] is answered 400 (undici would fail on `[` without `]`: a 502).
+  if (!HOST.test(hostValue))
+    throw new MalformedRequestError('the Host header is not host[:port] (a name, an IPv4 address or [IPv6])')
   const { xff, proto, forwardedHost, forwarded, viaIn } = seen
   headers.push(
     'via',

@@ -1,9 +1,9 @@
 /**
  * The request side of the load balancer: checks what Node's parser lets through (no Host, two Host
- * headers, conflicting lengths, HTTP/1.0 with Transfer-Encoding, request targets and methods a reverse
- * proxy does not forward, the web servers' internal paths), enforces the body size limit, reads the body
- * (whole up to FLEET_LB_REQUEST_BUFFER_SIZE before any upstream is taken, see body.ts), picks an upstream
- * and hands the request to an Exchange.
+ * headers, a Host that is no host[:port], conflicting lengths, HTTP/1.0 with Transfer-Encoding, request
+ * targets and methods a reverse proxy does not forward, the web servers' internal paths), enforces the body
+ * size limit, reads the body (whole up to FLEET_LB_REQUEST_BUFFER_SIZE before any upstream is taken, see
+ * body.ts), picks an upstream and hands the request to an Exchange.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type FleetError, isFleetError } from '../errors.js'

@@ -180,6 +180,23 @@ describe('load balancer: HTTP conformance', () => {
     expect(received.length).toBe(before)
   })
 
+  it('answers 400 to a Host that is no host[:port] (an unclosed [ once made a 502)', async () => {
+    for (const host of ['[uzz.example', '[::1', 'a b', 'a/b', 'x:80:80', '[zz]']) {
+      const before = received.length
+      const out = await raw(lb.port, `GET /e HTTP/1.1\r\nHost: ${host}\r\n\r\n`)
+      if (NODE) {
+        expect([host, statusOf(out)]).toEqual([host, 400])
+        expect(out).toContain('FLEET_E_LB_BAD_REQUEST')
+        expect(received.length).toBe(before)
+      } else expect([host, statusOf(out) < 500]).toEqual([host, true])
+    }
+    for (const host of ['example.com', 'example.com:8080', '127.0.0.1:1', '[::1]:80', '[2001:db8::1]'])
+      expect([host, statusOf(await raw(lb.port, `GET /e HTTP/1.1\r\nHost: ${host}\r\n\r\n`))]).toEqual([
+        host,
+        200,
+      ])
+  })
+
   it('answers 400 to a missing Host in HTTP/1.1', async () => {
     const out = await raw(lb.port, 'GET /e HTTP/1.1\r\n\r\n')
     expect(statusOf(out)).toBe(400)
