@@ -195,43 +195,20 @@ describe('load balancer: the haproxy engine', () => {
 
   it('leaves no HAProxy process or file behind when closed', async () => {
     const a = await backend('a')
-    const ours = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('fleet-haproxy-'))
-    const before = new Set(ours())
+    expect(ownedFolders()).toEqual([])
     lb = await startLb({ engine: 'haproxy', haproxyPath, upstreams: [a.url] })
-    // Other suites may start engines meanwhile: ours is the new folder whose config binds this LB's port.
-    const bind = new RegExp(`bind \\S+:${lb.port}\\b`)
-    const dir = ours()
-      .filter((f) => !before.has(f))
-      .find((f) => {
-        try {
-          return bind.test(fs.readFileSync(path.join(os.tmpdir(), f, 'haproxy.cfg'), 'utf8'))
-        } catch {
-          return false
-        }
-      })
+    const [dir] = ownedFolders()
     expect(dir).toBeDefined()
     expect(haproxyProcesses(dir as string)).not.toHaveLength(0)
     await lb.close()
     lb = undefined
-    expect(fs.existsSync(path.join(os.tmpdir(), dir as string))).toBe(false)
+    expect(ownedFolders()).toEqual([])
     expect(haproxyProcesses(dir as string)).toEqual([])
   })
 
   it('a start that fails (admin port taken, certificate unreadable) leaves no folder and no HAProxy behind', async () => {
     const a = await backend('a')
-    // Test files run in their own processes (pool: forks): the folders this one's engines own name its pid.
-    const owned = () =>
-      fs
-        .readdirSync(os.tmpdir())
-        .filter((f) => f.startsWith('fleet-haproxy-'))
-        .filter((f) => {
-          try {
-            return fs.readFileSync(path.join(os.tmpdir(), f, 'owner'), 'utf8') === String(process.pid)
-          } catch {
-            return false
-          }
-        })
-    expect(owned()).toEqual([])
+    expect(ownedFolders()).toEqual([])
     const held = net.createServer()
     await new Promise<void>((r) => held.listen(0, '127.0.0.1', r))
     const adminPort = (held.address() as net.AddressInfo).port
@@ -244,12 +221,12 @@ describe('load balancer: the haproxy engine', () => {
     } finally {
       held.close()
     }
-    expect(owned()).toEqual([])
+    expect(ownedFolders()).toEqual([])
     const tls = { certFile: '/nonexistent/fleet-cert.pem', keyFile: '/nonexistent/fleet-key.pem' }
     await expect(startLb({ engine: 'haproxy', haproxyPath, upstreams: [a.url], tls })).rejects.toMatchObject({
       code: 'FLEET_E_CONFIG_MISSING',
     })
-    expect(owned()).toEqual([])
+    expect(ownedFolders()).toEqual([])
     // The HAProxy started before the admin port failed is gone with its folder: no process names a folder
     // that no longer exists.
     await until(() => orphanHaproxies().length === 0, 5000, 'no HAProxy without its folder')
@@ -265,26 +242,43 @@ async function statusOf(lb: LoadBalancer): Promise<{
 }
 
 /** The pids of processes whose command line names `dir` (the HAProxy of one engine). */
-/** HAProxy processes whose command line names an engine folder that no longer exists. */
-function orphanHaproxies(): number[] {
+/**
+ * The engine folders in the temporary folder that this process's engines own (their `owner` file names its
+ * pid). Test files run in their own processes (pool: forks), so other suites' engines are not counted.
+ */
+function ownedFolders(): string[] {
+  return fs
+    .readdirSync(os.tmpdir())
+    .filter((f) => f.startsWith('fleet-haproxy-'))
+    .filter((f) => {
+      try {
+        return fs.readFileSync(path.join(os.tmpdir(), f, 'owner'), 'utf8') === String(process.pid)
+      } catch {
+        return false
+      }
+    })
+}
+
+/** Pids of the processes whose command line `matches`. */
+function processesWhere(matches: (cmdline: string) => boolean): number[] {
   const pids: number[] = []
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue
     try {
-      const dir = /(\S*fleet-haproxy-[^/\s\0]+)/.exec(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'))?.[1]
-      if (dir && !fs.existsSync(dir)) pids.push(Number(p))
+      if (matches(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'))) pids.push(Number(p))
     } catch {}
   }
   return pids
 }
 
+/** HAProxy processes whose command line names an engine folder that no longer exists. */
+function orphanHaproxies(): number[] {
+  return processesWhere((cmdline) => {
+    const dir = /(\S*fleet-haproxy-[^/\s\0]+)/.exec(cmdline)?.[1]
+    return dir !== undefined && !fs.existsSync(dir)
+  })
+}
+
 function haproxyProcesses(dir: string): number[] {
-  const pids: number[] = []
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue
-    try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)) pids.push(Number(p))
-    } catch {}
-  }
-  return pids
+  return processesWhere((cmdline) => cmdline.includes(dir))
 }
