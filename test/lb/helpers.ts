@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/index.js'
 import { type LoadBalancer, lbOptionsFromConfig, startLoadBalancer } from '../../src/lb/index.js'
 import type { LoadBalancerOptions } from '../../src/lb/options.js'
 import type { InstanceState, Registry } from '../../src/registry/registry.js'
+import { waitUntil } from '../support/wait.js'
 
 export interface Backend {
   name: string
@@ -194,17 +195,9 @@ export async function rawClosed(
   })
 }
 
-/** Polls `fn` until it returns true (at most `ms`). */
-export async function until(
-  fn: () => boolean | Promise<boolean>,
-  ms = 5000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
+/** Polls `fn` until it returns true (at most `ms`, every 20 ms): waitUntil with the LB tests' defaults. */
+export function until(fn: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  return waitUntil(what, fn, ms, 20)
 }
 
 /** The status of a raw HTTP response text. */
